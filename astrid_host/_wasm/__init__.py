@@ -1,0 +1,1 @@
+"""The wasm layer: the only place that imports wasmtime."""

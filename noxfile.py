@@ -1,0 +1,65 @@
+"""Developer and CI sessions. `./dev test` and `./dev demo` are the entry points (see README)."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    spec = "." if not extras else f".[{','.join(extras)}]"
+    session.install("-q", "-e", spec)
+
+
+@nox.session
+def guests(session: nox.Session) -> None:
+    """Build every guest component into build/guests/ (installs toolchains when allowed)."""
+    _install(session, "guests")
+    session.run("python", "scripts/build_guests.py", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Build the guests, then run the whole test suite. In CI nothing may be skipped."""
+    _install(session, "test", "guests")
+    session.run("python", "scripts/build_guests.py")
+    env = {"ASTRID_REQUIRE_ALL": "1"} if IN_CI else {}
+    session.run("pytest", *session.posargs, env=env)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the package, tests, scripts and benchmarks."""
+    session.install("-q", "ruff>=0.6")
+    session.run("ruff", "check", "astrid_host", "tests", "scripts", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the astrid_host package."""
+    _install(session, "typecheck", "test")
+    session.run("mypy", "--strict", "astrid_host")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: an example capsule against local servers, one allowed and one blocked request."""
+    _install(session, "guests")
+    session.run("python", "scripts/build_guests.py", "--only", "example")
+    session.run("astrid-host", "demo", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Side-by-side benchmarks (pass --quick for the CI mode)."""
+    _install(session, "test", "guests")
+    session.run("python", "scripts/build_guests.py")
+    session.run("python", "-m", "benchmarks", *session.posargs)

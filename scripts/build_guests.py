@@ -1,0 +1,1 @@
+"""Build every guest component into build/guests/ — placeholder, replaced by the guests work."""

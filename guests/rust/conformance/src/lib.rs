@@ -1,0 +1,120 @@
+//! Conformance guest in Rust: implements `astrid:http/conformance-tests` (wit/worlds.wit) by
+//! driving the `astrid:http/client` imports exactly as the doc comments say, so that the host
+//! test suite can compare what a Rust guest sees with what the Python and Go guests see.
+//!
+//! Shared conventions (identical in every guest language, see docs/guests.md):
+//! - `upload-pattern` treats `chunk == 0` as 1 (a zero-sized piece would never finish).
+//! - `drop-early` reads pieces of at most `chunk` bytes until it has `read-bytes` or more.
+//! - `read-after-end` reads with pieces of 65536 bytes.
+//! - `write-after-finish` writes one byte (`0x78`) after `finish`, whatever `finish` returned.
+
+wit_bindgen::generate!({
+    path: "../../../wit",
+    world: "conformance",
+});
+
+use astrid::http::client;
+use astrid::http::types::{ErrorCode, Request, Response};
+use exports::astrid::http::conformance_tests::{Guest, StreamReport};
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+const PATTERN_MODULUS: u64 = 251;
+const READ_AFTER_END_CHUNK: u32 = 65_536;
+
+fn fnv1a64(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(FNV_PRIME);
+    }
+    hash
+}
+
+struct Conformance;
+
+impl Guest for Conformance {
+    fn fetch(req: Request) -> Result<Response, ErrorCode> {
+        client::send(&req)
+    }
+
+    fn stream_all(req: Request, chunk: u32) -> Result<StreamReport, ErrorCode> {
+        let stream = client::start(&req)?;
+        let mut report = StreamReport {
+            status: stream.status(),
+            header_count: stream.headers().len() as u32,
+            total_bytes: 0,
+            chunks: 0,
+            fnv1a64: FNV_OFFSET,
+        };
+        while let Some(piece) = stream.read(chunk)? {
+            if !piece.is_empty() {
+                report.chunks += 1;
+            }
+            report.total_bytes += piece.len() as u64;
+            report.fnv1a64 = fnv1a64(report.fnv1a64, &piece);
+        }
+        Ok(report)
+    }
+
+    fn drop_early(req: Request, read_bytes: u64, chunk: u32) -> Result<u64, ErrorCode> {
+        let stream = client::start(&req)?;
+        let mut total = 0u64;
+        while total < read_bytes {
+            let want = (read_bytes - total).min(u64::from(chunk)) as u32;
+            match stream.read(want)? {
+                Some(piece) => total += piece.len() as u64,
+                None => break,
+            }
+        }
+        drop(stream);
+        Ok(total)
+    }
+
+    fn upload_pattern(req: Request, total_bytes: u64, chunk: u32) -> Result<Response, ErrorCode> {
+        let body = client::upload(&req)?;
+        let chunk = u64::from(chunk.max(1));
+        // One buffer long enough that any piece is a slice of it starting at offset % 251.
+        let window = chunk.min(total_bytes.max(1)) as usize;
+        let pattern: Vec<u8> = (0..window as u64 + PATTERN_MODULUS)
+            .map(|i| (i % PATTERN_MODULUS) as u8)
+            .collect();
+        let mut offset = 0u64;
+        while offset < total_bytes {
+            let len = (total_bytes - offset).min(chunk) as usize;
+            let start = (offset % PATTERN_MODULUS) as usize;
+            body.write(&pattern[start..start + len])?;
+            offset += len as u64;
+        }
+        body.finish()
+    }
+
+    fn open_many(req: Request, count: u32) -> Vec<Result<u16, ErrorCode>> {
+        let mut open = Vec::new();
+        let mut outcomes = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            match client::start(&req) {
+                Ok(stream) => {
+                    outcomes.push(Ok(stream.status()));
+                    open.push(stream);
+                }
+                Err(e) => outcomes.push(Err(e)),
+            }
+        }
+        drop(open);
+        outcomes
+    }
+
+    fn read_after_end(req: Request) -> Result<Option<Vec<u8>>, ErrorCode> {
+        let stream = client::start(&req)?;
+        while stream.read(READ_AFTER_END_CHUNK)?.is_some() {}
+        stream.read(READ_AFTER_END_CHUNK)
+    }
+
+    fn write_after_finish(req: Request) -> Result<(), ErrorCode> {
+        let body = client::upload(&req)?;
+        let _ = body.finish();
+        body.write(b"x")
+    }
+}
+
+export!(Conformance);

@@ -1,0 +1,95 @@
+"""A tiny HTTP/1.1 server on loopback for `astrid-host demo`.
+
+It exists so that the demo needs nothing but this package: a page to fetch, a large body to
+stream, and a redirect that points at the cloud metadata address (which the host must refuse).
+Tests use the richer servers in `tests/servers/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import h11
+import trio
+
+__all__ = ["DemoServer", "serve_demo"]
+
+_CHUNK = 64 * 1024
+METADATA_URL = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
+
+
+@dataclass(frozen=True)
+class DemoServer:
+    """Where the demo server listens."""
+
+    host: str
+    port: int
+
+
+def _pattern(n: int) -> bytes:
+    return bytes(i % 251 for i in range(n))
+
+
+_PATTERN = _pattern(_CHUNK)
+
+
+async def _respond(stream: trio.SocketStream, conn: h11.Connection, status: int,
+                   headers: list[tuple[bytes, bytes]], body_len: int, body: bytes | None) -> None:
+    headers = [*headers, (b"content-length", str(body_len).encode()), (b"server", b"astrid-demo")]
+    await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers)) or b"")
+    if body is not None:
+        await stream.send_all(conn.send(h11.Data(data=body)) or b"")
+    else:
+        left = body_len
+        while left:
+            piece = _PATTERN[: min(left, _CHUNK)]
+            await stream.send_all(conn.send(h11.Data(data=piece)) or b"")
+            left -= len(piece)
+    await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+
+
+async def _handle(stream: trio.SocketStream) -> None:
+    conn = h11.Connection(h11.SERVER)
+    try:
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await stream.receive_some(_CHUNK)
+                conn.receive_data(data)
+                if not data:
+                    return
+                continue
+            if isinstance(event, h11.Request):
+                target = event.target.decode("ascii", "replace")
+                path, _, query = target.partition("?")
+                if path == "/hello":
+                    text = b"Hello from the astrid-host demo server.\n"
+                    await _respond(stream, conn, 200, [(b"content-type", b"text/plain")], len(text), text)
+                elif path == "/download":
+                    size = int(query[6:]) if query.startswith("bytes=") and query[6:].isdigit() else 1 << 20
+                    await _respond(stream, conn, 200, [(b"content-type", b"application/octet-stream")],
+                                   min(size, 256 << 20), None)
+                elif path == "/to-metadata":
+                    await _respond(stream, conn, 302, [(b"location", METADATA_URL.encode())], 0, b"")
+                else:
+                    await _respond(stream, conn, 404, [(b"content-type", b"text/plain")], 10, b"not found\n")
+                continue
+            if isinstance(event, h11.EndOfMessage):
+                if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+                    conn.start_next_cycle()
+                continue
+            if isinstance(event, h11.ConnectionClosed):
+                return
+    except (h11.ProtocolError, trio.BrokenResourceError, ValueError):
+        return
+    finally:
+        await stream.aclose()
+
+
+async def serve_demo(*, task_status: trio.TaskStatus[DemoServer] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve on an ephemeral port of 127.0.0.1 until cancelled; reports where via task_status."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        task_status.started(DemoServer("127.0.0.1", port))
+        await trio.serve_listeners(_handle, listeners, handler_nursery=nursery)

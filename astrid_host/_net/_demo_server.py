@@ -48,6 +48,24 @@ async def _respond(stream: trio.SocketStream, conn: h11.Connection, status: int,
     await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
 
 
+Route = tuple[int, list[tuple[bytes, bytes]], int, "bytes | None"]
+
+
+def _route(target: str) -> Route:
+    """(status, headers, body length, body or None for the generated pattern)."""
+    path, _, query = target.partition("?")
+    if path == "/hello":
+        text = b"Hello from the astrid-host demo server.\n"
+        return 200, [(b"content-type", b"text/plain")], len(text), text
+    if path == "/download":
+        wanted = query.removeprefix("bytes=")
+        size = int(wanted) if query.startswith("bytes=") and wanted.isdigit() else 1 << 20
+        return 200, [(b"content-type", b"application/octet-stream")], min(size, 256 << 20), None
+    if path == "/to-metadata":
+        return 302, [(b"location", METADATA_URL.encode())], 0, b""
+    return 404, [(b"content-type", b"text/plain")], 10, b"not found\n"
+
+
 async def _handle(stream: trio.SocketStream) -> None:
     conn = h11.Connection(h11.SERVER)
     try:
@@ -60,19 +78,8 @@ async def _handle(stream: trio.SocketStream) -> None:
                     return
                 continue
             if isinstance(event, h11.Request):
-                target = event.target.decode("ascii", "replace")
-                path, _, query = target.partition("?")
-                if path == "/hello":
-                    text = b"Hello from the astrid-host demo server.\n"
-                    await _respond(stream, conn, 200, [(b"content-type", b"text/plain")], len(text), text)
-                elif path == "/download":
-                    size = int(query[6:]) if query.startswith("bytes=") and query[6:].isdigit() else 1 << 20
-                    await _respond(stream, conn, 200, [(b"content-type", b"application/octet-stream")],
-                                   min(size, 256 << 20), None)
-                elif path == "/to-metadata":
-                    await _respond(stream, conn, 302, [(b"location", METADATA_URL.encode())], 0, b"")
-                else:
-                    await _respond(stream, conn, 404, [(b"content-type", b"text/plain")], 10, b"not found\n")
+                status, headers, length, body = _route(event.target.decode("ascii", "replace"))
+                await _respond(stream, conn, status, headers, length, body)
                 continue
             if isinstance(event, h11.EndOfMessage):
                 if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
@@ -86,7 +93,9 @@ async def _handle(stream: trio.SocketStream) -> None:
         await stream.aclose()
 
 
-async def serve_demo(*, task_status: trio.TaskStatus[DemoServer] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_demo(
+    *, task_status: trio.TaskStatus[DemoServer] = trio.TASK_STATUS_IGNORED
+) -> None:
     """Serve on an ephemeral port of 127.0.0.1 until cancelled; reports where via task_status."""
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]

@@ -7,6 +7,7 @@ these values, never loosen them: see :meth:`Limits.tighten_ms` and :meth:`Limits
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 __all__ = ["Limits", "MiB"]
@@ -57,6 +58,8 @@ class Limits:
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"Limits.{f.name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"Limits.{f.name} must be finite, got {value!r}")
             if value <= 0 and f.name != "max_redirects":
                 raise ValueError(f"Limits.{f.name} must be positive, got {value!r}")
             if value < 0:

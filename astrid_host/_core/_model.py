@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import ClassVar, Union
+from typing import ClassVar
 
 __all__ = [
     "AddressVerdict",
@@ -161,7 +161,7 @@ class InvalidRequest:
     detail: str
 
 
-Payload = Union[None, str, int, TimeoutPhase, ProhibitedAddress, InvalidRequest]
+Payload = None | str | int | TimeoutPhase | ProhibitedAddress | InvalidRequest
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,415 @@
+"""Which URLs one capsule may reach: :class:`EgressPolicy`.
+
+Deny by default. A policy is a list of allow rules, the methods the capsule may use, and the
+operator's *local allowance*: the only way to reach an address the classifier calls
+non-global (loopback, private, link-local, ...). Rules (``scheme://host[:port]``)::
+
+    https://api.example.com          exact host, port 443 (the scheme's default)
+    http://*.example.com:8080        any subdomain of example.com (not example.com itself)
+    https://*:443                    any host, including IP literals, on port 443
+    *://10.1.2.0/24:5432             IP-literal URLs in 10.1.2.0/24, either scheme, port 5432
+    https://[2001:db8::/32]:*        IPv6 CIDR in brackets, any port
+    http://example.com:8000-8100     a port range
+
+A rule never lifts the address check: ``https://*`` still refuses ``https://127.0.0.1/`` and
+names that resolve to private addresses. Local allowance entries (``host:port``, ``CIDR:port``,
+``[v6]:port``, given in code by the operator, never read from the environment) both allow the
+endpoint and lift the address check for it; endpoints reached that way never follow redirects.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_network
+from typing import NamedTuple
+
+from astrid_host._core._classify import IPAddress, IpVerdict, classify_ip
+from astrid_host._core._model import STANDARD_METHODS
+from astrid_host._core._url import DEFAULT_PORTS, InvalidUrl, ParsedUrl, _parse_host
+
+__all__ = [
+    "AddressCheck",
+    "Classifier",
+    "DEFAULT_METHODS",
+    "EgressPolicy",
+    "HostKind",
+    "LocalEndpoint",
+    "PolicyDecision",
+    "PolicyError",
+    "PolicyReason",
+    "PortRange",
+    "Rule",
+    "parse_local",
+    "parse_rule",
+]
+
+#: A function with :func:`classify_ip`'s signature (tests inject their own).
+Classifier = Callable[[IPAddress], IpVerdict]
+
+#: Methods a policy allows when none are given: the WIT's standard methods.
+DEFAULT_METHODS: frozenset[str] = frozenset(STANDARD_METHODS.values())
+
+IPNetwork = IPv4Network | IPv6Network
+
+
+class PolicyError(ValueError):
+    """An operator's rule or allowance entry is malformed; the message points at the problem."""
+
+
+def _fail(text: str, column: int, problem: str) -> PolicyError:
+    return PolicyError(f"{problem}\n    {text}\n    {' ' * column}^")
+
+
+class PolicyReason(enum.Enum):
+    """Why the policy allowed or denied a URL. Values are stable keys."""
+
+    RULE = "allowed-by-rule"
+    LOCAL = "allowed-by-local-allowance"
+    NO_RULE = "no-matching-rule"
+    METHOD = "method-not-allowed"
+    ADDRESS = "address-not-allowed"
+
+    @property
+    def allows(self) -> bool:
+        """True for the two allowing reasons."""
+        return self in (PolicyReason.RULE, PolicyReason.LOCAL)
+
+
+@dataclass(frozen=True)
+class PortRange:
+    """An inclusive port range; ``None`` as a rule's port means "the URL scheme's default"."""
+
+    low: int
+    high: int
+
+    def __contains__(self, port: object) -> bool:
+        return isinstance(port, int) and self.low <= port <= self.high
+
+    def __str__(self) -> str:
+        return str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+
+
+_ANY_PORT = PortRange(1, 65535)
+
+
+class HostKind(enum.Enum):
+    """How a rule's host matches."""
+
+    ANY = "any"  # '*': every host, names and IP literals
+    EXACT = "exact"  # one name
+    SUFFIX = "suffix"  # '*.example.com': names strictly below example.com
+    NETWORK = "network"  # IP or CIDR: IP-literal URLs only
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One parsed allow rule. ``text`` is the rule as the operator wrote it."""
+
+    text: str
+    schemes: frozenset[str]
+    kind: HostKind
+    host: str = ""
+    network: IPNetwork | None = None
+    ports: PortRange | None = None
+
+    def matches(self, url: ParsedUrl) -> bool:
+        """True if ``url``'s scheme, host and port fall under this rule."""
+        if url.scheme not in self.schemes:
+            return False
+        if not self._port_ok(url):
+            return False
+        if self.kind is HostKind.ANY:
+            return True
+        if self.kind is HostKind.NETWORK:
+            return url.ip is not None and self.network is not None and url.ip in self.network
+        if url.ip is not None:
+            return False
+        if self.kind is HostKind.EXACT:
+            return url.host == self.host
+        return url.host.endswith("." + self.host)
+
+    def _port_ok(self, url: ParsedUrl) -> bool:
+        if self.ports is None:
+            return url.port == DEFAULT_PORTS[url.scheme]
+        return url.port in self.ports
+
+
+@dataclass(frozen=True)
+class LocalEndpoint:
+    """One local-allowance entry: a host name or network, and the ports it covers."""
+
+    text: str
+    ports: PortRange
+    host: str = ""
+    network: IPNetwork | None = None
+
+    def covers(self, ip: IPAddress | None, port: int, host: str | None = None) -> bool:
+        """True if this entry covers ``ip`` (or, for a name entry, ``host``) on ``port``."""
+        if port not in self.ports:
+            return False
+        if self.network is not None:
+            return ip is not None and _unmapped(ip) in self.network
+        return host is not None and host == self.host
+
+
+class AddressCheck(NamedTuple):
+    """One address judged for one endpoint: the classifier's verdict and the local allowance."""
+
+    address: IPAddress
+    verdict: IpVerdict
+    via_local: bool
+
+    @property
+    def allowed(self) -> bool:
+        """May be connected to: globally reachable, or covered by the local allowance."""
+        return self.verdict.allowed or self.via_local
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    """The policy's answer for one URL and method, before any name is resolved.
+
+    allowed/reason: the outcome; ``rule`` the rule (or local entry) text that allowed it.
+    via_local: the endpoint is covered by the local allowance (so: never follow redirects).
+    address: for IP-literal URLs, the address check that took part in the decision.
+    """
+
+    allowed: bool
+    reason: PolicyReason
+    detail: str
+    rule: str | None = None
+    via_local: bool = False
+    address: AddressCheck | None = None
+
+    @property
+    def reason_key(self) -> str:
+        """The most specific stable key: the classifier's key when an address was refused."""
+        if self.reason is PolicyReason.ADDRESS and self.address is not None:
+            return self.address.verdict.reason.value
+        return self.reason.value
+
+    @property
+    def follow_redirects(self) -> bool:
+        """Whether redirects may be followed from this endpoint (never for local ones)."""
+        return self.allowed and not self.via_local
+
+
+@dataclass(frozen=True)
+class EgressPolicy:
+    """A capsule's egress policy. Build it with :meth:`parse`; the default allows nothing."""
+
+    rules: tuple[Rule, ...] = ()
+    methods: frozenset[str] = DEFAULT_METHODS
+    any_method: bool = False
+    local: tuple[LocalEndpoint, ...] = field(default=())
+
+    @classmethod
+    def parse(
+        cls,
+        rules: Iterable[str] = (),
+        *,
+        methods: Iterable[str] | None = None,
+        local: Iterable[str] = (),
+    ) -> EgressPolicy:
+        """Parse rule strings, allowed method tokens (``"*"`` for any) and local entries.
+
+        Raises :class:`PolicyError` pointing at the first malformed item.
+        """
+        if isinstance(rules, str) or isinstance(local, str):
+            raise PolicyError("rules and local entries must be lists of strings, not one string")
+        parsed_rules = tuple(parse_rule(r) for r in rules)
+        parsed_local = tuple(parse_local(e) for e in local)
+        if methods is None:
+            return cls(parsed_rules, DEFAULT_METHODS, False, parsed_local)
+        tokens = list(methods)
+        if isinstance(methods, str):
+            raise PolicyError("methods must be a list of method tokens, not one string")
+        for token in tokens:
+            if token != "*" and not _TOKEN.fullmatch(token):
+                raise PolicyError(f"method {token!r} is not a valid HTTP method token")
+        return cls(parsed_rules, frozenset(t for t in tokens if t != "*"), "*" in tokens,
+                   parsed_local)
+
+    def local_allows(self, ip: IPAddress, port: int, host: str | None = None) -> bool:
+        """True if the operator's local allowance covers ``ip`` (or name ``host``) on ``port``."""
+        return any(e.covers(ip, port, host) for e in self.local)
+
+    def check_address(
+        self, ip: IPAddress, port: int, host: str | None = None,
+        classifier: Classifier = classify_ip,
+    ) -> AddressCheck:
+        """Classify one (resolved or literal) address for an endpoint on ``port``."""
+        verdict = classifier(ip)
+        via_local = not verdict.allowed and self.local_allows(ip, port, host)
+        return AddressCheck(ip, verdict, via_local)
+
+    def check(
+        self, url: ParsedUrl, method: str, *, classifier: Classifier = classify_ip,
+    ) -> PolicyDecision:
+        """Decide ``method url``. For IP-literal URLs the address is classified here; for names
+        the caller must still judge every resolved address with :meth:`check_address`.
+        """
+        if not self.any_method and method not in self.methods:
+            return PolicyDecision(False, PolicyReason.METHOD,
+                                  f"method {method!r} is not in the capsule's allowed methods")
+        rule = next((r for r in self.rules if r.matches(url)), None)
+        local = next((e for e in self.local if e.covers(url.ip, url.port, url.host)), None)
+        if rule is None and local is None:
+            return PolicyDecision(False, PolicyReason.NO_RULE,
+                                  f"no rule allows {url.scheme}://{url.authority}")
+        # A rule wins over a local entry for the name of the reason, but any covering local
+        # entry marks the endpoint as local: no redirects are followed from it.
+        if rule is not None:
+            reason, by = PolicyReason.RULE, rule.text
+        else:
+            assert local is not None
+            reason, by = PolicyReason.LOCAL, local.text
+        via_local = local is not None
+        if url.ip is None:
+            return PolicyDecision(True, reason, f"allowed by {by!r}", by, via_local)
+        address = self.check_address(url.ip, url.port, url.host, classifier)
+        if not address.allowed:
+            return PolicyDecision(False, PolicyReason.ADDRESS,
+                                  f"{url.host}: {address.verdict.reason.text}", by,
+                                  via_local, address)
+        if address.via_local:
+            assert local is not None  # check_address found a covering entry, so did `local`
+            reason, by = PolicyReason.LOCAL, local.text
+        return PolicyDecision(True, reason, f"allowed by {by!r}", by, via_local, address)
+
+
+def _unmapped(ip: IPAddress) -> IPAddress:
+    # An IPv4-mapped IPv6 answer reaches the IPv4 host, so IPv4 entries must cover it too.
+    if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_RULE = re.compile(
+    r"(?P<scheme>[^:/]*)://"
+    r"(?P<host>\[[^\]]*\]|[^:/\[\]]*(?:/[0-9]*)?)"
+    r"(?::(?P<port>[^/]*))?"
+    r"(?P<rest>.*)"
+)
+
+
+def parse_rule(text: str) -> Rule:
+    """Parse one allow rule (see the module docstring); raise :class:`PolicyError`."""
+    if not isinstance(text, str):
+        raise PolicyError(f"rule must be a string, got {type(text).__name__}")
+    m = _RULE.fullmatch(text)
+    if m is None:
+        raise _fail(text, 0, "rule must look like scheme://host[:port] (scheme required)")
+    scheme = m.group("scheme").lower()
+    if scheme == "*":
+        schemes = frozenset(DEFAULT_PORTS)
+    elif scheme in DEFAULT_PORTS:
+        schemes = frozenset({scheme})
+    else:
+        raise _fail(text, 0, f"scheme must be http, https or *, not {m.group('scheme')!r}")
+    if m.group("rest") not in ("", "/"):
+        raise _fail(text, m.start("rest"), "rules name an origin only: no path, query or userinfo")
+    ports = _parse_ports(text, m.group("port"), m.start("port"), allow_any=True)
+    host_text = m.group("host")
+    column = m.start("host")
+    if host_text == "*":
+        return Rule(text, schemes, HostKind.ANY, ports=ports)
+    if host_text.startswith("*."):
+        name = _parse_name(text, host_text[2:], column + 2)
+        return Rule(text, schemes, HostKind.SUFFIX, host=name, ports=ports)
+    network = _parse_network(text, host_text, column)
+    if network is not None:
+        return Rule(text, schemes, HostKind.NETWORK, network=network, ports=ports)
+    return Rule(text, schemes, HostKind.EXACT, host=_parse_name(text, host_text, column),
+                ports=ports)
+
+
+_LOCAL = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]]*):(?P<port>[^:]*)")
+
+
+def parse_local(text: str) -> LocalEndpoint:
+    """Parse one local-allowance entry: ``host:port``, ``CIDR:port`` or ``[v6/len]:port``.
+
+    The port is required (a single port or a range); ``*`` is refused on purpose: the allowance
+    is meant to name one service, not open a network.
+    """
+    if not isinstance(text, str):
+        raise PolicyError(f"local entry must be a string, got {type(text).__name__}")
+    m = _LOCAL.fullmatch(text)
+    if m is None:
+        raise _fail(text, len(text), "local entry must be host:port or CIDR:port")
+    ports = _parse_ports(text, m.group("port"), m.start("port"), allow_any=False)
+    assert ports is not None
+    network = _parse_network(text, m.group("host"), m.start("host"))
+    if network is not None:
+        return LocalEndpoint(text, ports, network=network)
+    return LocalEndpoint(text, ports, host=_parse_name(text, m.group("host"), m.start("host")))
+
+
+def _parse_ports(text: str, port: str | None, column: int, *, allow_any: bool) -> PortRange | None:
+    if port is None:
+        return None
+    if port == "*":
+        if not allow_any:
+            raise _fail(text, column, "a local entry needs an explicit port, not '*'")
+        return _ANY_PORT
+    pieces = port.split("-") if "-" in port else [port]
+    if len(pieces) > 2:
+        raise _fail(text, column, f"port {port!r} must be N, N-M or *")
+    bounds = []
+    col = column
+    for piece in pieces:
+        if not (piece.isascii() and piece.isdigit()) or not 1 <= int(piece) <= 65535:
+            raise _fail(text, col, f"port {piece!r} must be a number in 1-65535")
+        bounds.append(int(piece))
+        col += len(piece) + 1
+    if bounds[0] > bounds[-1]:
+        raise _fail(text, column, f"port range {port!r} is reversed")
+    return PortRange(bounds[0], bounds[-1])
+
+
+def _parse_network(text: str, host: str, column: int) -> IPNetwork | None:
+    """An IP or CIDR (IPv6 in brackets), or ``None`` if ``host`` is a name."""
+    if host.startswith("["):
+        inner = host[1:-1]
+        if not host.endswith("]"):
+            raise _fail(text, column, "IPv6 address needs a closing ']'")
+        try:
+            net = ip_network(inner, strict=True)
+        except ValueError as exc:
+            raise _fail(text, column + 1, f"invalid IPv6 address or network: {exc}") from None
+        if not isinstance(net, IPv6Network):
+            raise _fail(text, column + 1, "brackets are for IPv6; write IPv4 without them")
+        return net
+    address, slash, _ = host.partition("/")
+    if not slash:
+        if address and (address.replace(".", "").isdigit()) and address.count(".") == 3:
+            try:
+                return IPv4Network(address)
+            except ValueError as exc:
+                raise _fail(text, column, f"invalid IPv4 address: {exc}") from None
+        return None
+    try:
+        return IPv4Network(host, strict=True)
+    except ValueError as exc:
+        raise _fail(text, column, f"invalid IPv4 network {host!r}: {exc}") from None
+
+
+def _parse_name(text: str, name: str, column: int) -> str:
+    if "*" in name:
+        raise _fail(text, column + name.index("*"),
+                    "'*' is only allowed alone or as a leading '*.' label")
+    try:
+        ip, host = _parse_host(name)
+    except InvalidUrl as exc:
+        raise _fail(text, column, f"invalid host: {exc}") from None
+    if ip is not None:
+        # A name that parses as an IP (e.g. "0x7f.1") must be written as an address, so a
+        # reader of the policy sees what it really allows.
+        raise _fail(text, column, f"{name!r} is the IP address {ip}; write it as an address")
+    return host
+

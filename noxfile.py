@@ -39,7 +39,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff over the package, tests, scripts and benchmarks."""
     session.install("-q", "ruff>=0.6")
-    session.run("ruff", "check", "astrid_host", "tests", "scripts", "noxfile.py")
+    session.run("ruff", "check", "astrid_host", "tests", "scripts", "benchmarks", "noxfile.py")
 
 
 @nox.session

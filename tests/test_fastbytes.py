@@ -12,41 +12,10 @@ from wasmtime import Config, Engine, Store
 from wasmtime.component import Component, Linker
 
 from astrid_host._wasm import _fastbytes
-
-# A component with a bump allocator that echoes a list<u8> and a list<u32> back unchanged.
-ECHO_WAT = r"""
-(component
-  (core module $m
-    (memory (export "mem") 1)
-    (global $bump (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32) (local $end i32) (local $have i32)
-      (local.set $p (i32.and (i32.add (global.get $bump) (i32.const 7)) (i32.const -8)))
-      (local.set $end (i32.add (local.get $p) (local.get 3)))
-      (local.set $have (i32.mul (memory.size) (i32.const 65536)))
-      (if (i32.gt_u (local.get $end) (local.get $have))
-        (then (if (i32.lt_s (memory.grow (i32.shr_u (i32.add (i32.sub (local.get $end)
-                    (local.get $have)) (i32.const 65535)) (i32.const 16))) (i32.const 0))
-          (then unreachable))))
-      (global.set $bump (local.get $end))
-      (local.get $p))
-    (func (export "echo") (param i32 i32) (result i32)
-      (i32.store (i32.const 0) (local.get 0))
-      (i32.store (i32.const 4) (local.get 1))
-      (i32.const 0))
-  )
-  (core instance $i (instantiate $m))
-  (func (export "echo") (param "b" (list u8)) (result (list u8))
-    (canon lift (core func $i "echo") (memory (core memory $i "mem"))
-      (realloc (core func $i "realloc"))))
-  (func (export "echo32") (param "b" (list u32)) (result (list u32))
-    (canon lift (core func $i "echo") (memory (core memory $i "mem"))
-      (realloc (core func $i "realloc"))))
-)
-"""
+from astrid_host._wasm._probes import BYTES_PROBE_WAT
 
 _engine = Engine(Config())
-_component = Component(_engine, ECHO_WAT)
+_component = Component(_engine, BYTES_PROBE_WAT)
 
 
 def _call(name: str, value: object) -> object:
@@ -122,3 +91,10 @@ def test_fast_and_stock_agree(data: bytes) -> None:
 def test_uninstall_restores_the_stock_path() -> None:
     assert not _fastbytes.installed()
     assert _call("echo", b"\x00\xff") == b"\x00\xff"
+
+
+@pytest.mark.usefixtures("fast")
+def test_each_direction_alone_carries_the_bytes() -> None:
+    assert _call("sink", b"x" * 70_000) == 70_000
+    made = _call("make", 3000)
+    assert isinstance(made, bytes) and len(made) == 3000

@@ -1,0 +1,175 @@
+//! Example capsule: fetch one URL through the host and return a short summary.
+//!
+//! `run(input)` takes either a bare URL (`https://example.org/`) or JSON such as
+//! `{"url": "https://example.org/"}`, fetches it with `client.send` (the host checks the URL
+//! against the capsule's egress policy and every resolved address before connecting) and
+//! answers with one line per fact:
+//!
+//! ```text
+//! status: 200
+//! content-type: text/html; charset=utf-8
+//! bytes: 1256
+//! final-url: https://example.org/
+//! title: Example Domain
+//! ```
+//!
+//! `title` is the HTML `<title>` when there is one, otherwise `first-line` (the first
+//! non-empty line of the body, at most 120 characters). A request the host refuses comes
+//! back as `err` with the host's error code, e.g. `destination-prohibited: 10.0.0.1 (private)`.
+//!
+//! Build it with `python scripts/build_guests.py --only rust-example` (see README.md).
+
+wit_bindgen::generate!({
+    path: "../../../wit",
+    world: "capsule",
+});
+
+use astrid::http::client;
+use astrid::http::types::{ErrorCode, Method, Request, RequestOptions, Response};
+
+/// Largest body the capsule asks for; bigger responses fail with `body-too-large`.
+const MAX_BODY: u64 = 4 * 1024 * 1024;
+const MAX_LINE: usize = 120;
+
+struct Example;
+
+impl Guest for Example {
+    fn run(input: String) -> Result<String, String> {
+        let url = parse_input(&input)?;
+        let req = Request {
+            method: Method::Get,
+            url,
+            headers: vec![("accept".into(), b"text/html, */*;q=0.5".to_vec())],
+            body: None,
+            options: Some(RequestOptions {
+                connect_timeout_ms: Some(10_000),
+                first_byte_timeout_ms: Some(10_000),
+                between_bytes_timeout_ms: Some(10_000),
+                total_timeout_ms: Some(30_000),
+                redirect_policy: None,
+                max_redirects: None,
+                max_response_bytes: Some(MAX_BODY),
+                https_only: false,
+                decompress: true,
+                integrity: None,
+            }),
+        };
+        let resp = client::send(&req).map_err(|e| describe_error(&e))?;
+        Ok(summarise(&resp))
+    }
+}
+
+/// A bare URL, or a JSON object with a string `url` field.
+fn parse_input(input: &str) -> Result<String, String> {
+    let trimmed = input.trim();
+    if !trimmed.starts_with('{') {
+        return if trimmed.is_empty() {
+            Err("input: expected a URL or {\"url\": \"...\"}".into())
+        } else {
+            Ok(trimmed.to_string())
+        };
+    }
+    json_string_field(trimmed, "url").ok_or_else(|| "input: JSON without a string \"url\"".into())
+}
+
+/// The value of `"key": "..."` in a flat JSON object (enough for this example: no
+/// dependency on a JSON crate keeps the capsule small). Handles the common escapes.
+fn json_string_field(json: &str, key: &str) -> Option<String> {
+    let needle = format!("\"{key}\"");
+    let after_key = &json[json.find(&needle)? + needle.len()..];
+    let after_colon = after_key.trim_start().strip_prefix(':')?.trim_start();
+    let mut chars = after_colon.strip_prefix('"')?.chars();
+    let mut out = String::new();
+    loop {
+        match chars.next()? {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+}
+
+fn header<'a>(resp: &'a Response, name: &str) -> Option<&'a [u8]> {
+    resp.headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_slice())
+}
+
+fn summarise(resp: &Response) -> String {
+    let content_type = header(resp, "content-type")
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_else(|| "-".into());
+    let text = String::from_utf8_lossy(&resp.body);
+    let mut out = format!(
+        "status: {}\ncontent-type: {}\nbytes: {}\nfinal-url: {}\n",
+        resp.status,
+        content_type,
+        resp.body.len(),
+        resp.meta.final_url
+    );
+    if let Some(title) = html_title(&text) {
+        out.push_str(&format!("title: {}", clip(&title)));
+    } else {
+        let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+        out.push_str(&format!("first-line: {}", clip(first)));
+    }
+    out
+}
+
+/// The text inside the first `<title>...</title>`, whitespace collapsed.
+fn html_title(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    let open = lower.find("<title")?;
+    let start = open + lower[open..].find('>')? + 1;
+    let end = start + lower[start..].find("</title")?;
+    Some(text[start..end].split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+fn clip(s: &str) -> String {
+    if s.chars().count() <= MAX_LINE {
+        s.to_string()
+    } else {
+        let mut c: String = s.chars().take(MAX_LINE).collect();
+        c.push('…');
+        c
+    }
+}
+
+/// One line a person can act on, led by the error-code case name.
+fn describe_error(e: &ErrorCode) -> String {
+    match e {
+        ErrorCode::Denied(why) => format!("denied: {why}"),
+        ErrorCode::DestinationProhibited(p) => {
+            let addrs: Vec<String> =
+                p.addresses.iter().map(|a| format!("{} ({})", a.address, a.reason)).collect();
+            format!("destination-prohibited: {}: {}", p.host, addrs.join(", "))
+        }
+        ErrorCode::InvalidRequest(r) => format!("invalid-request: {:?}: {}", r.part, r.detail),
+        ErrorCode::DnsError(d) => format!("dns-error: {d}"),
+        ErrorCode::ConnectionRefused(d) => format!("connection-refused: {d}"),
+        ErrorCode::ConnectionFailed(d) => format!("connection-failed: {d}"),
+        ErrorCode::TlsError(d) => format!("tls-error: {d}"),
+        ErrorCode::Timeout(phase) => format!("timeout: {phase:?}"),
+        ErrorCode::BodyTooLarge(limit) => format!("body-too-large: limit {limit} bytes"),
+        ErrorCode::RequestTooLarge(limit) => format!("request-too-large: limit {limit} bytes"),
+        ErrorCode::TooManyRedirects(n) => format!("too-many-redirects: limit {n}"),
+        ErrorCode::RedirectBlocked(d) => format!("redirect-blocked: {d}"),
+        ErrorCode::IntegrityMismatch(d) => format!("integrity-mismatch: {d}"),
+        ErrorCode::ProtocolError(d) => format!("protocol-error: {d}"),
+        ErrorCode::StreamLimit(n) => format!("stream-limit: {n}"),
+        ErrorCode::Closed => "closed".into(),
+        ErrorCode::Cancelled => "cancelled".into(),
+        ErrorCode::Internal(d) => format!("internal: {d}"),
+    }
+}
+
+export!(Example);

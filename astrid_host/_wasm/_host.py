@@ -1,0 +1,263 @@
+"""`Host`: the engine, the epoch ticker, the guest-call threads and the compile cache.
+
+One :class:`Host` serves many capsules::
+
+    async with Host(cache_dir="build/cache") as host:
+        capsule = await host.load("build/guests/python-example.wasm", policy=policy)
+        print(await capsule.run('{"url": "https://example.test/"}'))
+
+Everything a capsule gets from outside comes through its ``http_factory`` object (see
+:class:`CapsuleContext`); WASI is linked because toolchains such as componentize-py need it, but
+every Store gets an empty ``WasiConfig``: no files, environment, arguments, sockets or stdio.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import platform
+import sys
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import trio
+from wasmtime import Config, Engine, WasmtimeError, wat2wasm
+from wasmtime.component import Linker
+
+from astrid_host._core._limits import Limits
+from astrid_host._wasm._cache import CacheResult, CompileCache, default_cache_dir
+from astrid_host._wasm._capsule import EPOCH_TICK_S, Capsule
+from astrid_host._wasm._errors import CapsuleClosed, CapsuleLoadError, CapsuleTrap
+from astrid_host._wasm._imports import HttpBackend, link_client
+
+__all__ = ["CapsuleContext", "Host", "HttpFactory"]
+
+_COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"
+_MODULE_PREAMBLE = b"\0asm\x01\x00\x00\x00"
+
+
+@dataclass(frozen=True)
+class CapsuleContext:
+    """What an ``http_factory`` gets to build one capsule's HTTP client.
+
+    name: the capsule's name (for logs).
+    policy: the egress policy given to :meth:`Host.load` (``None``: the factory decides; the
+        default client then denies everything).
+    limits: the capsule's effective :class:`Limits`.
+    resolver, classifier, ssl_context: the host-wide overrides given to :class:`Host`
+        (``None``: the network layer's defaults: system DNS, the real address classifier,
+        certifi-verified TLS). Tests inject fakes here.
+    options: any further host-wide keyword options, passed through untouched.
+    """
+
+    name: str
+    policy: Any
+    limits: Limits
+    resolver: Any = None
+    classifier: Any = None
+    ssl_context: Any = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: Builds the per-capsule HTTP object; it must implement the contract in docs/dev/contracts.md.
+HttpFactory = Callable[[CapsuleContext], HttpBackend]
+
+
+def _default_http_factory(ctx: CapsuleContext) -> HttpBackend:
+    # Imported lazily: the network layer is only needed once a capsule is loaded.
+    module = importlib.import_module("astrid_host._net._client")
+    cls: Any = module.CapsuleHttp
+    if hasattr(cls, "from_context"):
+        return cls.from_context(ctx)  # type: ignore[no-any-return]
+    return cls(ctx)  # type: ignore[no-any-return]
+
+
+def engine_fingerprint() -> str:
+    """The engine settings that shape compiled code: part of every compile cache key."""
+    return (f"consume_fuel=1;epoch_interruption=1;machine={platform.machine()};"
+            f"platform={sys.platform}")
+
+
+class Host:
+    """Runs capsules. Use as ``async with Host(...) as host`` inside a trio run.
+
+    cache_dir: where compiled components are kept (default ``$ASTRID_CACHE_DIR`` or
+        ``~/.cache/astrid-host``); ``use_cache=False`` compiles every time.
+    limits: the default :class:`Limits` of every capsule (``load(limits=...)`` overrides).
+    http_factory: builds each capsule's HTTP client from a :class:`CapsuleContext`
+        (default: the network layer's ``CapsuleHttp``).
+    resolver, classifier, ssl_context, **options: passed to the factory in the context.
+    max_threads: guest calls running at once across all capsules (each holds a thread).
+    progress: where "compiling..." goes on a slow first load (default stderr, TTY only).
+    """
+
+    def __init__(
+        self,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        use_cache: bool = True,
+        limits: Limits | None = None,
+        http_factory: HttpFactory | None = None,
+        resolver: Any = None,
+        classifier: Any = None,
+        ssl_context: Any = None,
+        max_threads: int = 8,
+        progress: TextIO | None = None,
+        **options: Any,
+    ) -> None:
+        if max_threads < 1:
+            raise ValueError("max_threads must be at least 1")
+        self.limits = limits if limits is not None else Limits()
+        self._factory: HttpFactory = http_factory or _default_http_factory
+        self._host_options = dict(resolver=resolver, classifier=classifier,
+                                  ssl_context=ssl_context)
+        self._extra_options = options
+        directory = None if not use_cache else (cache_dir if cache_dir is not None
+                                                else default_cache_dir())
+        self.cache = CompileCache(
+            directory,
+            wasmtime_version=importlib.metadata.version("wasmtime"),
+            engine_fingerprint=engine_fingerprint(),
+            progress=progress,
+        )
+        self._max_threads = max_threads
+        self._capsules: set[Capsule] = set()
+        self._stack: AsyncExitStack | None = None
+        self._engine: Engine | None = None
+        self._linker: Linker | None = None
+        self._limiter: trio.CapacityLimiter | None = None
+        self._closed = False
+        #: What the last :meth:`load` did: cache hit or compile, and how long it took.
+        self.last_load: CacheResult | None = None
+
+    # -- lifecycle
+
+    async def __aenter__(self) -> Host:
+        if self._stack is not None or self._closed:
+            raise RuntimeError("a Host can be entered only once")
+        cfg = Config()
+        cfg.consume_fuel = True
+        cfg.epoch_interruption = True
+        self._engine = Engine(cfg)
+        linker = Linker(self._engine)
+        linker.add_wasip2()
+        link_client(linker)
+        self._linker = linker
+        self._limiter = trio.CapacityLimiter(self._max_threads)
+        stack = AsyncExitStack()
+        nursery = await stack.enter_async_context(trio.open_nursery())
+        nursery.start_soon(self._tick, self._engine)
+        stack.callback(nursery.cancel_scope.cancel)  # runs before the nursery exits
+        self._stack = stack
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every capsule, stop the epoch ticker. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with trio.CancelScope(shield=True):
+            for capsule in list(self._capsules):
+                await capsule.aclose()
+        if self._stack is not None:
+            await self._stack.aclose()
+
+    @staticmethod
+    async def _tick(engine: Engine) -> None:
+        # The epoch is engine-wide; each Store's deadline counts these ticks.
+        while True:
+            await trio.sleep(EPOCH_TICK_S)
+            engine.increment_epoch()
+
+    # -- loading
+
+    async def load(
+        self,
+        source: str | os.PathLike[str] | bytes | bytearray,
+        *,
+        policy: Any = None,
+        limits: Limits | None = None,
+        name: str | None = None,
+    ) -> Capsule:
+        """Compile (or fetch from the cache) and instantiate a component.
+
+        ``source`` is a path, or the component's bytes (binary, or WAT text as bytes).
+        Raises :class:`CapsuleLoadError` naming the problem (unreadable, not a component,
+        imports the host does not provide, ...); the host stays usable.
+        """
+        if self._closed or self._engine is None or self._linker is None:
+            raise CapsuleClosed(name or "host")
+        wasm, default_name = await self._read_source(source, name)
+        name = name or default_name
+        wasm = _to_component_binary(name, wasm)
+        engine = self._engine
+        try:
+            result = await trio.to_thread.run_sync(
+                lambda: self.cache.load(engine, wasm, name=name), limiter=self._limiter)
+        except WasmtimeError as exc:
+            raise CapsuleLoadError(name, f"does not compile: {exc}") from None
+        self.last_load = result
+        effective = limits if limits is not None else self.limits
+        ctx = CapsuleContext(name=name, policy=policy, limits=effective,
+                             options=dict(self._extra_options), **self._host_options)
+        backend = self._factory(ctx)
+        assert self._limiter is not None
+        capsule = Capsule(name=name, engine=engine, linker=self._linker,
+                          component=result.component, limits=effective, backend=backend,
+                          thread_limiter=self._limiter, on_close=self._capsules.discard)
+        try:
+            await capsule._start()
+        except CapsuleTrap as exc:
+            await capsule.aclose()
+            raise CapsuleLoadError(name, _load_reason(exc.message)) from None
+        except BaseException:
+            await capsule.aclose()
+            raise
+        self._capsules.add(capsule)
+        return capsule
+
+    async def _read_source(self, source: str | os.PathLike[str] | bytes | bytearray,
+                           name: str | None) -> tuple[bytes, str]:
+        if isinstance(source, (bytes, bytearray)):
+            return bytes(source), "capsule"
+        path = Path(source)
+        try:
+            data = await trio.Path(path).read_bytes()
+        except OSError as exc:
+            raise CapsuleLoadError(name or path.name, f"cannot read {path}: "
+                                   f"{exc.strerror or exc}") from None
+        return data, path.stem
+
+
+def _to_component_binary(name: str, wasm: bytes) -> bytes:
+    if wasm.startswith(_MODULE_PREAMBLE):
+        raise CapsuleLoadError(name, "this is a core wasm module, not a component "
+                                     "(wrap it with `wasm-tools component new`)")
+    if wasm.startswith(b"\0asm"):
+        if not wasm.startswith(_COMPONENT_PREAMBLE):
+            raise CapsuleLoadError(name, "unsupported wasm binary version/layer "
+                                         f"{wasm[4:8].hex()}")
+        return wasm
+    if not wasm.lstrip().startswith((b"(", b";;")):
+        raise CapsuleLoadError(name, "not a wasm component (no \\0asm header, not WAT text)")
+    try:
+        binary = bytes(wat2wasm(wasm.decode("utf-8")))
+    except (WasmtimeError, UnicodeDecodeError) as exc:
+        raise CapsuleLoadError(name, f"invalid WAT text: {exc}") from None
+    if not binary.startswith(_COMPONENT_PREAMBLE):
+        raise CapsuleLoadError(name, "this WAT text is a core module, not a component")
+    return binary
+
+
+def _load_reason(message: str) -> str:
+    first = message.strip().splitlines()[0] if message.strip() else message
+    if "matching implementation was not found" in message or "import" in first:
+        return f"needs an import the host does not provide: {first}"
+    return f"cannot be instantiated: {first}"

@@ -1,0 +1,622 @@
+"""The host side of `astrid:http/client@0.1.0`: linking, value conversion, resource handles.
+
+What happens on one guest -> host call:
+
+1. wasmtime calls :func:`_trampoline` on the worker thread running the guest.
+2. The trampoline finds the :class:`StoreSession` of that Store (a context variable set by the
+   capsule before it enters the guest), lifts the arguments with the wasmtime types it cached
+   for this import on this Store, and runs the handler.
+3. The handler converts WIT values to `astrid_host._core._model` values, awaits the capsule's
+   :class:`HttpBackend` on the trio thread with ``trio.from_thread.run``, and converts back.
+4. Every failure becomes a WIT `error-code` value: :class:`HttpError` carries its own code,
+   cancellation (the capsule was closed) is ``cancelled``, any other exception is ``internal``.
+   Nothing is raised into wasmtime: an exception there poisons the Store and is reported
+   through a process-global slot that concurrent calls can mix up.
+
+Why a trampoline of our own instead of ``LinkerInstance.add_func``: wasmtime-py lowers a
+``result`` whose ok type is ``option<...>`` by trying the ok case first with an ``isinstance``
+check against ``object``, so ``result<option<list<u8>>, error-code>`` (``read``) can never carry
+an error. Here results are lowered explicitly from :class:`_Ok` / :class:`_Err`. The types are
+read once per import per Store instead of on every call.
+
+The only trap a handler can cause is a host fault with no error channel (a method like
+``status`` on a handle the host no longer knows) or a guest that declared an import with a type
+other than the one in `wit/client.wit`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import trio
+from wasmtime import WasmtimeError
+from wasmtime import _ffi as ffi
+from wasmtime._store import StoreContext
+from wasmtime.component import Record, ResourceHost, ResourceType, Variant
+from wasmtime.component._types import FuncType, ResultType, ValType
+
+from astrid_host._core._model import (
+    STANDARD_METHODS,
+    DigestAlgorithm,
+    ErrorCode,
+    Header,
+    HttpError,
+    Integrity,
+    InvalidRequest,
+    ProhibitedAddress,
+    RedirectPolicy,
+    Request,
+    RequestOptions,
+    RequestPart,
+    Response,
+    ResponseMeta,
+    TimeoutPhase,
+)
+
+__all__ = [
+    "CLIENT_INTERFACE",
+    "HttpBackend",
+    "IncomingStream",
+    "OutgoingUpload",
+    "READ_CHUNK_MAX",
+    "StoreSession",
+    "current_session",
+    "error_to_wit",
+    "link_client",
+    "meta_to_wit",
+    "request_from_wit",
+    "response_to_wit",
+]
+
+log = logging.getLogger("astrid_host.wasm")
+
+#: The interface name the guest imports.
+CLIENT_INTERFACE = "astrid:http/client@0.1.0"
+
+#: Largest piece handed back by one ``read``: moving ``list<u8>`` across the boundary costs
+#: about a microsecond per byte in wasmtime-py, so a huge ``max`` only makes one call slow.
+#: ``read`` may return fewer bytes than asked, so clamping is invisible to a correct guest.
+READ_CHUNK_MAX = 1024 * 1024
+
+# Host resource type ids (any u32 unique within this linker).
+_INCOMING = 0xA5710001
+_OUTGOING = 0xA5710002
+
+
+# --------------------------------------------------------------------------------------------
+# What the wasm layer needs from the network layer (see docs/dev/contracts.md)
+
+
+class IncomingStream(Protocol):
+    """A streamed response: head known, body read piece by piece."""
+
+    status: int
+    headers: tuple[Header, ...]
+
+    def meta(self) -> ResponseMeta: ...
+    async def read(self, max_bytes: int) -> bytes | None: ...
+    async def aclose(self) -> None: ...
+
+
+class OutgoingUpload(Protocol):
+    """A request whose body is written piece by piece."""
+
+    async def write(self, chunk: bytes) -> None: ...
+    async def finish(self) -> Response: ...
+    async def finish_streaming(self) -> IncomingStream: ...
+    async def aclose(self) -> None: ...
+
+
+class HttpBackend(Protocol):
+    """One capsule's HTTP client. Every method raises only :class:`HttpError`."""
+
+    async def send(self, req: Request) -> Response: ...
+    async def start(self, req: Request) -> IncomingStream: ...
+    async def upload(self, req: Request) -> OutgoingUpload: ...
+    async def aclose(self) -> None: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Value conversion: WIT (wasmtime-py values) <-> model. Pure functions.
+
+
+class _GuestValueError(ValueError):
+    """A value from the guest is not acceptable; carries the `error-code` to answer with."""
+
+    def __init__(self, code: ErrorCode) -> None:
+        super().__init__(str(code))
+        self.code = code
+
+
+class _HostFault(Exception):
+    """The host cannot answer and the import has no error channel: the guest must trap."""
+
+
+_U16 = (1 << 16) - 1
+_U32 = (1 << 32) - 1
+_U64 = (1 << 64) - 1
+
+
+def _record(fields: dict[str, Any]) -> Record:
+    # wasmtime-py lowers records by attribute, and the untagged-result check needs a Record.
+    r = Record()
+    r.__dict__.update(fields)
+    return r
+
+
+def _opt_int(value: Any, limit: int, name: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+        raise _GuestValueError(ErrorCode.invalid_request(RequestPart.OPTIONS,
+                                                         f"{name} out of range"))
+    return value
+
+
+def _method_from_wit(value: Any) -> str:
+    if not isinstance(value, Variant):
+        raise TypeError(f"method must be a Variant, got {type(value).__name__}")
+    if value.tag == "other":
+        if not isinstance(value.payload, str):
+            raise TypeError("method other(...) payload must be a string")
+        # Passed on as given; validating the token is the HTTP engine's job.
+        return value.payload
+    try:
+        return STANDARD_METHODS[value.tag]
+    except KeyError:
+        raise TypeError(f"unknown method case {value.tag!r}") from None
+
+
+def _headers_from_wit(value: Any) -> tuple[Header, ...]:
+    out: list[Header] = []
+    for item in value:
+        name, raw = item
+        if not isinstance(name, str) or not isinstance(raw, (bytes, bytearray)):
+            raise TypeError("header must be (string, bytes)")
+        out.append((name, bytes(raw)))
+    return tuple(out)
+
+
+def _options_from_wit(value: Any) -> RequestOptions | None:
+    if value is None:
+        return None
+    g = value.__dict__
+    integrity_value = g["integrity"]
+    integrity = None
+    if integrity_value is not None:
+        integrity = Integrity(DigestAlgorithm(integrity_value.algorithm),
+                              bytes(integrity_value.digest))
+    policy = g["redirect-policy"]
+    return RequestOptions(
+        connect_timeout_ms=_opt_int(g["connect-timeout-ms"], _U32, "connect-timeout-ms"),
+        first_byte_timeout_ms=_opt_int(g["first-byte-timeout-ms"], _U32, "first-byte-timeout-ms"),
+        between_bytes_timeout_ms=_opt_int(g["between-bytes-timeout-ms"], _U32,
+                                          "between-bytes-timeout-ms"),
+        total_timeout_ms=_opt_int(g["total-timeout-ms"], _U32, "total-timeout-ms"),
+        redirect_policy=None if policy is None else RedirectPolicy(policy),
+        max_redirects=_opt_int(g["max-redirects"], _U32, "max-redirects"),
+        max_response_bytes=_opt_int(g["max-response-bytes"], _U64, "max-response-bytes"),
+        https_only=bool(g["https-only"]),
+        decompress=bool(g["decompress"]),
+        integrity=integrity,
+    )
+
+
+def request_from_wit(value: Any) -> Request:
+    """A WIT `request` (as wasmtime-py lifts it) as a :class:`Request`.
+
+    The method becomes its wire token (``other(x)`` gives ``x`` unchanged). Raises
+    ``TypeError``/``KeyError``/``AttributeError`` when the value does not have the WIT shape
+    (a host fault) and :class:`_GuestValueError` for an out-of-range number.
+    """
+    body = value.body
+    return Request(
+        method=_method_from_wit(value.method),
+        url=value.url if isinstance(value.url, str) else _bad("url must be a string"),
+        headers=_headers_from_wit(value.headers),
+        body=None if body is None else bytes(body),
+        options=_options_from_wit(value.options),
+    )
+
+
+def _bad(message: str) -> Any:
+    raise TypeError(message)
+
+
+def _uint(value: int, limit: int, what: str) -> int:
+    # wasmtime-py does not range-check integers (u64 2**64 silently becomes 0): check here.
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+        raise ValueError(f"{what} {value!r} does not fit its WIT type")
+    return value
+
+
+def _headers_to_wit(headers: tuple[Header, ...] | list[Header]) -> list[tuple[str, bytes]]:
+    return [(str(name), bytes(raw)) for name, raw in headers]
+
+
+def meta_to_wit(meta: ResponseMeta) -> Record:
+    """A :class:`ResponseMeta` as a WIT `response-meta` record (numbers range-checked)."""
+    return _record({
+        "final-url": str(meta.final_url),
+        "redirect-count": _uint(meta.redirect_count, _U32, "redirect-count"),
+        "elapsed-ms": _uint(meta.elapsed_ms, _U64, "elapsed-ms"),
+        "wire-bytes": _uint(meta.wire_bytes, _U64, "wire-bytes"),
+    })
+
+
+def response_to_wit(resp: Response) -> Record:
+    """A :class:`Response` as a WIT `response` record."""
+    return _record({
+        "status": _uint(resp.status, _U16, "status"),
+        "headers": _headers_to_wit(resp.headers),
+        "body": bytes(resp.body),
+        "meta": meta_to_wit(resp.meta),
+    })
+
+
+#: Largest number each integer-payload case can carry on the wire.
+_INT_CASE_LIMITS = {"body-too-large": _U64, "request-too-large": _U64,
+                    "too-many-redirects": _U32, "stream-limit": _U32}
+
+
+def error_to_wit(code: ErrorCode) -> Variant:
+    """An :class:`ErrorCode` as the WIT `error-code` variant value wasmtime-py lowers.
+
+    Integer payloads larger than their WIT type saturate: the guest learns "at least this
+    much", which is truer than wasmtime's silent wrap-around to 0.
+    """
+    payload: Any = code.payload
+    if isinstance(payload, ProhibitedAddress):
+        payload = _record({
+            "host": payload.host,
+            "addresses": [_record({"address": a.address, "reason": a.reason})
+                          for a in payload.addresses],
+        })
+    elif isinstance(payload, InvalidRequest):
+        payload = _record({"part": payload.part.value, "detail": payload.detail})
+    elif isinstance(payload, TimeoutPhase):
+        payload = payload.value
+    elif isinstance(payload, int):
+        payload = max(0, min(payload, _INT_CASE_LIMITS[code.case]))
+    return Variant(code.case, payload)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-Store state
+
+
+@dataclass
+class _Ok:
+    value: Any = None
+
+
+@dataclass
+class _Err:
+    value: Variant
+
+
+class _Cancelled(Exception):
+    """The session was closed (or the trio run ended) while the host waited."""
+
+
+@dataclass
+class _Slot:
+    kind: int
+    obj: Any
+
+
+@dataclass
+class StoreSession:
+    """Everything the host imports need for one Store: backend, trio token, handle table.
+
+    Created by the capsule for each fresh Store. The handle table maps the ``rep`` of each
+    live resource handle to the backend object behind it; wasmtime never calls destructors
+    for handles still alive when a Store dies, so :meth:`take_resources` hands them to the
+    capsule to close.
+    """
+
+    backend: HttpBackend
+    trio_token: trio.lowlevel.TrioToken
+    name: str = "capsule"
+    resources: dict[int, _Slot] = field(default_factory=dict)
+    closed: bool = False
+    _reps: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _scopes: set[trio.CancelScope] = field(default_factory=set)
+    _types: dict[str, tuple[list[ValType], ValType | None]] = field(default_factory=dict)
+    #: How many host imports ran on this Store (tests and diagnostics).
+    calls: int = 0
+
+    # -- called on the trio thread
+
+    def cancel(self) -> None:
+        """Cancel every host I/O in flight and make later ones fail with ``cancelled``."""
+        self.closed = True
+        for scope in list(self._scopes):
+            scope.cancel()
+
+    def take_resources(self) -> list[Any]:
+        """Remove and return every backend object still owned by a guest handle."""
+        objs = [slot.obj for slot in self.resources.values()]
+        self.resources.clear()
+        return objs
+
+    async def _guarded(self, afn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        if self.closed:
+            raise _Cancelled
+        with trio.CancelScope() as scope:
+            self._scopes.add(scope)
+            try:
+                return await afn(*args)
+            finally:
+                self._scopes.discard(scope)
+        raise _Cancelled  # only reached when the scope was cancelled
+
+    # -- called on the worker thread
+
+    def run_io(self, afn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """Await ``afn(*args)`` on the trio thread; raises HttpError or _Cancelled."""
+        if self.closed:
+            raise _Cancelled
+        try:
+            return trio.from_thread.run(self._guarded, afn, *args, trio_token=self.trio_token)
+        except trio.RunFinishedError:
+            raise _Cancelled from None
+
+    def add(self, kind: int, obj: Any) -> int:
+        rep = next(self._reps)
+        if rep > _U32:
+            raise _HostFault("resource handle space exhausted")
+        self.resources[rep] = _Slot(kind, obj)
+        return rep
+
+    def get(self, kind: int, this: Any, store: StoreContext) -> Any:
+        host = this.to_host(store)
+        slot = self.resources.get(host.rep)
+        if slot is None or slot.kind != kind or host.type != kind:
+            raise _HostFault(f"unknown resource handle {host.rep}")
+        return slot.obj
+
+
+_SESSION: ContextVar[StoreSession | None] = ContextVar("astrid_store_session", default=None)
+
+
+def current_session() -> ContextVar[StoreSession | None]:
+    """The context variable the capsule sets (on the worker thread) before entering a Store."""
+    return _SESSION
+
+
+# --------------------------------------------------------------------------------------------
+# Handlers. Each runs on the worker thread and returns a plain value or an _Ok/_Err.
+
+
+def _io_result(session: StoreSession, convert: Callable[[Any], Any],
+               afn: Callable[..., Awaitable[Any]], *args: Any) -> _Ok | _Err:
+    """Run one backend call and turn *every* outcome into an _Ok or an _Err."""
+    try:
+        value = session.run_io(afn, *args)
+        return _Ok(convert(value))
+    except HttpError as exc:
+        return _Err(error_to_wit(exc.code))
+    except _Cancelled:
+        return _Err(error_to_wit(ErrorCode.cancelled()))
+    except _GuestValueError as exc:
+        return _Err(error_to_wit(exc.code))
+    except _HostFault:
+        raise
+    except Exception as exc:
+        log.exception("host import failed in capsule %s", session.name)
+        return _Err(error_to_wit(ErrorCode.internal(f"{type(exc).__name__}: {exc}")))
+    except BaseException:  # trio.Cancelled, KeyboardInterrupt: never into wasmtime
+        return _Err(error_to_wit(ErrorCode.cancelled()))
+
+
+def _with_request(session: StoreSession, req_value: Any,
+                  body: Callable[[Request], _Ok | _Err]) -> _Ok | _Err:
+    try:
+        req = request_from_wit(req_value)
+    except _GuestValueError as exc:
+        return _Err(error_to_wit(exc.code))
+    return body(req)
+
+
+def _send(session: StoreSession, store: StoreContext, req: Any) -> _Ok | _Err:
+    return _with_request(session, req, lambda r: _io_result(
+        session, response_to_wit, session.backend.send, r))
+
+
+def _own(session: StoreSession, kind: int) -> Callable[[Any], ResourceHost]:
+    def convert(obj: Any) -> ResourceHost:
+        return ResourceHost.own(session.add(kind, obj), kind)
+    return convert
+
+
+def _start(session: StoreSession, store: StoreContext, req: Any) -> _Ok | _Err:
+    return _with_request(session, req, lambda r: _io_result(
+        session, _own(session, _INCOMING), session.backend.start, r))
+
+
+def _upload(session: StoreSession, store: StoreContext, req: Any) -> _Ok | _Err:
+    return _with_request(session, req, lambda r: _io_result(
+        session, _own(session, _OUTGOING), session.backend.upload, r))
+
+
+def _status(session: StoreSession, store: StoreContext, this: Any) -> int:
+    return _uint(session.get(_INCOMING, this, store).status, _U16, "status")
+
+
+def _headers(session: StoreSession, store: StoreContext, this: Any) -> list[tuple[str, bytes]]:
+    return _headers_to_wit(session.get(_INCOMING, this, store).headers)
+
+
+def _meta(session: StoreSession, store: StoreContext, this: Any) -> Record:
+    return meta_to_wit(session.get(_INCOMING, this, store).meta())
+
+
+def _read(session: StoreSession, store: StoreContext, this: Any, max_bytes: int) -> _Ok | _Err:
+    stream = session.get(_INCOMING, this, store)
+    # 0 would make "at least one byte" impossible; huge values make one call slow.
+    want = max(1, min(_uint(max_bytes, _U32, "max"), READ_CHUNK_MAX))
+    return _io_result(session, lambda b: None if b is None else bytes(b), stream.read, want)
+
+
+def _write(session: StoreSession, store: StoreContext, this: Any, chunk: bytes) -> _Ok | _Err:
+    upload = session.get(_OUTGOING, this, store)
+    return _io_result(session, lambda _: None, upload.write, bytes(chunk))
+
+
+def _finish(session: StoreSession, store: StoreContext, this: Any) -> _Ok | _Err:
+    upload = session.get(_OUTGOING, this, store)
+    return _io_result(session, response_to_wit, upload.finish)
+
+
+def _finish_streaming(session: StoreSession, store: StoreContext, this: Any) -> _Ok | _Err:
+    upload = session.get(_OUTGOING, this, store)
+    return _io_result(session, _own(session, _INCOMING), upload.finish_streaming)
+
+
+_Handler = Callable[..., Any]
+
+_FUNCS: dict[str, _Handler] = {
+    "send": _send,
+    "start": _start,
+    "upload": _upload,
+    "[method]incoming-response.status": _status,
+    "[method]incoming-response.headers": _headers,
+    "[method]incoming-response.meta": _meta,
+    "[method]incoming-response.read": _read,
+    "[method]outgoing-body.write": _write,
+    "[method]outgoing-body.finish": _finish,
+    "[method]outgoing-body.finish-streaming": _finish_streaming,
+}
+
+
+def _drop(session: StoreSession, rep: int) -> None:
+    slot = session.resources.pop(rep, None)
+    if slot is None:
+        return
+    try:
+        session.run_io(slot.obj.aclose)
+    except BaseException:
+        log.debug("closing resource %d of capsule %s failed", rep, session.name, exc_info=True)
+
+
+def _dtor(store: StoreContext, rep: int) -> None:
+    # Called by wasmtime-py's own wrapper; it must not raise either.
+    try:
+        session = _SESSION.get()
+        if session is not None:
+            _drop(session, rep)
+    except BaseException:
+        log.exception("resource destructor failed")
+
+
+# --------------------------------------------------------------------------------------------
+# The trampoline
+
+
+_REGISTRY: dict[int, str] = {}
+_NEXT_ID = itertools.count(1)
+
+
+def _lower_result(store: StoreContext, ty: ResultType, value: _Ok | _Err,
+                  out: ctypes._Pointer[Any]) -> None:
+    # Mirrors ResultType.convert_to_c, but the case is chosen by the caller, not guessed.
+    if isinstance(value, _Ok):
+        payload_ty, payload, is_ok = ty.ok, value.value, True
+    else:
+        payload_ty, payload, is_ok = ty.err, value.value, False
+    raw_ptr = None
+    if payload_ty is not None:
+        raw = ffi.wasmtime_component_val_t()
+        payload_ty.convert_to_c(store, payload, ctypes.pointer(raw))
+        raw_ptr = ffi.wasmtime_component_val_new(ctypes.byref(raw))
+    out.contents.kind = ffi.WASMTIME_COMPONENT_RESULT
+    out.contents.of.result.is_ok = is_ok
+    out.contents.of.result.val = raw_ptr
+
+
+def _types_for(session: StoreSession, name: str, store: StoreContext,
+               ty_raw: Any) -> tuple[list[ValType], ValType | None]:
+    cached = session._types.get(name)
+    if cached is None:
+        fty = FuncType._from_ptr(ty_raw, owner=store)  # owned by wasmtime: not deleted here
+        cached = ([ty for _, ty in fty.params], fty.result)
+        session._types[name] = cached
+    return cached
+
+
+def _invoke(name: str, context: Any, ty_raw: Any, args: Any, nargs: int,
+            results: Any, nresults: int) -> int:
+    store = StoreContext(context)
+    try:
+        session = _SESSION.get()
+        if session is None:
+            raise _HostFault("host import called outside a capsule call")
+        session.calls += 1
+        params, result_ty = _types_for(session, name, store, ty_raw)
+        if len(params) != nargs or nresults != (0 if result_ty is None else 1):
+            raise _HostFault("import signature differs from astrid:http/client")
+        pyargs = [ty.convert_from_c(args[i]) for i, ty in enumerate(params)]
+        value = _FUNCS[name](session, store, *pyargs)
+        if result_ty is None:
+            return 0
+        if isinstance(value, (_Ok, _Err)):
+            if not isinstance(result_ty, ResultType):
+                raise _HostFault("import signature differs from astrid:http/client")
+            _lower_result(store, result_ty, value, results)
+        else:
+            result_ty.convert_to_c(store, value, results)
+        return 0
+    except BaseException as exc:
+        message = f"astrid host import {name}: {type(exc).__name__}: {exc}"
+        if not isinstance(exc, _HostFault):
+            log.error("%s", message, exc_info=True)
+        err = WasmtimeError(message)
+        return ctypes.cast(err._consume(), ctypes.c_void_p).value or 0
+    finally:
+        store._invalidate()
+
+
+@ffi.wasmtime_component_func_callback_t  # type: ignore[untyped-decorator]
+def _trampoline(data: Any, context: Any, ty_raw: Any, args: Any, nargs: int,
+                results: Any, nresults: int) -> int:
+    try:
+        name = _REGISTRY[data or 0]
+    except BaseException:
+        return ctypes.cast(WasmtimeError("unknown astrid host import")._consume(),
+                           ctypes.c_void_p).value or 0
+    return _invoke(name, context, ty_raw, args, nargs, results, nresults)
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # type: ignore[untyped-decorator]
+def _finalize(data: Any) -> None:
+    _REGISTRY.pop(data or 0, None)
+
+
+def _add_func(instance: Any, name: str) -> None:
+    ident = next(_NEXT_ID)
+    _REGISTRY[ident] = name
+    raw_name = name.encode()
+    buf = ctypes.create_string_buffer(raw_name)
+    err = ffi.wasmtime_component_linker_instance_add_func(
+        instance.ptr(), buf, len(raw_name), _trampoline, ident, _finalize)
+    if err:
+        raise WasmtimeError._from_ptr(err)
+
+
+def link_client(linker: Any) -> None:
+    """Define every function and resource of `astrid:http/client@0.1.0` on ``linker``.
+
+    The linker must not be locked (no live ``root()`` child).
+    """
+    with linker.root() as root, root.add_instance(CLIENT_INTERFACE) as client:
+        client.add_resource("incoming-response", ResourceType.host(_INCOMING), _dtor)
+        client.add_resource("outgoing-body", ResourceType.host(_OUTGOING), _dtor)
+        for name in _FUNCS:
+            _add_func(client, name)

@@ -1,0 +1,112 @@
+"""The example capsule: fetch one URL through the host's guarded client and summarise it.
+
+`run(input)` takes a JSON object::
+
+    {"url": "https://example.test/", "method": "GET", "stream": false, "chunk": 65536,
+     "headers": [["accept", "text/plain"]], "body": "text to send"}
+
+and answers a JSON object: ``{"ok": true, "status", "bytes", "sha256", "headers", "final_url",
+"redirects"}`` on success or ``{"ok": false, "error": <error-code case>, "detail": <text>}``
+when the host refused or the request failed. Bad input is reported through the `err` result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import wit_world
+from componentize_py_types import Err
+from wit_world.imports import client, types
+
+_METHODS: dict[str, types.Method] = {
+    "GET": types.Method_Get(),
+    "HEAD": types.Method_Head(),
+    "POST": types.Method_Post(),
+    "PUT": types.Method_Put(),
+    "DELETE": types.Method_Delete(),
+    "OPTIONS": types.Method_Options(),
+    "PATCH": types.Method_Patch(),
+}
+
+
+def _method(token: str) -> types.Method:
+    # Standard methods travel as their own case; anything else is passed through as given,
+    # and the host decides whether it is an acceptable token.
+    return _METHODS.get(token, types.Method_Other(token))
+
+
+def _error_summary(code: Any) -> dict[str, Any]:
+    # Each error-code case is a dataclass named ErrorCode_<Case>; payload-less cases have no
+    # `value`. The case name is turned back into the WIT spelling for the summary.
+    name = type(code).__name__.removeprefix("ErrorCode_")
+    case = "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
+    detail = getattr(code, "value", None)
+    if hasattr(detail, "value") and not isinstance(detail, (str, int)):  # an enum payload
+        detail = detail.value
+    elif detail is not None and not isinstance(detail, (str, int)):
+        detail = repr(detail)
+    return {"ok": False, "error": case, "detail": detail}
+
+
+class WitWorld(wit_world.WitWorld):
+    def run(self, input: str) -> str:
+        try:
+            args = json.loads(input)
+            url = str(args["url"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Err(f"input must be a JSON object with a url: {exc}") from None
+        body = args.get("body")
+        request = types.Request(
+            method=_method(str(args.get("method", "GET"))),
+            url=url,
+            headers=[(str(k), str(v).encode()) for k, v in args.get("headers", [])],
+            body=None if body is None else str(body).encode(),
+            options=None,
+        )
+        try:
+            if args.get("stream"):
+                summary = _streamed(request, int(args.get("chunk", 65536)))
+            else:
+                summary = _buffered(request)
+        except Err as err:
+            summary = _error_summary(err.value)
+        return json.dumps(summary, sort_keys=True)
+
+
+def _buffered(request: types.Request) -> dict[str, Any]:
+    response = client.send(request)
+    return {
+        "ok": True,
+        "status": response.status,
+        "bytes": len(response.body),
+        "sha256": hashlib.sha256(response.body).hexdigest(),
+        "headers": len(response.headers),
+        "final_url": response.meta.final_url,
+        "redirects": response.meta.redirect_count,
+    }
+
+
+def _streamed(request: types.Request, chunk: int) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    total = 0
+    chunks = 0
+    with client.start(request) as stream:
+        status = stream.status()
+        headers = stream.headers()
+        while (piece := stream.read(chunk)) is not None:
+            digest.update(piece)
+            total += len(piece)
+            chunks += 1
+        meta = stream.meta()
+    return {
+        "ok": True,
+        "status": status,
+        "bytes": total,
+        "sha256": digest.hexdigest(),
+        "headers": len(headers),
+        "chunks": chunks,
+        "final_url": meta.final_url,
+        "redirects": meta.redirect_count,
+    }

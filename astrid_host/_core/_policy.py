@@ -291,7 +291,7 @@ def _unmapped(ip: IPAddress) -> IPAddress:
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _RULE = re.compile(
     r"(?P<scheme>[^:/]*)://"
-    r"(?P<host>\[[^\]]*\]|[^:/\[\]]*(?:/[0-9]*)?)"
+    r"(?P<host>\[[^\]]*\]|[^:/\[\]@]*(?:/[0-9]+)?)"
     r"(?::(?P<port>[^/]*))?"
     r"(?P<rest>.*)"
 )
@@ -311,6 +311,8 @@ def parse_rule(text: str) -> Rule:
         schemes = frozenset({scheme})
     else:
         raise _fail(text, 0, f"scheme must be http, https or *, not {m.group('scheme')!r}")
+    if m.group("rest").startswith("["):
+        raise _fail(text, m.start("rest"), "IPv6 address needs a closing ']'")
     if m.group("rest") not in ("", "/"):
         raise _fail(text, m.start("rest"), "rules name an origin only: no path, query or userinfo")
     ports = _parse_ports(text, m.group("port"), m.start("port"), allow_any=True)

@@ -1,0 +1,884 @@
+"""The HTTP engine behind ``astrid:http/client``: :class:`CapsuleHttp`, one per capsule.
+
+Plain trio code, usable without wasm. Every request runs hop by hop through the egress guard:
+each hop (the first request and every redirect) is parsed by ``parse_url``, judged by
+``EgressPolicy.check`` and logged with ``log_decision``; the connection is made by
+:class:`~astrid_host._net._backend.PinnedBackend`, which resolves once, classifies every answer
+and dials a vetted address. The HTTP library (httpcore) never follows redirects.
+
+Layout of one exchange:
+
+- :class:`_Deadlines` turns the per-phase limits (data, from :class:`Limits` tightened by the
+  request's options) into trio deadlines; it is the only place that does.
+- :class:`_MeteredBackend` wraps the pinned backend so that every socket read and write of an
+  exchange goes through the exchange's deadlines and is counted (``wire-bytes``). The exchange
+  travels in a context variable because httpcore calls the stream, not us.
+- :class:`_BodyReader` pulls the body piece by piece through the size caps, the optional
+  decoder and the integrity check, stopping the moment a cap is passed.
+- Errors are translated at the edge by :func:`~astrid_host._net._errors.translating`; only
+  ``HttpError`` leaves this module.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import logging
+import math
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import certifi
+import httpcore
+import trio
+
+from astrid_host._core._bodies import ByteCap, Decoder, IntegrityCheck, decoder_for
+from astrid_host._core._classify import classify_ip
+from astrid_host._core._decision import EgressDecision, Resolution, log_decision
+from astrid_host._core._headers import WireRequest, header_values, validate_request
+from astrid_host._core._limits import Limits
+from astrid_host._core._model import (
+    AddressVerdict,
+    ErrorCode,
+    Header,
+    HttpError,
+    ProhibitedAddress,
+    RedirectPolicy,
+    Request,
+    RequestOptions,
+    RequestPart,
+    Response,
+    ResponseMeta,
+    TimeoutPhase,
+)
+from astrid_host._core._policy import Classifier, EgressPolicy, PolicyDecision
+from astrid_host._core._redirects import is_redirect, next_request, resolve_location
+from astrid_host._core._url import InvalidUrl, ParsedUrl, parse_url
+from astrid_host._net._backend import PinnedBackend, Resolver
+from astrid_host._net._errors import translating
+
+__all__ = ["CapsuleHttp", "IncomingStream", "OutgoingUpload", "default_ssl_context"]
+
+_log = logging.getLogger("astrid_host.http")
+
+#: Idle keep-alive connections are closed after this many seconds.
+KEEPALIVE_EXPIRY_S = 15.0
+#: A redirect response's own body is read (and dropped) up to this size so its connection can
+#: be reused; a larger one closes the connection instead.
+REDIRECT_DRAIN_BYTES = 64 * 1024
+#: Pieces fed to the upload are at most this large (larger writes are split).
+UPLOAD_PIECE_BYTES = 256 * 1024
+#: Methods sent with ``Content-Length: 0`` when the capsule gives no body.
+_BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
+
+
+def default_ssl_context() -> ssl.SSLContext:
+    """Verifying client TLS context with certifi's CA bundle (TLS 1.2 or newer)."""
+    ctx = ssl.create_default_context(cafile=certifi.where())
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+# --- time ------------------------------------------------------------------------------------
+
+class _Deadlines:
+    """The per-phase time limits of one exchange, turned into trio deadlines (only here).
+
+    connect: handed to httpcore, which gives it to the pinned backend's connect and TLS
+      handshake (capped by what is left of total).
+    first-byte: from the end of the last request write until the response head is complete
+      (an absolute deadline, so a head trickled byte by byte still ends on time).
+    between-bytes: longest wait for one piece of the body.
+    total: the whole exchange, redirects included; for streamed responses until the body ends.
+    """
+
+    def __init__(self, limits: Limits, opts: RequestOptions, now: float) -> None:
+        self.connect_s = Limits.tighten_ms(limits.connect_timeout_s, opts.connect_timeout_ms)
+        self.first_byte_s = Limits.tighten_ms(limits.first_byte_timeout_s,
+                                              opts.first_byte_timeout_ms)
+        self.between_s = Limits.tighten_ms(limits.between_bytes_timeout_s,
+                                           opts.between_bytes_timeout_ms)
+        self.total_at = now + Limits.tighten_ms(limits.total_timeout_s, opts.total_timeout_ms)
+        self.head_at = now + self.first_byte_s
+        self.head_done = False
+
+    def httpcore_timeouts(self) -> dict[str, float | None]:
+        """The ``timeout`` extension for httpcore: only ``connect`` (reads are ours)."""
+        left = max(0.0, self.total_at - trio.current_time())
+        return {"connect": min(self.connect_s, left), "read": None, "write": None,
+                "pool": None}
+
+    def new_hop(self) -> None:
+        """A new request is about to be sent: the head deadline starts over."""
+        self.head_done = False
+        self.head_at = trio.current_time() + self.first_byte_s
+
+    def wrote(self) -> None:
+        """A request write finished: the first-byte clock counts from here."""
+        self.head_at = trio.current_time() + self.first_byte_s
+
+    @contextmanager
+    def read_phase(self) -> Iterator[None]:
+        """Bound one socket read: first-byte until the head is in, then between-bytes."""
+        if self.head_done:
+            with self._phase(TimeoutPhase.BETWEEN_BYTES,
+                             trio.current_time() + self.between_s):
+                yield
+        else:
+            with self._phase(TimeoutPhase.FIRST_BYTE, self.head_at):
+                yield
+
+    @contextmanager
+    def total(self) -> Iterator[None]:
+        """Bound a block by the exchange's total deadline."""
+        with self._phase(TimeoutPhase.TOTAL, self.total_at):
+            yield
+
+    @contextmanager
+    def _phase(self, phase: TimeoutPhase, at: float) -> Iterator[None]:
+        if self.total_at <= at:
+            phase, at = TimeoutPhase.TOTAL, self.total_at
+        with trio.move_on_at(at) as scope:
+            yield
+        if scope.cancelled_caught:
+            raise HttpError(ErrorCode.timeout(phase))
+
+
+@dataclass
+class _Exchange:
+    """State shared by every hop of one request (and by its body reads)."""
+
+    deadlines: _Deadlines
+    started: float
+    wire_bytes: int = 0
+
+
+_CURRENT: contextvars.ContextVar[_Exchange | None] = contextvars.ContextVar(
+    "astrid_exchange", default=None)
+
+
+# --- metering backend ------------------------------------------------------------------------
+
+class _MeteredStream(httpcore.AsyncNetworkStream):
+    """A pinned stream whose reads and writes obey the current exchange's deadlines."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+
+    async def read(self, max_bytes: int,
+                   timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - httpcore's API
+        ex = _CURRENT.get()
+        if ex is None:
+            return await self._inner.read(max_bytes)
+        with ex.deadlines.read_phase():
+            data = await self._inner.read(max_bytes)
+        ex.wire_bytes += len(data)
+        return data
+
+    async def write(self, buffer: bytes,
+                    timeout: float | None = None) -> None:  # noqa: ASYNC109 - httpcore's API
+        await self._inner.write(buffer)
+        ex = _CURRENT.get()
+        if ex is not None:
+            ex.deadlines.wrote()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's API
+                        ) -> httpcore.AsyncNetworkStream:
+        return _MeteredStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _MeteredBackend(httpcore.AsyncNetworkBackend):
+    """Wraps :class:`PinnedBackend`; every stream it opens is a :class:`_MeteredStream`."""
+
+    def __init__(self, inner: PinnedBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(self, host: str, port: int,
+                          timeout: float | None = None,  # noqa: ASYNC109 - httpcore's API
+                          local_address: str | None = None,
+                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        stream = await self._inner.connect_tcp(host, port, timeout, local_address,
+                                               socket_options)
+        return _MeteredStream(stream)
+
+    async def connect_unix_socket(self, path: str,
+                                  timeout: float | None = None,  # noqa: ASYNC109
+                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+
+
+# --- bodies ----------------------------------------------------------------------------------
+
+class _BodyReader:
+    """Pulls a response body through the caps, the decoder and the integrity check."""
+
+    def __init__(self, resp: httpcore.Response, limit: int, opts: RequestOptions,
+                 io: trio.CapacityLimiter) -> None:
+        self._resp = resp
+        self._io = io
+        self._iter: AsyncIterator[bytes] | None = None
+        self.limit = limit
+        self.raw = ByteCap(limit)
+        self.decoded = 0
+        self.decoder: Decoder | None = None
+        if opts.decompress:
+            self.decoder = decoder_for(header_values(resp.headers, b"content-encoding"), limit)
+        self.integrity = IntegrityCheck(opts.integrity) if opts.integrity else None
+        self.done = False
+        if self.decoder is None:
+            # A declared length over the cap fails before a single body byte is read.
+            for value in header_values(resp.headers, b"content-length"):
+                if value.strip().isdigit() and int(value) > limit:
+                    raise HttpError(ErrorCode.body_too_large(limit))
+
+    async def next(self) -> bytes | None:
+        """The next non-empty piece of the (decoded) body, or ``None`` at its end."""
+        if self.done:
+            return None
+        if self._iter is None:
+            stream = self._resp.stream
+            assert isinstance(stream, AsyncIterable)
+            self._iter = stream.__aiter__()
+        while True:
+            async with self._io:
+                try:
+                    raw = await self._iter.__anext__()
+                except StopAsyncIteration:
+                    raw = None
+            if raw is None:
+                tail = self.decoder.finish() if self.decoder else b""
+                self._account(tail)
+                if self.integrity:
+                    self.integrity.verify()
+                self.done = True
+                return tail or None
+            self.raw.add(len(raw))
+            out = self.decoder.feed(raw) if self.decoder else raw
+            if out:
+                self._account(out)
+                return out
+
+    def _account(self, data: bytes) -> None:
+        if self.decoder is None and not data:
+            return
+        self.decoded += len(data)
+        if self.integrity:
+            self.integrity.update(data)
+
+    async def aclose(self) -> None:
+        """Release the connection (closing it when the body was not read to its end)."""
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            it, self._iter = self._iter, None
+            try:
+                aclose = getattr(it, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+                await self._resp.aclose()
+            except Exception:
+                _log.debug("error while closing a response", exc_info=True)
+
+
+def _response_headers(resp: httpcore.Response, decoded: bool) -> tuple[Header, ...]:
+    hidden = {b"content-encoding", b"content-length"} if decoded else set()
+    return tuple((n.decode("latin-1"), bytes(v)) for n, v in resp.headers
+                 if n.lower() not in hidden)
+
+
+# --- hops ------------------------------------------------------------------------------------
+
+@dataclass
+class _Head:
+    """A response head and how it was reached."""
+
+    resp: httpcore.Response
+    url: ParsedUrl
+    redirects: int
+    decision: EgressDecision
+
+
+@dataclass
+class _Call:
+    """What a request asks for, after validation."""
+
+    req: Request
+    wire: WireRequest
+    opts: RequestOptions
+    first: tuple[ParsedUrl, PolicyDecision]
+    streamed_body: bool = False
+    body: Any = None  # bytes | None | async iterable for a streamed upload
+
+
+class CapsuleHttp:
+    """Guarded outgoing HTTP for one capsule (see ``docs/dev/contracts.md``).
+
+    name: the capsule's name (in every log line).
+    policy: its egress policy; limits: its :class:`Limits`.
+    resolver/classifier: handed to :class:`PinnedBackend` (tests inject fakes; production
+      uses the system resolver and the real classifier).
+    ssl_context: TLS client context (default: :func:`default_ssl_context`, certifi CAs).
+    io_limiter: a host-wide limiter bounding concurrent network operations of all capsules.
+
+    The connection pool (HTTP/1.1, keep-alive) belongs to this capsule alone and is bounded
+    by ``limits.max_connections``. Every method raises only :class:`HttpError`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        policy: EgressPolicy,
+        limits: Limits | None = None,
+        *,
+        resolver: Resolver | None = None,
+        classifier: Classifier = classify_ip,
+        ssl_context: ssl.SSLContext | None = None,
+        io_limiter: trio.CapacityLimiter | None = None,
+    ) -> None:
+        self.name = name
+        self.policy = policy
+        self.limits = limits or Limits()
+        self._classifier = classifier
+        self._io = io_limiter or trio.CapacityLimiter(math.inf)
+        backend = PinnedBackend(policy, resolver, classifier=classifier,
+                                dns_timeout=self.limits.connect_timeout_s)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context or default_ssl_context(),
+            max_connections=self.limits.max_connections,
+            keepalive_expiry=KEEPALIVE_EXPIRY_S,
+            http1=True, http2=False, retries=0,
+            network_backend=_MeteredBackend(backend),
+        )
+        self._scopes: set[trio.CancelScope] = set()
+        self._open: set[IncomingStream | OutgoingUpload] = set()
+        self._closed = False
+
+    # -- public API --
+
+    async def send(self, req: Request) -> Response:
+        """Send ``req`` and return the whole response (redirects followed per its options)."""
+        with self._guard():
+            call = self._prepare(req)
+            ex = self._new_exchange(call.opts)
+            _CURRENT.set(ex)
+            try:
+                with ex.deadlines.total():
+                    head = await self._fetch_head(ex, call)
+                    return await self._buffer(ex, call, head)
+            except HttpError as e:
+                self._log_failure(call, e)
+                raise
+
+    async def start(self, req: Request) -> IncomingStream:
+        """Send ``req``; return as soon as the response head arrived, body still to read."""
+        with self._guard():
+            call = self._prepare(req)
+            self._reserve_stream()
+            ex = self._new_exchange(call.opts)
+            _CURRENT.set(ex)
+            try:
+                with ex.deadlines.total():
+                    head = await self._fetch_head(ex, call)
+                    return await self._stream(ex, call, head)
+            except HttpError as e:
+                self._log_failure(call, e)
+                raise
+            finally:
+                self._reserved -= 1
+
+    async def upload(self, req: Request) -> OutgoingUpload:
+        """Start ``req`` (its ``body`` must be ``None``); write the body with the handle."""
+        with self._guard():
+            if req.body is not None:
+                raise HttpError(ErrorCode.invalid_request(
+                    RequestPart.BODY, "upload() takes its body through write(); body must be none"))
+            call = self._prepare(req)
+            self._reserve_stream()
+            self._reserved -= 1
+            up = OutgoingUpload(self, call, self._new_exchange(call.opts))
+            self._open.add(up)
+            trio.lowlevel.spawn_system_task(up._run, name=f"astrid upload {self.name}")
+            return up
+
+    async def aclose(self) -> None:
+        """Cancel in-flight work (it ends with ``cancelled``), close streams and the pool."""
+        self._closed = True
+        for scope in list(self._scopes):
+            scope.cancel()
+        with trio.CancelScope(shield=True):
+            for handle in list(self._open):
+                await handle._abort()
+            with trio.move_on_after(5):
+                try:
+                    await self._pool.aclose()
+                except Exception:
+                    _log.debug("error while closing the pool", exc_info=True)
+
+    @property
+    def open_streams(self) -> int:
+        """Streamed responses and uploads currently open."""
+        return len(self._open) + self._reserved
+
+    # -- internals --
+
+    _reserved = 0
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Register the call so aclose can cancel it; translate every failure at the edge."""
+        if self._closed:
+            raise HttpError(ErrorCode.closed())
+        scope = trio.CancelScope()
+        self._scopes.add(scope)
+        try:
+            with scope, translating():
+                yield
+        finally:
+            self._scopes.discard(scope)
+        if scope.cancelled_caught:
+            raise HttpError(ErrorCode.cancelled())
+
+    def _reserve_stream(self) -> None:
+        if self.open_streams >= self.limits.max_open_streams:
+            raise HttpError(ErrorCode.stream_limit(self.limits.max_open_streams))
+        self._reserved += 1
+
+    def _new_exchange(self, opts: RequestOptions) -> _Exchange:
+        now = trio.current_time()
+        return _Exchange(_Deadlines(self.limits, opts, now), now)
+
+    def _prepare(self, req: Request) -> _Call:
+        wire = validate_request(req, self.limits)
+        opts = req.options or RequestOptions()
+        try:
+            url = parse_url(req.url, max_length=self.limits.max_url_bytes)
+        except InvalidUrl as e:
+            raise HttpError(ErrorCode.invalid_request(RequestPart.URL, str(e))) from None
+        if url.username or url.password:
+            raise HttpError(ErrorCode.invalid_request(
+                RequestPart.URL,
+                "credentials in the URL are not sent; use an Authorization header"))
+        decision = self._check(url, req.method)
+        if not decision.allowed:
+            self._log_decision(EgressDecision.from_policy(self.name, req.method, url.redacted(),
+                                                          decision))
+            if decision.address is not None and not decision.address.allowed:
+                a = decision.address
+                raise HttpError(ErrorCode.destination_prohibited(url.host, (
+                    AddressVerdict(str(a.address), a.verdict.reason.value),)))
+            raise HttpError(ErrorCode.denied(f"{decision.reason_key}: {decision.detail}"))
+        if opts.https_only and url.scheme != "https":
+            self._log_decision(EgressDecision(self.name, req.method, url.redacted(), False,
+                                              "https-only", decision.rule))
+            raise HttpError(ErrorCode.denied("https-only: the request refuses http: URLs"))
+        return _Call(req, wire, opts, (url, decision), body=req.body)
+
+    def _check(self, url: ParsedUrl, method: str) -> PolicyDecision:
+        return self.policy.check(url, method, classifier=self._classifier)
+
+    def _log_decision(self, d: EgressDecision) -> None:
+        log_decision(d)
+
+    def _log_failure(self, call: _Call, e: HttpError) -> None:
+        _log.warning("http failed capsule=%s method=%s url=%s error=%s", self.name,
+                     call.req.method, call.first[0].redacted(), e.code)
+
+    async def _fetch_head(self, ex: _Exchange, call: _Call) -> _Head:
+        """Send hop after hop until a response that is not followed; return its head."""
+        opts = call.opts
+        policy = opts.redirect_policy or RedirectPolicy.FOLLOW
+        max_hops = min(self.limits.max_redirects,
+                       self.limits.max_redirects if opts.max_redirects is None
+                       else opts.max_redirects)
+        url, decision = call.first
+        method, headers, body = call.wire.method, call.wire.headers, call.body
+        redirects = 0
+        while True:
+            ex.deadlines.new_hop()
+            resp, logged = await self._roundtrip(ex, url, decision, method, headers, body,
+                                                 hop=redirects, decompress=opts.decompress)
+            resolution = _resolution(resp)
+            status = resp.status
+            locations = header_values(resp.headers, b"location")
+            if (not is_redirect(status) or policy is RedirectPolicy.MANUAL or not locations
+                    or (call.streamed_body and status in (307, 308) and body is not None)):
+                return _Head(resp, url, redirects, logged)
+            await self._discard(resp)
+            if policy is RedirectPolicy.ERROR:
+                raise HttpError(ErrorCode.redirect_blocked(
+                    f"redirect policy is error: {status} from {url.redacted()}"))
+            if decision.via_local or (resolution is not None and resolution.via_local):
+                raise HttpError(ErrorCode.redirect_blocked(
+                    "endpoints reached through the local allowance never follow redirects"))
+            if redirects >= max_hops:
+                raise HttpError(ErrorCode.too_many_redirects(max_hops))
+            target_text = resolve_location(url.url(), locations[0])
+            target = self._redirect_target(target_text, method.decode("latin-1"), opts)
+            nxt = next_request(status=status, method=method, headers=headers, body=body,
+                               current=url.origin, target=target[0].origin,
+                               https_only=opts.https_only)
+            url, decision = target
+            method, headers, body = nxt.method, nxt.headers, nxt.body
+            redirects += 1
+
+    def _redirect_target(self, text: str, method: str,
+                         opts: RequestOptions) -> tuple[ParsedUrl, PolicyDecision]:
+        try:
+            url = parse_url(text, max_length=self.limits.max_url_bytes)
+        except InvalidUrl as e:
+            raise HttpError(ErrorCode.redirect_blocked(
+                f"Location is not a usable URL: {e}")) from None
+        if opts.https_only and url.scheme != "https":
+            raise HttpError(ErrorCode.redirect_blocked(
+                f"https to http downgrade refused (https-only): {url.redacted()}"))
+        decision = self._check(url, method)
+        if not decision.allowed:
+            self._log_decision(EgressDecision.from_policy(self.name, method, url.redacted(),
+                                                          decision))
+            raise HttpError(ErrorCode.redirect_blocked(
+                f"{url.redacted()}: {decision.reason_key}: {decision.detail}"))
+        return url, decision
+
+    async def _roundtrip(self, ex: _Exchange, url: ParsedUrl, decision: PolicyDecision,
+                         method: bytes, headers: tuple[tuple[bytes, bytes], ...], body: Any,
+                         *, hop: int, decompress: bool,
+                         ) -> tuple[httpcore.Response, EgressDecision]:
+        """One request on the wire, up to its response head; logs the hop's decision."""
+        extra: list[tuple[bytes, bytes]] = []
+        if decompress and not header_values(headers, b"accept-encoding"):
+            extra.append((b"Accept-Encoding", b"gzip, deflate"))
+        # Framing is the host's: the capsule may not send these headers (see _headers).
+        if isinstance(body, bytes):
+            extra.append((b"Content-Length", str(len(body)).encode()))
+        elif body is not None:
+            extra.append((b"Transfer-Encoding", b"chunked"))
+        elif method in _BODY_METHODS:
+            body = b""  # servers (nginx) answer 411 to a POST without a length
+            extra.append((b"Content-Length", b"0"))
+        request = httpcore.Request(
+            method,
+            httpcore.URL(scheme=url.scheme.encode(), host=url.host.encode(), port=url.port,
+                         target=url.target.encode()),
+            headers=[(b"Host", url.authority.encode()), *headers, *extra],
+            content=body,
+            extensions={"timeout": ex.deadlines.httpcore_timeouts()},
+        )
+        smethod = method.decode("latin-1")
+        try:
+            async with self._io:
+                resp = await self._pool.handle_async_request(request)
+        except HttpError as e:
+            if e.code.case == "destination-prohibited":
+                payload = e.code.payload
+                reason = (payload.addresses[0].reason
+                          if isinstance(payload, ProhibitedAddress) and payload.addresses
+                          else "destination-prohibited")
+                self._log_decision(EgressDecision(self.name, smethod, url.redacted(), False,
+                                                  reason, decision.rule))
+                if hop:
+                    raise HttpError(ErrorCode.redirect_blocked(
+                        f"{url.redacted()}: {e.code}")) from None
+            else:
+                self._log_decision(EgressDecision.from_policy(self.name, smethod,
+                                                              url.redacted(), decision))
+            raise
+        ex.deadlines.head_done = True
+        logged = EgressDecision.from_policy(self.name, smethod, url.redacted(), decision,
+                                            _resolution(resp))
+        self._log_decision(logged)
+        head_bytes = sum(len(n) + len(v) + 4 for n, v in resp.headers)
+        if head_bytes > self.limits.max_response_header_bytes:
+            await _BodyReader(resp, 0, RequestOptions(), self._io).aclose()
+            raise HttpError(ErrorCode.protocol_error(
+                f"response head over {self.limits.max_response_header_bytes} bytes"))
+        return resp, logged
+
+    async def _discard(self, resp: httpcore.Response) -> None:
+        """Drop a redirect's body, reusing the connection when the body is small."""
+        reader = None
+        try:
+            reader = _BodyReader(resp, REDIRECT_DRAIN_BYTES, RequestOptions(), self._io)
+            while await reader.next() is not None:
+                pass
+        except HttpError:
+            pass  # too large or broken: closing the connection below is all we need
+        finally:
+            if reader is not None:
+                await reader.aclose()
+            else:
+                await resp.aclose()
+
+    def _body_limit(self, opts: RequestOptions, streamed: bool) -> int:
+        base = self.limits.max_stream_bytes if streamed else self.limits.max_response_bytes
+        return Limits.tighten_bytes(base, opts.max_response_bytes)
+
+    async def _buffer(self, ex: _Exchange, call: _Call, head: _Head) -> Response:
+        reader = None
+        try:
+            reader = _BodyReader(head.resp, self._body_limit(call.opts, False), call.opts,
+                                 self._io)
+            parts: list[bytes] = []
+            while (piece := await reader.next()) is not None:
+                parts.append(piece)
+        finally:
+            if reader is not None:
+                await reader.aclose()
+            else:
+                await head.resp.aclose()
+        body = b"".join(parts)
+        elapsed = _ms(trio.current_time() - ex.started)
+        meta = ResponseMeta(head.url.url(), head.redirects, elapsed, ex.wire_bytes)
+        self._log_decision(dataclasses.replace(head.decision, status=head.resp.status,
+                                               bytes=len(body), elapsed_ms=elapsed))
+        return Response(head.resp.status, _response_headers(head.resp, reader.decoder is not None),
+                        body, meta)
+
+    async def _stream(self, ex: _Exchange, call: _Call, head: _Head) -> IncomingStream:
+        try:
+            reader = _BodyReader(head.resp, self._body_limit(call.opts, True), call.opts,
+                                 self._io)
+        except HttpError:
+            await head.resp.aclose()
+            raise
+        meta = ResponseMeta(head.url.url(), head.redirects,
+                            _ms(trio.current_time() - ex.started), ex.wire_bytes)
+        stream = IncomingStream(self, ex, head, reader, meta)
+        self._open.add(stream)
+        return stream
+
+    def _release(self, handle: IncomingStream | OutgoingUpload) -> None:
+        self._open.discard(handle)
+
+
+def _resolution(resp: httpcore.Response) -> Resolution | None:
+    stream = resp.extensions.get("network_stream")
+    if stream is None:
+        return None
+    res = stream.get_extra_info("astrid.resolution")
+    return res if isinstance(res, Resolution) else None
+
+
+def _ms(seconds: float) -> int:
+    return max(0, int(seconds * 1000))
+
+
+# --- handles ---------------------------------------------------------------------------------
+
+class IncomingStream:
+    """A streamed response: ``status``, ``headers``, ``meta()``, ``read(max)``, ``aclose()``.
+
+    Created by :meth:`CapsuleHttp.start` and :meth:`OutgoingUpload.finish_streaming`; it
+    holds one of the capsule's open-stream slots until the body ends, fails or is closed.
+    """
+
+    def __init__(self, client: CapsuleHttp, ex: _Exchange, head: _Head, reader: _BodyReader,
+                 meta: ResponseMeta) -> None:
+        self._client = client
+        self._ex = ex
+        self._head = head
+        self._reader = reader
+        self._meta = meta
+        self._buffer = b""
+        self._failed: HttpError | None = None
+        self._finished = False
+        self._busy = False
+        self.status: int = head.resp.status
+        self.headers: tuple[Header, ...] = _response_headers(head.resp,
+                                                             reader.decoder is not None)
+
+    def meta(self) -> ResponseMeta:
+        """Final URL, redirect count, elapsed ms until the head, wire bytes received so far."""
+        return dataclasses.replace(self._meta, wire_bytes=self._ex.wire_bytes)
+
+    async def read(self, max_bytes: int) -> bytes | None:
+        """Up to ``max_bytes`` of the body (at least 1 while any remain); ``None`` at the end.
+
+        After a failure every later call raises ``closed``.
+        """
+        if self._failed is not None or self._busy:
+            raise HttpError(ErrorCode.closed())
+        if max_bytes <= 0:
+            return b""
+        if not self._buffer:
+            if self._finished:
+                return None
+            self._busy = True
+            try:
+                with self._client._guard():
+                    _CURRENT.set(self._ex)
+                    with self._ex.deadlines.total():
+                        piece = await self._reader.next()
+            except HttpError as e:
+                self._failed = e
+                await self._end()
+                raise
+            finally:
+                self._busy = False
+            if piece is None:
+                await self._end()
+                return None
+            self._buffer = piece
+        out, self._buffer = self._buffer[:max_bytes], self._buffer[max_bytes:]
+        return out
+
+    async def aclose(self) -> None:
+        """Close the stream (and its connection if the body was not read to its end)."""
+        if self._failed is None and not self._finished:
+            self._failed = HttpError(ErrorCode.closed())
+        await self._end()
+
+    async def _abort(self) -> None:
+        if not self._finished and self._failed is None:
+            self._failed = HttpError(ErrorCode.cancelled())
+        if not self._busy:
+            await self._end()
+
+    async def _end(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._client._release(self)
+        await self._reader.aclose()
+        if self._failed is None:
+            elapsed = _ms(trio.current_time() - self._ex.started)
+            log_decision(dataclasses.replace(self._head.decision, status=self.status,
+                                             bytes=self._reader.decoded, elapsed_ms=elapsed))
+
+
+class _Pieces:
+    """The streamed upload's request body: pieces arrive through a memory channel."""
+
+    def __init__(self, receive: trio.MemoryReceiveChannel[bytes]) -> None:
+        self._receive = receive
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for piece in self._receive:
+            yield piece
+
+
+class OutgoingUpload:
+    """A request whose body is written in pieces: ``write``, ``finish``, ``finish_streaming``.
+
+    The request starts at once in a background task; each ``write`` hands a piece to it
+    through a zero-capacity channel, so at most one piece waits in memory whatever the body
+    size. Holds one open-stream slot until finished, failed or closed.
+    """
+
+    def __init__(self, client: CapsuleHttp, call: _Call, ex: _Exchange) -> None:
+        self._client = client
+        self._ex = ex
+        send, receive = trio.open_memory_channel[bytes](0)
+        self._send = send
+        self._receive = receive
+        call.streamed_body = True
+        call.body = _Pieces(receive)
+        self._call = call
+        self._cap = ByteCap(client.limits.max_upload_bytes, request=True)
+        self._done = trio.Event()
+        self._head: _Head | None = None
+        self._error: HttpError | None = None
+        self._state = "open"  # open -> finishing -> done
+        self._scope = trio.CancelScope()
+
+    async def _run(self) -> None:
+        _CURRENT.set(self._ex)
+        try:
+            with self._scope:
+                with translating(), self._ex.deadlines.total():
+                    self._head = await self._client._fetch_head(self._ex, self._call)
+            if self._scope.cancelled_caught:
+                self._error = HttpError(ErrorCode.cancelled())
+        except HttpError as e:
+            self._error = e
+        except Exception as e:
+            self._error = HttpError(ErrorCode.internal(f"upload task: {e!r}"))
+        finally:
+            self._receive.close()
+            self._done.set()
+
+    async def write(self, chunk: bytes) -> None:
+        """Append ``chunk`` to the body (``request-too-large`` past the limit)."""
+        if self._state != "open":
+            raise HttpError(ErrorCode.closed())
+        with self._client._guard():
+            _CURRENT.set(self._ex)
+            try:
+                self._cap.add(len(chunk))
+            except HttpError:
+                await self._fail()
+                raise
+            view = memoryview(chunk)
+            try:
+                with self._ex.deadlines.total():
+                    for i in range(0, len(view), UPLOAD_PIECE_BYTES):
+                        await self._send.send(bytes(view[i:i + UPLOAD_PIECE_BYTES]))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                # The request ended early (error, or the server answered before the body
+                # was complete): report why.
+                await self._done.wait()
+                self._state = "done" if self._error else self._state
+                raise (self._error or HttpError(ErrorCode.closed())) from None
+
+    async def finish(self) -> Response:
+        """End the body and return the whole response."""
+        head = await self._finish()
+        try:
+            with self._client._guard():
+                _CURRENT.set(self._ex)
+                with self._ex.deadlines.total():
+                    return await self._client._buffer(self._ex, self._call, head)
+        finally:
+            self._client._release(self)
+
+    async def finish_streaming(self) -> IncomingStream:
+        """End the body and return the response as a stream (the slot moves to it)."""
+        head = await self._finish()
+        with self._client._guard():
+            self._client._release(self)
+            return await self._client._stream(self._ex, self._call, head)
+
+    async def aclose(self) -> None:
+        """Abandon the upload: the request is cancelled and its connection closed."""
+        if self._state != "done":
+            await self._fail()
+
+    async def _finish(self) -> _Head:
+        if self._state != "open":
+            raise HttpError(ErrorCode.closed())
+        self._state = "finishing"
+        with self._client._guard():
+            await self._send.aclose()
+            await self._done.wait()
+        self._state = "done"
+        if self._error is not None:
+            self._client._release(self)
+            raise self._error
+        assert self._head is not None
+        return self._head
+
+    async def _fail(self) -> None:
+        self._state = "done"
+        self._scope.cancel()
+        await self._send.aclose()
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await self._done.wait()
+        if self._head is not None:
+            await _BodyReader(self._head.resp, 0, RequestOptions(),
+                              self._client._io).aclose()
+            self._head = None
+        self._client._release(self)
+
+    async def _abort(self) -> None:
+        await self._fail()
+

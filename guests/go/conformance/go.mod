@@ -1,0 +1,7 @@
+// The module name is the one `wit-bindgen go` gives the bindings it generates next to this
+// code at build time (scripts/build_guests.py); the generated packages are not committed.
+module wit_component
+
+go 1.25
+
+require go.bytecodealliance.org/pkg v0.2.1

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from astrid_host._bindgen._markdown import render
 from astrid_host._bindgen._model import (
     BindgenError,
     EnumDef,
@@ -538,6 +539,4 @@ def generate_module(resolve: Resolve, world: str) -> str:
 
 def generate_markdown(resolve: Resolve) -> str:
     """A Markdown reference of every interface and world of the package (from the WIT docs)."""
-    from astrid_host._bindgen._markdown import render
-
     return render(resolve)

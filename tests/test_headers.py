@@ -1,0 +1,133 @@
+"""Request validation (astrid_host/_core/_headers.py): tables plus properties."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from astrid_host._core._headers import (
+    FORBIDDEN_HEADERS,
+    validate_headers,
+    validate_method,
+    validate_request,
+)
+from astrid_host._core._limits import Limits
+from astrid_host._core._model import HttpError, Request, RequestPart
+
+LIMITS = Limits()
+
+
+def _part(exc: pytest.ExceptionInfo[HttpError]) -> RequestPart:
+    assert exc.value.code.case == "invalid-request"
+    return exc.value.code.payload.part  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PROPFIND", "m-search", "X_Y.1~"])
+def test_valid_method_tokens_are_sent_as_given(method: str) -> None:
+    assert validate_method(method) == method.encode()
+
+
+@pytest.mark.parametrize("method", ["", "GET ", "G\rET", "GE:T", "GÉT", "(GET)", "A\x00"])
+def test_method_that_is_not_a_token_is_invalid_request_method(method: str) -> None:
+    with pytest.raises(HttpError) as exc:
+        validate_method(method)
+    assert _part(exc) is RequestPart.METHOD
+
+
+@pytest.mark.parametrize("method", ["CONNECT", "TRACE", "connect", "Trace"])
+def test_connect_and_trace_are_refused_in_any_case(method: str) -> None:
+    with pytest.raises(HttpError) as exc:
+        validate_method(method)
+    assert _part(exc) is RequestPart.METHOD
+    assert "not allowed" in str(exc.value)
+
+
+@pytest.mark.parametrize("name", [
+    *sorted(FORBIDDEN_HEADERS),
+    "Host", "CONTENT-LENGTH", "Transfer-Encoding", "Proxy-Authorization", "proxy-anything",
+])
+def test_hop_by_hop_and_framing_headers_are_rejected(name: str) -> None:
+    with pytest.raises(HttpError) as exc:
+        validate_headers([(name, b"x")], LIMITS)
+    assert _part(exc) is RequestPart.HEADER
+    assert "set by the host" in str(exc.value)
+
+
+@pytest.mark.parametrize(("name", "value", "why"), [
+    ("x-a", b"a\r\nInjected: 1", "CR, LF or NUL"),
+    ("x-a", b"a\nb", "CR, LF or NUL"),
+    ("x-a", b"a\x00b", "CR, LF or NUL"),
+    ("x-a", b" leading", "whitespace"),
+    ("x-a", b"trailing\t", "whitespace"),
+    ("x-a", b"bell\x07", "control"),
+    ("x a", b"v", "token"),
+    ("x:a", b"v", "token"),
+    ("", b"v", "token"),
+    ("x\u00e9", b"v", "token"),
+])
+def test_malformed_header_is_invalid_request_header(name: str, value: bytes, why: str) -> None:
+    with pytest.raises(HttpError) as exc:
+        validate_headers([(name, value)], LIMITS)
+    assert _part(exc) is RequestPart.HEADER
+    assert why in str(exc.value)
+
+
+def test_duplicates_order_and_non_utf8_values_are_kept() -> None:
+    hs = [("Set-Thing", b"1"), ("x-bin", b"\xff\xfe"), ("set-thing", b"2"), ("x-empty", b"")]
+    assert validate_headers(hs, LIMITS) == (
+        (b"Set-Thing", b"1"), (b"x-bin", b"\xff\xfe"), (b"set-thing", b"2"), (b"x-empty", b""))
+
+
+def test_header_count_cap_is_inclusive() -> None:
+    limits = Limits(max_request_headers=3)
+    assert len(validate_headers([("a", b"1")] * 3, limits)) == 3
+    with pytest.raises(HttpError, match="more than 3 header fields"):
+        validate_headers([("a", b"1")] * 4, limits)
+
+
+def test_header_bytes_cap_counts_name_value_and_separators() -> None:
+    limits = Limits(max_request_header_bytes=10)
+    assert validate_headers([("ab", b"cdef")], limits)  # 2 + 4 + 4 = 10
+    with pytest.raises(HttpError, match="exceed 10 bytes"):
+        validate_headers([("ab", b"cdefg")], limits)
+
+
+def test_buffered_body_over_the_limit_is_request_too_large() -> None:
+    limits = Limits(max_request_bytes=4)
+    assert validate_request(Request("POST", "http://a.test/", body=b"1234"), limits)
+    with pytest.raises(HttpError) as exc:
+        validate_request(Request("POST", "http://a.test/", body=b"12345"), limits)
+    assert exc.value.code.case == "request-too-large" and exc.value.code.payload == 4
+
+
+def test_overlong_url_is_invalid_request_url() -> None:
+    with pytest.raises(HttpError) as exc:
+        validate_request(Request("GET", "http://a.test/" + "a" * 100), Limits(max_url_bytes=50))
+    assert _part(exc) is RequestPart.URL
+
+
+@given(st.binary(max_size=40))
+def test_accepted_values_never_contain_cr_lf_nul_or_edge_whitespace(value: bytes) -> None:
+    """Invariant: a value is either refused with invalid-request or sent unchanged, and an
+    accepted value has no CR/LF/NUL and no leading/trailing whitespace (no injection)."""
+    try:
+        out = validate_headers([("x-v", value)], LIMITS)
+    except HttpError as e:
+        assert e.code.case == "invalid-request"
+        return
+    assert out == ((b"x-v", value),)
+    assert not any(c in value for c in b"\r\n\x00")
+    assert value == value.strip(b" \t")
+
+
+@given(st.text(max_size=12))
+def test_any_name_is_either_a_token_or_refused(name: str) -> None:
+    """Invariant: only RFC 9110 tokens outside the host-owned set get through."""
+    try:
+        validate_headers([(name, b"v")], LIMITS)
+    except HttpError as e:
+        assert e.code.case == "invalid-request"
+        return
+    assert name and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name)
+    assert name.lower() not in FORBIDDEN_HEADERS and not name.lower().startswith("proxy-")

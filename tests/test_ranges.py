@@ -56,3 +56,16 @@ def test_the_four_ipv4_carriers_are_marked(network: str, embedding: Embedding) -
 def test_every_reason_has_text_and_only_two_allow() -> None:
     assert all(r.text for r in Reason)
     assert {r for r in Reason if r.allows} == {Reason.PUBLIC, Reason.GLOBAL_SPECIAL}
+
+
+def test_docs_table_lists_every_range_with_its_reason() -> None:
+    """docs/policy.md documents what is blocked; it must not drift from the table."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "policy.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(" `"): line for line in text.splitlines()
+            if line.startswith("| `")}
+    for rng in RANGES:
+        assert rng.network in rows, f"{rng.network} missing from docs/policy.md"
+        assert rng.reason.value in rows[rng.network] or rng.embedding is not None
+        assert rng.rfc in rows[rng.network]

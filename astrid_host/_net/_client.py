@@ -291,6 +291,15 @@ class _BodyReader:
                 _log.debug("error while closing a response", exc_info=True)
 
 
+async def _close_response(resp: httpcore.Response) -> None:
+    """Close a response we will not read (its connection closes unless the body was done)."""
+    with trio.CancelScope(shield=True), trio.move_on_after(5):
+        try:
+            await resp.aclose()
+        except Exception:
+            _log.debug("error while closing a response", exc_info=True)
+
+
 def _response_headers(resp: httpcore.Response, decoded: bool) -> tuple[Header, ...]:
     hidden = {b"content-encoding", b"content-length"} if decoded else set()
     return tuple((n.decode("latin-1"), bytes(v)) for n, v in resp.headers
@@ -599,7 +608,7 @@ class CapsuleHttp:
         self._log_decision(logged)
         head_bytes = sum(len(n) + len(v) + 4 for n, v in resp.headers)
         if head_bytes > self.limits.max_response_header_bytes:
-            await _BodyReader(resp, 0, RequestOptions(), self._io).aclose()
+            await _close_response(resp)
             raise HttpError(ErrorCode.protocol_error(
                 f"response head over {self.limits.max_response_header_bytes} bytes"))
         return resp, logged
@@ -617,7 +626,7 @@ class CapsuleHttp:
             if reader is not None:
                 await reader.aclose()
             else:
-                await resp.aclose()
+                await _close_response(resp)
 
     def _body_limit(self, opts: RequestOptions, streamed: bool) -> int:
         base = self.limits.max_stream_bytes if streamed else self.limits.max_response_bytes
@@ -635,7 +644,7 @@ class CapsuleHttp:
             if reader is not None:
                 await reader.aclose()
             else:
-                await head.resp.aclose()
+                await _close_response(head.resp)
         body = b"".join(parts)
         elapsed = _ms(trio.current_time() - ex.started)
         meta = ResponseMeta(head.url.url(), head.redirects, elapsed, ex.wire_bytes)
@@ -649,7 +658,7 @@ class CapsuleHttp:
             reader = _BodyReader(head.resp, self._body_limit(call.opts, True), call.opts,
                                  self._io)
         except HttpError:
-            await head.resp.aclose()
+            await _close_response(head.resp)
             raise
         meta = ResponseMeta(head.url.url(), head.redirects,
                             _ms(trio.current_time() - ex.started), ex.wire_bytes)
@@ -874,8 +883,7 @@ class OutgoingUpload:
         with trio.CancelScope(shield=True), trio.move_on_after(5):
             await self._done.wait()
         if self._head is not None:
-            await _BodyReader(self._head.resp, 0, RequestOptions(),
-                              self._client._io).aclose()
+            await _close_response(self._head.resp)
             self._head = None
         self._client._release(self)
 

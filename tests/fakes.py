@@ -374,3 +374,17 @@ ERROR_CASES = (
     "too-many-redirects", "redirect-blocked", "integrity-mismatch", "protocol-error",
     "stream-limit", "closed", "cancelled", "internal",
 )
+
+#: A component calling one WASI function (random), to pin that WASI state is set per Store.
+WASI_GUEST_WAT = r"""
+(component
+  (import "wasi:random/random@0.2.0" (instance $r (export "get-random-u64" (func (result u64)))))
+  (alias export $r "get-random-u64" (func $f))
+  (core func $fl (canon lower (func $f)))
+  (core module $m
+    (import "r" "f" (func $f (result i64)))
+    (func (export "g") (result i64) (call $f)))
+  (core instance $i (instantiate $m (with "r" (instance (export "f" (func $fl))))))
+  (func (export "rand") (result u64) (canon lift (core func $i "g")))
+)
+"""

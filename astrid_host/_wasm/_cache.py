@@ -71,7 +71,8 @@ class CompileCache:
 
     ``directory=None`` disables the disk cache (every load compiles). ``progress`` is where
     the "compiling..." message goes when a compile takes longer than ``progress_after_s`` and
-    the stream is a terminal; ``None`` means ``sys.stderr``.
+    the stream is a terminal; ``None`` means ``sys.stderr``. ``compiler`` turns bytes into a
+    ``Component`` (tests inject a slow one).
     """
 
     def __init__(
@@ -82,12 +83,14 @@ class CompileCache:
         engine_fingerprint: str,
         progress: TextIO | None = None,
         progress_after_s: float = 1.0,
+        compiler: Callable[[Engine, bytes], Component] = Component,
     ) -> None:
         self.directory = None if directory is None else Path(directory)
         self.wasmtime_version = wasmtime_version
         self.engine_fingerprint = engine_fingerprint
         self._progress = progress
         self._progress_after_s = progress_after_s
+        self._compiler = compiler
 
     def path_for(self, wasm: bytes) -> Path | None:
         """Where the artifact for these component bytes lives (``None`` when disabled)."""
@@ -144,7 +147,7 @@ class CompileCache:
             timer.start()
         start = time.perf_counter()
         try:
-            return Component(engine, wasm)
+            return self._compiler(engine, wasm)
         finally:
             timer.cancel()
             if announced.is_set():

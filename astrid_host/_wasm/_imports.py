@@ -411,7 +411,10 @@ def _io_result(session: StoreSession, convert: Callable[[Any], Any],
         raise
     except Exception as exc:
         log.exception("host import failed in capsule %s", session.name)
-        return _Err(error_to_wit(ErrorCode.internal(f"{type(exc).__name__}: {exc}")))
+        # Only the exception type reaches the guest: its text may hold host details
+        # (paths, addresses) an untrusted capsule has no business seeing.
+        return _Err(error_to_wit(ErrorCode.internal(
+            f"host fault ({type(exc).__name__}); details are in the host log")))
     except BaseException:  # trio.Cancelled, KeyboardInterrupt: never into wasmtime
         return _Err(error_to_wit(ErrorCode.cancelled()))
 

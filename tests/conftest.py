@@ -1,0 +1,68 @@
+"""Shared fixtures: the compile cache of the test run, built guests, a host with a fake backend.
+
+Compiling the componentize-py guest takes 8-17 s; every test run shares one compile cache
+under ``build/test-cache`` so that cost is paid once per machine, not once per test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from astrid_host._core._limits import Limits
+from astrid_host._wasm._host import CapsuleContext, Host
+from tests.fakes import FakeHttp
+
+ROOT = Path(__file__).resolve().parent.parent
+GUESTS = ROOT / "build" / "guests"
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    """The compile cache shared by every test in this run (kept between runs)."""
+    path = ROOT / "build" / "test-cache"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def built_guest(file_name: str) -> Path:
+    """The path of a built guest, or skip (fail under ASTRID_REQUIRE_ALL=1) when missing."""
+    path = GUESTS / file_name
+    if not path.is_file():
+        message = f"{path.relative_to(ROOT)} is missing: run ./dev guests (needs componentize-py)"
+        if os.environ.get("ASTRID_REQUIRE_ALL") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def python_example_wasm() -> Path:
+    """build/guests/python-example.wasm (the example capsule of guests/python/example)."""
+    return built_guest("python-example.wasm")
+
+
+@pytest.fixture
+def fake_http() -> FakeHttp:
+    return FakeHttp()
+
+
+@pytest.fixture
+def contexts() -> list[CapsuleContext]:
+    """Every CapsuleContext the `host` fixture's factory was called with."""
+    return []
+
+
+@pytest.fixture
+async def host(cache_dir: Path, fake_http: FakeHttp,
+               contexts: list[CapsuleContext]) -> AsyncIterator[Host]:
+    """A running Host whose capsules all share `fake_http` as their HTTP backend."""
+    def factory(ctx: CapsuleContext) -> FakeHttp:
+        contexts.append(ctx)
+        return fake_http
+
+    async with Host(cache_dir=cache_dir, http_factory=factory, limits=Limits()) as h:
+        yield h

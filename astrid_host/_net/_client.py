@@ -836,8 +836,12 @@ class OutgoingUpload:
                 # The request ended early (error, or the server answered before the body
                 # was complete): report why.
                 await self._done.wait()
-                self._state = "done" if self._error else self._state
-                raise (self._error or HttpError(ErrorCode.closed())) from None
+                if self._error is not None:
+                    self._state = "done"
+                    self._client._release(self)
+                    raise self._error from None
+                # The server answered before taking the whole body: finish() returns it.
+                raise HttpError(ErrorCode.closed()) from None
 
     async def finish(self) -> Response:
         """End the body and return the whole response."""

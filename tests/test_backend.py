@@ -17,12 +17,15 @@ import pytest
 import trio
 import trio.testing
 import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from astrid_host._core._classify import IPAddress, IpVerdict, Reason, classify_ip
 from astrid_host._core._decision import Resolution
 from astrid_host._core._model import HttpError, TimeoutPhase
 from astrid_host._core._policy import EgressPolicy
 from astrid_host._net._backend import PinnedBackend, Resolver, StaticResolver, SystemResolver
+from tests.oracle import expect
 
 ALLOW_ALL = EgressPolicy.parse(["*://*:*"])
 
@@ -290,3 +293,51 @@ async def test_unix_sockets_are_refused() -> None:
     backend = PinnedBackend(ALLOW_ALL, connect=RecordingConnect())
     with pytest.raises(HttpError, match="denied"):
         await backend.connect_unix_socket("/var/run/docker.sock")
+
+
+_answer = st.one_of(
+    st.sampled_from(["127.0.0.1", "10.0.0.1", "169.254.169.254", "::1", "::ffff:10.0.0.1",
+                     "64:ff9b::7f00:1", "fd00::1", "8.8.8.8", "2606:4700::1", "100.64.0.1",
+                     "192.168.0.1"]),
+    st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n))),
+    st.integers(0, 2**128 - 1).map(lambda n: str(ipaddress.IPv6Address(n))))
+
+
+def _covered_by(local: list[str], ip: IPAddress) -> bool:
+    """Independent reading of the two local-allowance choices used below (port is 443)."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if local == ["10.0.0.0/8:443"]:
+        return ip in ipaddress.ip_network("10.0.0.0/8")
+    if local == ["127.0.0.1:443"]:
+        return ip == ipaddress.ip_address("127.0.0.1")
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(answers=st.lists(_answer, min_size=1, max_size=5),
+       refuse=st.lists(_answer, max_size=3),
+       local=st.sampled_from([[], ["10.0.0.0/8:443"], ["127.0.0.1:443"]]))
+async def test_backend_only_ever_dials_allowed_answers(
+        answers: list[str], refuse: list[str], local: list[str]) -> None:
+    """Invariant: for any resolver answers (some refusing connections), every address the
+    backend tries to connect to is globally reachable by the registry oracle or covered by the
+    local allowance, attempts follow resolver order, and a returned stream is pinned to the
+    last address tried."""
+    connect = RecordingConnect(refuse=refuse)
+    policy = EgressPolicy.parse(["*://*:*"], local=local)
+    backend = PinnedBackend(policy, StaticResolver({"any.test": answers}), connect=connect)
+    try:
+        stream = await backend.connect_tcp("any.test", 443)
+    except HttpError as exc:
+        assert exc.code.case in ("destination-prohibited", "connection-refused")
+        stream = None
+    for attempt in connect.attempts:
+        ip = ipaddress.ip_address(attempt)
+        assert expect(ip).allowed or _covered_by(local, ip), attempt
+    unique = list(dict.fromkeys(ipaddress.ip_address(a) for a in answers))
+    assert [ipaddress.ip_address(a) for a in connect.attempts] == [
+        a for a in unique if a in {ipaddress.ip_address(x) for x in connect.attempts}]
+    if stream is not None:
+        chosen = stream.get_extra_info("astrid.resolution").chosen
+        assert str(chosen) == connect.attempts[-1]

@@ -44,11 +44,13 @@ func fnv1a64(hash uint64, data []byte) uint64 {
 
 // Fetch is client.send as given; the response comes back unchanged.
 func Fetch(req types.Request) witTypes.Result[response, errorCode] {
+	begin()
 	return client.Send(req)
 }
 
 // StreamAll is client.start, then read(chunk) until none, hashing as it goes.
 func StreamAll(req types.Request, chunk uint32) witTypes.Result[tests.StreamReport, errorCode] {
+	begin()
 	started := client.Start(req)
 	if started.IsErr() {
 		return witTypes.Err[tests.StreamReport](started.Err())
@@ -75,12 +77,14 @@ func StreamAll(req types.Request, chunk uint32) witTypes.Result[tests.StreamRepo
 		}
 		report.TotalBytes += uint64(len(data))
 		report.Fnv1a64 = fnv1a64(report.Fnv1a64, data)
+		received(len(data))
 	}
 	return witTypes.Ok[tests.StreamReport, errorCode](report)
 }
 
 // DropEarly is client.start, read about readBytes, then drop the stream; returns bytes read.
 func DropEarly(req types.Request, readBytes uint64, chunk uint32) witTypes.Result[uint64, errorCode] {
+	begin()
 	started := client.Start(req)
 	if started.IsErr() {
 		return witTypes.Err[uint64](started.Err())
@@ -100,7 +104,9 @@ func DropEarly(req types.Request, readBytes uint64, chunk uint32) witTypes.Resul
 		if r.Ok().IsNone() {
 			break
 		}
-		total += uint64(len(r.Ok().Some()))
+		n := len(r.Ok().Some())
+		total += uint64(n)
+		received(n)
 	}
 	stream.Drop()
 	return witTypes.Ok[uint64, errorCode](total)
@@ -109,6 +115,7 @@ func DropEarly(req types.Request, readBytes uint64, chunk uint32) witTypes.Resul
 // UploadPattern uploads totalBytes bytes where byte i is i % 251, in pieces of chunk bytes,
 // then finishes.
 func UploadPattern(req types.Request, totalBytes uint64, chunk uint32) witTypes.Result[response, errorCode] {
+	begin()
 	started := client.Upload(req)
 	if started.IsErr() {
 		return witTypes.Err[response](started.Err())
@@ -145,6 +152,7 @@ func UploadPattern(req types.Request, totalBytes uint64, chunk uint32) witTypes.
 // OpenMany opens count streams and keeps them all open until every attempt is made; returns
 // each attempt's outcome (ok = status). All are dropped on return.
 func OpenMany(req types.Request, count uint32) []witTypes.Result[uint16, errorCode] {
+	begin()
 	outcomes := make([]witTypes.Result[uint16, errorCode], 0, count)
 	open := make([]*client.IncomingResponse, 0, count)
 	for i := uint32(0); i < count; i++ {
@@ -164,6 +172,7 @@ func OpenMany(req types.Request, count uint32) []witTypes.Result[uint16, errorCo
 
 // ReadAfterEnd reads a stream to the end, then reads again; returns the extra read's outcome.
 func ReadAfterEnd(req types.Request) witTypes.Result[witTypes.Option[[]uint8], errorCode] {
+	begin()
 	started := client.Start(req)
 	if started.IsErr() {
 		return witTypes.Err[witTypes.Option[[]uint8]](started.Err())
@@ -178,12 +187,14 @@ func ReadAfterEnd(req types.Request) witTypes.Result[witTypes.Option[[]uint8], e
 		if r.Ok().IsNone() {
 			break
 		}
+		received(len(r.Ok().Some()))
 	}
 	return stream.Read(readAfterEndChunk)
 }
 
 // WriteAfterFinish finishes an upload, then writes again; returns the outcome of the write.
 func WriteAfterFinish(req types.Request) witTypes.Result[witTypes.Unit, errorCode] {
+	begin()
 	started := client.Upload(req)
 	if started.IsErr() {
 		return witTypes.Err[witTypes.Unit](started.Err())

@@ -76,15 +76,19 @@ class CountingResolver(Resolver):
 
 
 class Listener:
-    """A loopback listener that counts accepted connections and answers one HTTP response."""
+    """A loopback listener that counts accepted connections and answers one HTTP response.
+
+    The refused stand-in listens on the *same port* as the allowed one, so a wrong dial would
+    be accepted and counted, not merely refused and silently retried elsewhere."""
 
     def __init__(self, address: str) -> None:
         self.address = address
         self.accepted = 0
         self.sock = trio.socket.socket()
 
-    async def start(self, nursery: trio.Nursery, tls: ssl.SSLContext | None = None) -> int:
-        await self.sock.bind((self.address, 0))
+    async def start(self, nursery: trio.Nursery, tls: ssl.SSLContext | None = None,
+                    port: int = 0) -> int:
+        await self.sock.bind((self.address, port))
         self.sock.listen(8)
         nursery.start_soon(self._serve, tls)
         return int(self.sock.getsockname()[1])
@@ -115,8 +119,8 @@ def _prohibited(exc: HttpError) -> list[tuple[str, str]]:
 async def test_only_the_allowed_answer_is_connected_to_over_real_loopback() -> None:
     denied, allowed = Listener("127.0.0.2"), Listener("127.0.0.1")
     async with trio.open_nursery() as nursery:
-        await denied.start(nursery)
         port = await allowed.start(nursery)
+        await denied.start(nursery, port=port)
         backend = PinnedBackend(ALLOW_ALL,
                                 StaticResolver({"public.test": ["127.0.0.2", "127.0.0.1"]}),
                                 classifier=loopback_as_public("127.0.0.1"))
@@ -130,8 +134,8 @@ async def test_only_the_allowed_answer_is_connected_to_over_real_loopback() -> N
 async def test_local_allowance_reaches_loopback_and_marks_the_resolution() -> None:
     denied, allowed = Listener("127.0.0.2"), Listener("127.0.0.1")
     async with trio.open_nursery() as nursery:
-        await denied.start(nursery)
         port = await allowed.start(nursery)
+        await denied.start(nursery, port=port)
         policy = EgressPolicy.parse([], local=[f"127.0.0.1:{port}"])
         backend = PinnedBackend(policy, StaticResolver({"svc.test": ["127.0.0.2", "127.0.0.1"]}))
         stream = await backend.connect_tcp("svc.test", port, timeout=5)

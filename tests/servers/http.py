@@ -173,6 +173,8 @@ class TestServer:
     requests: list[RecordedRequest] = field(default_factory=list)
     connections: int = 0
     routes: dict[str, Handler] = field(default_factory=dict)
+    #: TLS only: the SNI name each handshake asked for (``None`` when the client sent none).
+    sni: list[str | None] = field(default_factory=list)
 
     def url(self, path: str = "/", host: str | None = None) -> str:
         """``scheme://host:port/path``; ``host`` replaces the address (e.g. a test name)."""
@@ -196,6 +198,11 @@ async def run_http_server(*, ssl_context: ssl.SSLContext | None = None,
     listener = trio.SocketListener(sock)
     server = TestServer(host=host, port=sock.getsockname()[1],
                         scheme="https" if ssl_context else "http")
+    if ssl_context is not None:
+        # Records SNI; note this sets the callback on the context that was passed in.
+        def record_sni(sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
+            server.sni.append(name)
+        ssl_context.sni_callback = record_sni  # type: ignore[assignment]
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_accept_loop, server, listener, ssl_context, nursery)
         try:

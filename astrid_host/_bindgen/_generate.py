@@ -112,8 +112,8 @@ class _Gen:
         for item in self.world.exports:
             if item.function is not None:
                 out.append((None, item.function))
-            elif item.interface is not None:
-                iface_id = self.r.interface_id(item.interface)
+            elif item.interface is not None and not self.r.is_toolchain_internal(item):
+                iface_id = self.r.export_id(item)
                 out.extend((iface_id, f) for f in self.r.interfaces[item.interface].functions)
         return out
 
@@ -431,12 +431,12 @@ class _Gen:
         cls = pascal(w.name) + "World"
         iface_classes: list[tuple[str, str]] = []
         for item in w.exports:
-            if item.interface is None:
+            if item.interface is None or self.r.is_toolchain_internal(item):
                 continue
             iface = self.r.interfaces[item.interface]
-            iname = pascal(iface.name or f"iface{item.interface}")
-            iface_id = self.r.interface_id(item.interface)
-            iface_classes.append((snake(iface.name or ""), iname))
+            iname = pascal(iface.name or item.key)
+            iface_id = self.r.export_id(item)
+            iface_classes.append((snake(iface.name or item.key), iname))
             self.emit("", "", f"class {iname}:")
             self.emit(*_docstring(iface.docs or f"Exports of `{iface_id}`.", "    ",
                                   ["", f"Exported interface `{iface_id}`."]))
@@ -518,8 +518,8 @@ class _Gen:
                 for c in kind.cases:
                     yield name + pascal(c.name)
         for item in self.world.exports:
-            if item.interface is not None:
-                yield pascal(self.r.interfaces[item.interface].name or "")
+            if item.interface is not None and not self.r.is_toolchain_internal(item):
+                yield pascal(self.r.interfaces[item.interface].name or item.key)
 
 
 def _wrap(head: str, items: list[str], tail: str, limit: int = 100) -> list[str]:

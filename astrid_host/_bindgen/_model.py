@@ -278,6 +278,22 @@ class Resolve:
             return td.kind
         return ty
 
+    def export_id(self, item: WorldItem) -> str:
+        """How a component names an exported interface: its full id, or the world's key for
+        an anonymous (inline) interface."""
+        assert item.interface is not None
+        if self.interfaces[item.interface].name is None:
+            return item.key
+        return self.interface_id(item.interface)
+
+    def is_toolchain_internal(self, item: WorldItem) -> bool:
+        """componentize-py adds an anonymous ``exports`` interface with ``init`` to every
+        guest; it is the toolchain's, not the capsule's API."""
+        if item.interface is None or item.key != "exports":
+            return False
+        iface = self.interfaces[item.interface]
+        return iface.name is None and [f.name for f in iface.functions] == ["init"]
+
     def interface_id(self, index: int) -> str:
         """The interface's full name as components know it: ``ns:pkg/name@version``."""
         iface = self.interfaces[index]

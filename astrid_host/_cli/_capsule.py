@@ -1,0 +1,315 @@
+"""``astrid-host run`` and ``astrid-host inspect``: run a capsule, or describe one.
+
+``run`` loads a component (optionally with its ``Capsule.toml``), calls its ``run`` export
+through the generated ``CapsuleWorld`` bindings, prints the answer on stdout and every egress
+decision (one canonical line each) on stderr. ``inspect`` describes a component without
+running it: what it imports and exports, which capabilities that means, its size and whether
+the compile cache already holds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from astrid_host._core._limits import Limits
+from astrid_host._core._manifest import Manifest, ManifestError, load_manifest
+from astrid_host._core._policy import EgressPolicy, PolicyError
+
+__all__ = ["register"]
+
+EXIT_OK, EXIT_CAPSULE, EXIT_INPUT, EXIT_HOST = 0, 1, 2, 3
+_EPILOG = ("Exit status: 0 ok, 1 the capsule answered err, trapped, or had a request denied "
+           "by the egress policy, 2 invalid input (arguments, manifest, component), "
+           "3 host error.")
+
+#: Imports the host provides, by interface id prefix → what granting them means.
+_PROVIDED = (
+    ("astrid:http/client@", "net", "outgoing HTTP through the host's egress guard"),
+    ("astrid:http/", "types", "type definitions only"),
+    ("wasi:", "wasi", "linked with an empty WasiConfig: no files, env, args, sockets or stdio"),
+)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``run`` and ``inspect`` commands."""
+    run = subparsers.add_parser(
+        "run", help="load a capsule and call its run export",
+        description="Load a capsule, call its `run` export with --input, print the answer on "
+                    "stdout and each egress decision on stderr.",
+        epilog=_EPILOG)
+    run.add_argument("capsule", metavar="CAPSULE",
+                     help="a component (.wasm), a Capsule.toml, or a directory holding one")
+    run.add_argument("--manifest", metavar="CAPSULE_TOML",
+                     help="the capsule's manifest (net rules, methods, limits)")
+    run.add_argument("--allow", metavar="RULE", action="append", default=[],
+                     help="an extra egress rule such as https://api.example.com (repeatable)")
+    run.add_argument("--local", metavar="HOST:PORT", action="append", default=[],
+                     help="operator's local allowance, e.g. 127.0.0.1:8080 (repeatable)")
+    run.add_argument("--input", metavar="TEXT|@FILE", default="",
+                     help="the text passed to run (@path reads a file, @- stdin)")
+    run.add_argument("--json", action="store_true",
+                     help="print one JSON object (answer, error, decisions) instead of text")
+    run.set_defaults(handler=run_command)
+
+    inspect = subparsers.add_parser(
+        "inspect", help="describe a capsule without running it",
+        description="Show a component's imports, exports, the capabilities it needs, its "
+                    "size and whether the compile cache holds it. Needs wasm-tools.",
+        epilog=_EPILOG)
+    inspect.add_argument("capsule", metavar="CAPSULE",
+                         help="a component (.wasm), a Capsule.toml, or a directory holding one")
+    inspect.add_argument("--manifest", metavar="CAPSULE_TOML",
+                         help="also show what this manifest asks for")
+    inspect.add_argument("--json", action="store_true", help="print one JSON object")
+    inspect.set_defaults(handler=inspect_command)
+
+
+class _UsageError(Exception):
+    """The user's arguments or files are unusable (exit 2)."""
+
+
+def _resolve(capsule: str, manifest: str | None) -> tuple[Path, Manifest | None]:
+    """The component path and the manifest, from CAPSULE and --manifest."""
+    path = Path(capsule)
+    found: Manifest | None = None
+    if manifest is not None:
+        found = load_manifest(manifest)
+    if path.is_dir() or path.suffix == ".toml":
+        from_capsule = load_manifest(path)
+        found = found or from_capsule
+        return from_capsule.component, found
+    return path, found
+
+
+def _read_input(spec: str) -> str:
+    if not spec.startswith("@"):
+        return spec
+    source = spec[1:]
+    try:
+        if source == "-":
+            return sys.stdin.read()
+        return Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _UsageError(f"cannot read --input {spec}: {exc}") from None
+
+
+class _Decisions(logging.Handler):
+    """Collects egress decision lines and echoes them to stderr."""
+
+    def __init__(self, echo: bool) -> None:
+        super().__init__(logging.INFO)
+        self.echo = echo
+        self.lines: list[str] = []
+        self.denied = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = record.getMessage()
+        self.lines.append(line)
+        # log_decision writes denials at WARNING: that level is the verdict.
+        if record.levelno >= logging.WARNING:
+            self.denied += 1
+        if self.echo:
+            print(line, file=sys.stderr)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Handler of ``run``."""
+    try:
+        component, manifest = _resolve(args.capsule, args.manifest)
+        text = _read_input(args.input)
+        rules = [*(manifest.net if manifest else ()), *args.allow]
+        policy = EgressPolicy.parse(rules, methods=manifest.methods if manifest else None,
+                                    local=args.local)
+    except (ManifestError, PolicyError, _UsageError) as exc:
+        return _fail(args, EXIT_INPUT, "invalid-input", str(exc))
+    limits = manifest.limits_under(Limits()) if manifest else Limits()
+    name = manifest.name if manifest else component.stem
+
+    decisions = _Decisions(echo=not args.json)
+    logger = logging.getLogger("astrid_host.egress")
+    logger.addHandler(decisions)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        import trio
+
+        outcome = trio.run(_run, component, policy, limits, name, text)
+    finally:
+        logger.removeHandler(decisions)
+        logger.setLevel(old_level)
+    status, kind, payload = outcome
+    if status == EXIT_OK and decisions.denied:
+        status = EXIT_CAPSULE  # the answer is printed, but the run hit the policy
+    if args.json:
+        doc: dict[str, Any] = {"capsule": name, "ok": status == EXIT_OK,
+                               "decisions": decisions.lines}
+        doc["output" if not kind else "error"] = payload
+        if status != EXIT_OK and kind:
+            doc["kind"] = kind
+        doc["denied"] = decisions.denied
+        print(json.dumps(doc, indent=2))
+    elif not kind:
+        print(payload)
+    else:
+        print(f"astrid-host run: {kind}: {payload}", file=sys.stderr)
+    return status
+
+
+async def _run(component: Path, policy: EgressPolicy, limits: Limits, name: str,
+               text: str) -> tuple[int, str, str]:
+    """(exit status, error kind, answer or message). Never raises for expected failures."""
+    from astrid_host._wasm._errors import (
+        CapsuleLoadError,
+        CapsuleTrap,
+        ExportNotFound,
+    )
+    from astrid_host._net._client import CapsuleHttp
+    from astrid_host._wasm._host import CapsuleContext, Host
+    from astrid_host.bindings.capsule import CapsuleWorld, Err
+
+    def http_factory(ctx: CapsuleContext) -> Any:
+        # Built here explicitly so the policy and limits the CLI computed are the ones used.
+        return CapsuleHttp(ctx.name, ctx.policy, ctx.limits)
+
+    try:
+        async with Host(limits=limits, http_factory=http_factory) as host:
+            capsule = await host.load(component, policy=policy, limits=limits, name=name)
+            async with capsule:
+                return EXIT_OK, "", await CapsuleWorld(capsule).run(text)
+    except Err as err:
+        return EXIT_CAPSULE, "capsule-error", str(err.value)
+    except CapsuleTrap as exc:
+        return EXIT_CAPSULE, "trap", str(exc)
+    except (CapsuleLoadError, ExportNotFound) as exc:
+        return EXIT_INPUT, "invalid-capsule", str(exc)
+    except Exception as exc:  # the host itself failed: say so, with the type for a report
+        return EXIT_HOST, "host-error", f"{type(exc).__name__}: {exc}"
+
+
+def _fail(args: argparse.Namespace, status: int, kind: str, message: str) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": False, "kind": kind, "error": message}, indent=2))
+    else:
+        print(f"astrid-host {args.command}: {message}", file=sys.stderr)
+    return status
+
+
+# --- inspect ---------------------------------------------------------------------------------
+
+def describe(component: Path, manifest: Manifest | None) -> dict[str, Any]:
+    """Everything ``inspect`` reports, as JSON-ready data. Raises ``_UsageError``."""
+    from astrid_host._bindgen import BindgenError, load
+    from astrid_host._bindgen._markdown import wit_type
+    from astrid_host._wasm._host import Host
+
+    try:
+        data = component.read_bytes()
+    except OSError as exc:
+        raise _UsageError(f"cannot read {component}: {exc.strerror}") from None
+    try:
+        resolve = load(component)
+        world = resolve.world("root")
+    except BindgenError as exc:
+        raise _UsageError(f"{component} is not a readable component: {exc}") from None
+
+    imports: list[dict[str, Any]] = []
+    for item in world.imports:
+        if item.interface is None:
+            if item.function is not None:
+                imports.append({"name": item.function.name, "provided": False,
+                                "capability": None, "meaning": "a bare function import"})
+            continue
+        iface_id = resolve.interface_id(item.interface)
+        iface = resolve.interfaces[item.interface]
+        match = next(((cap, meaning) for prefix, cap, meaning in _PROVIDED
+                      if iface_id.startswith(prefix)), None)
+        if match is None and not iface.functions:
+            match = ("types", "type definitions only")
+        imports.append({"name": iface_id, "provided": match is not None,
+                        "capability": match[0] if match else None,
+                        "meaning": match[1] if match else "the host does not provide this"})
+
+    exports: list[str] = []
+    for item in world.exports:
+        if item.function is not None:
+            fn = item.function
+            args = ", ".join(f"{p.name}: {wit_type(resolve, p.type)}" for p in fn.params)
+            ret = "" if fn.result is None else f" -> {wit_type(resolve, fn.result)}"
+            exports.append(f"{fn.name}: func({args}){ret}")
+        elif item.interface is not None and not resolve.is_toolchain_internal(item):
+            exports.append(f"interface {resolve.export_id(item)}")
+
+    cache_path = Host().cache.path_for(data)
+    caps = sorted({i["capability"] for i in imports if i["capability"] not in (None, "types")})
+    doc: dict[str, Any] = {
+        "path": str(component),
+        "size_bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "cache": {"status": "disabled" if cache_path is None else
+                  ("cached" if cache_path.exists() else "not cached"),
+                  "path": None if cache_path is None else str(cache_path)},
+        "capabilities": caps,
+        "unsatisfied_imports": [i["name"] for i in imports if not i["provided"]],
+        "imports": imports,
+        "exports": exports,
+        "runnable": "run: func(input: string) -> result<string, string>" in exports,
+    }
+    if manifest is not None:
+        doc["manifest"] = {"path": manifest.path, "name": manifest.name,
+                           "version": manifest.version, "net": list(manifest.net),
+                           "methods": None if manifest.methods is None else
+                           list(manifest.methods),
+                           "limits": manifest.limits}
+    return doc
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)  # pragma: no cover
+
+
+def inspect_command(args: argparse.Namespace) -> int:
+    """Handler of ``inspect``."""
+    try:
+        component, manifest = _resolve(args.capsule, args.manifest)
+        doc = describe(component, manifest)
+    except (ManifestError, _UsageError) as exc:
+        return _fail(args, EXIT_INPUT, "invalid-input", str(exc))
+    except Exception as exc:
+        return _fail(args, EXIT_HOST, "host-error", f"{type(exc).__name__}: {exc}")
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+    out = [f"{doc['path']}  {_size(doc['size_bytes'])}  sha256 {doc['sha256'][:16]}…",
+           f"compile cache: {doc['cache']['status']}",
+           "capabilities: " + (", ".join(doc["capabilities"]) or "none"), "", "exports:"]
+    out += [f"  {e}" for e in doc["exports"]] or ["  (none)"]
+    out += ["", "imports:"]
+    wasi = [i for i in doc["imports"] if i["capability"] == "wasi"]
+    for i in doc["imports"]:
+        if i["capability"] != "wasi":
+            mark = "ok " if i["provided"] else "!! "
+            out.append(f"  {mark}{i['name']}  ({i['meaning']})")
+    if wasi:
+        # Toolchains import two dozen WASI interfaces; one line says what matters.
+        out.append(f"  ok wasi: {len(wasi)} interfaces  ({wasi[0]['meaning']})")
+    if doc["unsatisfied_imports"]:
+        out += ["", "this host cannot load it: " + ", ".join(doc["unsatisfied_imports"])]
+    if "manifest" in doc:
+        m = doc["manifest"]
+        out += ["", f"manifest {m['path']}: {m['name']} {m['version']}",
+                "  net: " + (", ".join(m["net"]) or "nothing"),
+                "  methods: " + (", ".join(m["methods"]) if m["methods"] else "default"),
+                "  limits: " + (", ".join(f"{k}={v}" for k, v in m["limits"].items())
+                                or "operator defaults")]
+    print("\n".join(out))
+    return EXIT_OK

@@ -164,12 +164,12 @@ def run_command(args: argparse.Namespace) -> int:
 async def _run(component: Path, policy: EgressPolicy, limits: Limits, name: str,
                text: str) -> tuple[int, str, str]:
     """(exit status, error kind, answer or message). Never raises for expected failures."""
+    from astrid_host._net._client import CapsuleHttp
     from astrid_host._wasm._errors import (
         CapsuleLoadError,
         CapsuleTrap,
         ExportNotFound,
     )
-    from astrid_host._net._client import CapsuleHttp
     from astrid_host._wasm._host import CapsuleContext, Host
     from astrid_host.bindings.capsule import CapsuleWorld, Err
 

@@ -75,7 +75,7 @@ _TEXT: dict[Reason, str] = {
     Reason.SPECIAL_PURPOSE: "special-purpose block that is not globally reachable",
     Reason.TEREDO: "Teredo tunnel address (not globally reachable; hides an IPv4 endpoint)",
     Reason.EMBEDDED_MAPPED: "IPv4-mapped IPv6 address whose IPv4 address is not globally reachable",
-    Reason.EMBEDDED_COMPATIBLE: "deprecated IPv4-compatible IPv6 address embedding a non-global IPv4",
+    Reason.EMBEDDED_COMPATIBLE: "deprecated IPv4-compatible address embedding a non-global IPv4",
     Reason.EMBEDDED_NAT64: "NAT64 address whose embedded IPv4 address is not globally reachable",
     Reason.EMBEDDED_6TO4: "6to4 address whose embedded IPv4 address is not globally reachable",
 }

@@ -12,9 +12,17 @@ from typing import Any
 import pytest
 import trio
 
+from astrid_host._core._classify import IPAddress
 from astrid_host._core._limits import Limits
-from astrid_host._core._model import HttpError, Request, RequestOptions, RequestPart
+from astrid_host._core._model import (
+    HttpError,
+    Request,
+    RequestOptions,
+    RequestPart,
+    TimeoutPhase,
+)
 from astrid_host._core._policy import EgressPolicy
+from astrid_host._net._backend import Resolver
 from astrid_host._net._client import CapsuleHttp
 from tests.servers.guard import make_client
 from tests.servers.http import TestServer
@@ -244,3 +252,20 @@ async def test_https_only_refuses_an_http_url(client: CapsuleHttp,
     code = await _code(client, Request("GET", http_server.url("/", host="public.test"),
                                        options=RequestOptions(https_only=True)))
     assert code.case == "denied" and "https-only" in code.payload
+
+
+class _SilentResolver(Resolver):
+    """A resolver that never answers (a DNS server gone quiet)."""
+
+    async def resolve(self, host: str, port: int) -> list[IPAddress]:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+async def test_resolver_that_never_answers_ends_in_dns_timeout() -> None:
+    client = make_client(resolver=_SilentResolver(), limits=Limits(connect_timeout_s=0.2))
+    t0 = trio.current_time()
+    code = await _code(client, Request("GET", "http://public.test/"))
+    assert code.case == "timeout" and code.payload is TimeoutPhase.DNS
+    assert trio.current_time() - t0 < 0.6
+    await client.aclose()

@@ -23,7 +23,7 @@ from astrid_host._core._classify import IPAddress, IpVerdict, classify_ip
 from astrid_host._core._limits import Limits
 from astrid_host._core._policy import Classifier, EgressPolicy
 from astrid_host._core._ranges import Reason
-from astrid_host._net._backend import StaticResolver
+from astrid_host._net._backend import Resolver, StaticResolver
 from astrid_host._net._client import CapsuleHttp
 
 __all__ = ["NAMES", "loopback_as_public", "make_client", "test_resolver"]
@@ -72,9 +72,11 @@ def make_client(
     ssl_context: ssl.SSLContext | None = None,
     io_limiter: trio.CapacityLimiter | None = None,
     name: str = "test-capsule",
+    resolver: Resolver | None = None,
 ) -> CapsuleHttp:
-    """A capsule client that reaches 127.0.0.1 under the names in :data:`NAMES`."""
+    """A capsule client that reaches 127.0.0.1 under the names in :data:`NAMES`
+    (or through ``resolver`` when given)."""
     policy = EgressPolicy.parse(list(rules), methods=methods, local=list(local))
-    return CapsuleHttp(name, policy, limits or Limits(), resolver=test_resolver(),
+    return CapsuleHttp(name, policy, limits or Limits(), resolver=resolver or test_resolver(),
                        classifier=loopback_as_public(), ssl_context=ssl_context,
                        io_limiter=io_limiter)

@@ -4,6 +4,7 @@ compile cache as seen through load.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -16,6 +17,10 @@ from astrid_host._core._model import ErrorCode
 from astrid_host._wasm._errors import CapsuleClosed, CapsuleLoadError, CapsuleRunError
 from astrid_host._wasm._host import CapsuleContext, Host
 from tests.fakes import MISSING_IMPORT_WAT, PLAIN_GUEST_WAT, FakeHttp
+from tests.servers.guard import TEST_RULES, loopback_as_public, test_resolver
+from tests.servers.http import TestServer, pattern
+
+pytest_plugins = ["tests.servers.fixtures"]
 
 PLAIN = PLAIN_GUEST_WAT.encode()
 
@@ -160,3 +165,57 @@ async def test_python_guest_err_result_raises_capsule_run_error(
     with pytest.raises(CapsuleRunError, match="JSON object with a url"):
         await capsule.run("not json")
     assert json.loads(await capsule.run('{"url": "https://a.test/"}'))["ok"] is True
+
+
+# ------------------------------------------- end to end: the real HTTP engine on loopback
+
+
+def _real_host(cache_dir: Path) -> Host:
+    # The default factory (CapsuleHttp) with the test resolver and a classifier that calls
+    # only 127.0.0.1 public: made-up *.test names reach the loopback test server, nothing else
+    # resolves, so no test here can send traffic anywhere else.
+    return Host(cache_dir=cache_dir, resolver=test_resolver(), classifier=loopback_as_public())
+
+
+async def test_python_guest_fetches_through_the_real_engine(
+        cache_dir: Path, python_example_wasm: Path, http_server: TestServer) -> None:
+    async with _real_host(cache_dir) as host:
+        capsule = await host.load(python_example_wasm, policy=list(TEST_RULES))
+        url = http_server.url("/bytes?n=5000", host="public.test")
+        answer = json.loads(await capsule.run(json.dumps({"url": url, "stream": True})))
+    assert answer["ok"] is True and answer["status"] == 200 and answer["bytes"] == 5000
+    assert answer["sha256"] == hashlib.sha256(pattern(5000)).hexdigest()
+    assert len(http_server.requests) == 1
+
+
+async def test_default_policy_denies_everything(cache_dir: Path, python_example_wasm: Path,
+                                                http_server: TestServer) -> None:
+    async with _real_host(cache_dir) as host:
+        capsule = await host.load(python_example_wasm)  # no policy given
+        url = http_server.url("/bytes", host="public.test")
+        answer = json.loads(await capsule.run(json.dumps({"url": url})))
+    assert (answer["ok"], answer["error"]) == (False, "denied")
+    assert http_server.requests == []
+
+
+async def test_aclose_cancels_real_network_io_promptly(
+        cache_dir: Path, python_example_wasm: Path, http_server: TestServer) -> None:
+    async with _real_host(cache_dir) as host:
+        capsule = await host.load(python_example_wasm, policy=list(TEST_RULES))
+        url = http_server.url("/never-headers", host="public.test")
+        answers: list[str] = []
+
+        async def in_flight() -> None:
+            answers.append(await capsule.run(json.dumps({"url": url})))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(in_flight)
+            # The test server offers no event for "request received": poll, bounded.
+            with trio.fail_after(10):
+                while not http_server.requests:  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+            start = time.monotonic()
+            await capsule.aclose()
+            elapsed = time.monotonic() - start
+    assert elapsed < 1.0
+    assert json.loads(answers[0])["error"] == "cancelled"

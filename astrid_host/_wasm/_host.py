@@ -51,6 +51,7 @@ class CapsuleContext:
     resolver, classifier, ssl_context: the host-wide overrides given to :class:`Host`
         (``None``: the network layer's defaults: system DNS, the real address classifier,
         certifi-verified TLS). Tests inject fakes here.
+    io_limiter: the host-wide limiter on concurrent network operations of all capsules.
     options: any further host-wide keyword options, passed through untouched.
     """
 
@@ -60,6 +61,7 @@ class CapsuleContext:
     resolver: Any = None
     classifier: Any = None
     ssl_context: Any = None
+    io_limiter: trio.CapacityLimiter | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -68,12 +70,28 @@ HttpFactory = Callable[[CapsuleContext], HttpBackend]
 
 
 def _default_http_factory(ctx: CapsuleContext) -> HttpBackend:
-    # Imported lazily: the network layer is only needed once a capsule is loaded.
-    module = importlib.import_module("astrid_host._net._client")
-    cls: Any = module.CapsuleHttp
-    if hasattr(cls, "from_context"):
-        return cls.from_context(ctx)  # type: ignore[no-any-return]
-    return cls(ctx)  # type: ignore[no-any-return]
+    """The network layer's :class:`CapsuleHttp`, guarded by ``ctx.policy``.
+
+    ``policy`` may be an ``EgressPolicy``, a list of rule strings (parsed here; a malformed
+    rule raises ``PolicyError``, the caller's mistake), or ``None``: a policy that allows
+    nothing.
+    """
+    # Imported lazily: the network stack (httpcore, ssl) is only needed once a capsule loads.
+    from astrid_host._core._policy import EgressPolicy
+    from astrid_host._net._client import CapsuleHttp
+
+    policy = ctx.policy
+    if policy is None:
+        policy = EgressPolicy()
+    elif not isinstance(policy, EgressPolicy):
+        policy = EgressPolicy.parse(list(policy))
+    extra: dict[str, Any] = {}
+    if ctx.resolver is not None:
+        extra["resolver"] = ctx.resolver
+    if ctx.classifier is not None:
+        extra["classifier"] = ctx.classifier
+    return CapsuleHttp(ctx.name, policy, ctx.limits, ssl_context=ctx.ssl_context,
+                       io_limiter=ctx.io_limiter, **extra)
 
 
 def engine_fingerprint() -> str:
@@ -92,6 +110,7 @@ class Host:
         (default: the network layer's ``CapsuleHttp``).
     resolver, classifier, ssl_context, **options: passed to the factory in the context.
     max_threads: guest calls running at once across all capsules (each holds a thread).
+    max_io: network operations in flight at once across all capsules.
     progress: where "compiling..." goes on a slow first load (default stderr, TTY only).
     """
 
@@ -106,11 +125,12 @@ class Host:
         classifier: Any = None,
         ssl_context: Any = None,
         max_threads: int = 8,
+        max_io: int = 64,
         progress: TextIO | None = None,
         **options: Any,
     ) -> None:
-        if max_threads < 1:
-            raise ValueError("max_threads must be at least 1")
+        if max_threads < 1 or max_io < 1:
+            raise ValueError("max_threads and max_io must be at least 1")
         self.limits = limits if limits is not None else Limits()
         self._factory: HttpFactory = http_factory or _default_http_factory
         self._host_options = dict(resolver=resolver, classifier=classifier,
@@ -125,11 +145,13 @@ class Host:
             progress=progress,
         )
         self._max_threads = max_threads
+        self._max_io = max_io
         self._capsules: set[Capsule] = set()
         self._stack: AsyncExitStack | None = None
         self._engine: Engine | None = None
         self._linker: Linker | None = None
         self._limiter: trio.CapacityLimiter | None = None
+        self._io_limiter: trio.CapacityLimiter | None = None
         self._closed = False
         #: What the last :meth:`load` did: cache hit or compile, and how long it took.
         self.last_load: CacheResult | None = None
@@ -148,6 +170,7 @@ class Host:
         link_client(linker)
         self._linker = linker
         self._limiter = trio.CapacityLimiter(self._max_threads)
+        self._io_limiter = trio.CapacityLimiter(self._max_io)
         stack = AsyncExitStack()
         nursery = await stack.enter_async_context(trio.open_nursery())
         nursery.start_soon(self._tick, self._engine)
@@ -206,7 +229,8 @@ class Host:
         self.last_load = result
         effective = limits if limits is not None else self.limits
         ctx = CapsuleContext(name=name, policy=policy, limits=effective,
-                             options=dict(self._extra_options), **self._host_options)
+                             io_limiter=self._io_limiter, options=dict(self._extra_options),
+                             **self._host_options)
         backend = self._factory(ctx)
         assert self._limiter is not None
         capsule = Capsule(name=name, engine=engine, linker=self._linker,

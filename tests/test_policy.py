@@ -13,10 +13,11 @@ from astrid_host._core._policy import (
     EgressPolicy,
     PolicyError,
     PolicyReason,
+    check_url,
     parse_local,
     parse_rule,
 )
-from astrid_host._core._url import parse_url
+from astrid_host._core._url import InvalidUrl, parse_url
 from tests.oracle import expect
 
 RULES = [
@@ -238,3 +239,24 @@ def test_policy_never_allows_what_it_should_deny(
             assert expect(ip).allowed or _locally_covered(local, ip, url.host, url.port)
     if not rules and not local:
         assert not decision.allowed
+
+
+def test_check_url_parses_then_decides() -> None:
+    parsed, decision = check_url("https://api.example.com:443/x?q=1", POLICY, "GET")
+    assert (parsed.host, parsed.target) == ("api.example.com", "/x?q=1")
+    assert decision.allowed and decision.rule == "https://api.example.com"
+    with pytest.raises(InvalidUrl):
+        check_url("gopher://a.com/", POLICY)
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed", "reason"),
+    [("http://0x7f.1/", False, "loopback"), ("http://[64:ff9b::a9fe:a9fe]/", False,
+                                              "embedded-ipv4:nat64"),
+     ("https://unresolved.example/", True, "allowed-by-rule"), ("http://8.8.8.8/", True,
+                                                                  "allowed-by-rule")],
+)
+def test_check_url_without_policy_applies_only_the_address_rules(
+        url: str, allowed: bool, reason: str) -> None:
+    _, decision = check_url(url, method="PROPFIND")
+    assert (decision.allowed, decision.reason_key) == (allowed, reason)

@@ -19,21 +19,21 @@ from astrid_host._core._classify import InvalidAddress, IpVerdict, classify_ip
 from astrid_host._core._decision import Resolution
 from astrid_host._core._model import HttpError
 from astrid_host._core._policy import (
+    ADDRESS_RULES_ONLY_RULE,
     AddressCheck,
     EgressPolicy,
     PolicyDecision,
     PolicyError,
     PolicyReason,
+    check_url,
 )
-from astrid_host._core._url import InvalidUrl, ParsedUrl, parse_url
+from astrid_host._core._url import InvalidUrl, ParsedUrl
 from astrid_host._net._backend import PinnedBackend, Resolver, StaticResolver, SystemResolver
 
 __all__ = ["register", "run_check_ip", "run_check_url"]
 
 EXIT_ALLOWED, EXIT_DENIED, EXIT_INVALID = 0, 1, 2
 
-#: Without --allow, check-url judges addresses only: every URL passes the rule stage.
-_ANY_URL = "*://*:*"
 
 
 def register(subparsers: Any) -> None:
@@ -123,12 +123,12 @@ def _parse_resolve(entries: list[str]) -> dict[str, list[str]]:
 def run_check_url(args: argparse.Namespace) -> int:
     """Check ``args.url``; print text or JSON; return the exit status."""
     try:
-        parsed = parse_url(args.url)
-        policy = EgressPolicy.parse(args.allow or [_ANY_URL], local=args.local)
+        # Without --allow, only the address rules decide: every URL passes the rule stage.
+        policy = EgressPolicy.parse(args.allow or [ADDRESS_RULES_ONLY_RULE], local=args.local)
         table = _parse_resolve(args.resolve)
+        parsed, decision = check_url(args.url, policy, args.method)
     except (InvalidUrl, PolicyError, ValueError) as exc:
         return _invalid(str(exc), args.json)
-    decision = policy.check(parsed, args.method)
     resolution: Resolution | None = None
     error: str | None = None
     if decision.allowed and parsed.ip is None:

@@ -28,9 +28,17 @@ from typing import NamedTuple
 
 from astrid_host._core._classify import IPAddress, IpVerdict, classify_ip
 from astrid_host._core._model import STANDARD_METHODS
-from astrid_host._core._url import DEFAULT_PORTS, InvalidUrl, ParsedUrl, _parse_host
+from astrid_host._core._url import (
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_PORTS,
+    InvalidUrl,
+    ParsedUrl,
+    _parse_host,
+    parse_url,
+)
 
 __all__ = [
+    "ADDRESS_RULES_ONLY_RULE",
     "AddressCheck",
     "Classifier",
     "DEFAULT_METHODS",
@@ -42,6 +50,7 @@ __all__ = [
     "PolicyReason",
     "PortRange",
     "Rule",
+    "check_url",
     "parse_local",
     "parse_rule",
 ]
@@ -279,6 +288,31 @@ class EgressPolicy:
             assert local is not None  # check_address found a covering entry, so did `local`
             reason, by = PolicyReason.LOCAL, local.text
         return PolicyDecision(True, reason, f"allowed by {by!r}", by, via_local, address)
+
+
+#: The policy ``check_url`` applies when none is given: every URL passes the rule stage, so only
+#: the address rules (for IP literals) decide.
+ADDRESS_RULES_ONLY_RULE = "*://*:*"
+
+
+def check_url(
+    url: str,
+    policy: EgressPolicy | None = None,
+    method: str = "GET",
+    *,
+    classifier: Classifier = classify_ip,
+    max_length: int = DEFAULT_MAX_LENGTH,
+) -> tuple[ParsedUrl, PolicyDecision]:
+    """Normalise ``url`` and decide it: :func:`parse_url` then :meth:`EgressPolicy.check`.
+
+    Without a policy only the address rules apply (any method). IP-literal hosts are classified
+    here; a name still needs its resolved addresses judged (the pinned backend does that).
+    Raises :class:`InvalidUrl` for an unusable URL.
+    """
+    parsed = parse_url(url, max_length=max_length)
+    if policy is None:
+        policy = EgressPolicy.parse([ADDRESS_RULES_ONLY_RULE], methods=["*"])
+    return parsed, policy.check(parsed, method, classifier=classifier)
 
 
 def _unmapped(ip: IPAddress) -> IPAddress:

@@ -93,7 +93,8 @@ def discover(guests_dir: Path) -> list[Guest]:
     return found
 
 
-def select(guests: Iterable[Guest], only: Sequence[str] = (), langs: Sequence[str] = ()) -> list[Guest]:
+def select(guests: Iterable[Guest], only: Sequence[str] = (),
+           langs: Sequence[str] = ()) -> list[Guest]:
     """The guests matching any ``only`` name (``NAME`` or ``LANG-NAME``) and any ``langs``."""
     chosen = []
     for g in guests:
@@ -189,7 +190,8 @@ def probe(cmd: Sequence[str]) -> str | None:
         return None
     if proc.returncode != 0:
         return None
-    return (proc.stdout or proc.stderr).strip().splitlines()[0] if (proc.stdout or proc.stderr) else ""
+    lines = (proc.stdout or proc.stderr).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def wasm_tools_version() -> str:
@@ -317,7 +319,8 @@ class Go(Language):
             raise ToolchainMissing(f"Go >= 1.24 for //go:wasmexport (found {version or 'none'})")
         wb = probe([str(self.wit_bindgen(ctx)), "--version"])
         if wb is None:
-            raise ToolchainMissing(f"wit-bindgen-cli {WIT_BINDGEN_VERSION} in {self.wit_bindgen(ctx)}")
+            raise ToolchainMissing(
+                f"wit-bindgen-cli {WIT_BINDGEN_VERSION} in {self.wit_bindgen(ctx)}")
         adapter = self.adapter(ctx)
         if not adapter.is_file():
             raise ToolchainMissing(f"preview1 reactor adapter {adapter} (npm jco@{JCO_VERSION})")
@@ -394,7 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     root: Path = args.root.resolve()
     ctx = Context(root=root, build=root / "build", wit=root / "wit",
-                  toolchains=Path(os.environ.get("ASTRID_TOOLCHAINS", root / "build" / "toolchains")))
+                  toolchains=Path(os.environ.get("ASTRID_TOOLCHAINS",
+                                                 root / "build" / "toolchains")))
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     try:
         guests = select(discover(root / "guests"), args.only, args.lang)
@@ -419,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if guest.lang not in toolchains:
             try:
                 toolchains[guest.lang] = builder.toolchain(ctx)
-            except ToolchainMissing as missing:
+            except ToolchainMissing:
                 can_install = strict or os.geteuid() == 0
                 if can_install and not installer_tried:
                     installer_tried = True

@@ -331,3 +331,31 @@ def test_descriptor_classes_and_tagging_match_wasmtime_for_every_export(
         ftype = capsule.func(export).type(capsule.store)
         (_, their_param), = ftype.params
         _compare(_our_descriptor(export), their_param, export)
+
+
+# --- through the real runtime ----------------------------------------------------------------
+
+class _NoHttp:
+    """The echo world imports no client: the HTTP object is never used, only closed."""
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_bindings_over_the_real_capsule_runtime() -> None:
+    """The generated class works on `Host.load(...)`'s Capsule, not only on a bare Store."""
+    host_module = pytest.importorskip("astrid_host._wasm._host")
+    _guest_bytes()
+    async with host_module.Host(cache_dir=ROOT / "build" / "cache",
+                                http_factory=lambda ctx: _NoHttp()) as host:
+        capsule = await host.load(GUEST)
+        async with capsule:
+            world = B.EchoWorld(capsule)
+            info = B.ShapeInfo("n", B.Point(1, 2), [B.Point(3, 4)], "l", B.ShapeKind.SQUARE,
+                               B.Permissions.READ | B.Permissions.WRITE, b"\x00\x01")
+            assert await world.echo_shape_info(info) == info
+            assert await world.echo_nested(B.NestedInner(B.TokenName("x"))) == \
+                B.NestedInner(B.TokenName("x"))
+            with pytest.raises(B.Err) as err:
+                await world.fail_with("no")
+            assert err.value.value == "no"

@@ -143,7 +143,8 @@ def test_object_and_text_inputs_agree() -> None:
 @pytest.mark.parametrize(
     "text",
     ["", "1.2.3", "127.1", "2130706433", "0x7f.0.0.1", "01.2.3.4", "1.2.3.04", " 1.2.3.4",
-     "1.2.3.4\n", "1.2.3.256", "::ffff:1.2.3.4.5", "fe80::1%", "fe80::1%a%b", "1::2::3",
+     "1.2.3.4\n", "1.2.3.256", "::ffff:1.2.3.4.5", "fe80::1%", "fe80::1%a%b", "::%/",
+     "fe80::1%a b", "1::2::3",
      "\uff11.2.3.4", "localhost", "[::1]", "1.2.3.4/32", "1.2.3.4\x00"],
 )
 def test_non_addresses_raise_invalid_address(text: str) -> None:
@@ -211,6 +212,8 @@ _address_like = st.text(alphabet="0123456789abcdefxABCDEF:.%[]/ \n\x00\uff11", m
 @given(st.one_of(st.text(max_size=60), _address_like))
 @example("::ffff:1.2.3.4%")
 @example("1.2.3.4%eth0")
+@example("::%/")
+@example("fe80::1%eth0.100")
 def test_any_text_yields_a_verdict_or_invalid_address(text: str) -> None:
     """Invariant: classify_ip on any string returns an IpVerdict or raises InvalidAddress,
     never anything else; and whatever it accepts, ipaddress parses to the same verdict."""

@@ -13,6 +13,7 @@ and the table is indexed by the top 16 bits, so a typical public address costs o
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket  # only inet_pton: a strict, C-speed text->bytes parser, no I/O
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
@@ -48,6 +49,8 @@ class IpVerdict:
 
 
 _PUBLIC = IpVerdict(True, Reason.PUBLIC)
+# Zone ids are interface names or numbers; anything odder is refused rather than guessed at.
+_ZONE = re.compile(r"[0-9A-Za-z_.\-]{1,64}")
 
 # A candidate is (shift, prefix, named range, verdict): the address matches when
 # ``n >> shift == prefix``. Candidates per top-16-bit key, longest prefix first.
@@ -131,8 +134,8 @@ def _parse(text: str) -> tuple[int, int]:
     try:
         if ":" in text:
             address, percent, zone = text.partition("%")
-            if percent and (not zone or "%" in zone):
-                raise ValueError("empty or repeated zone id")
+            if percent and not _ZONE.fullmatch(zone):
+                raise ValueError("zone id must be an interface name or number")
             return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, address), "big")
         return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
     except (OSError, ValueError, UnicodeError):

@@ -424,7 +424,7 @@ def load_resolve(data: dict[str, Any]) -> Resolve:
             for i, w in enumerate(data["worlds"])
         )
         packages = tuple(p["name"] for p in data["packages"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BindgenError(f"unexpected WIT JSON shape ({exc!r}); is wasm-tools too old?") from exc
     return Resolve(tuple(types), interfaces, worlds, packages)
 

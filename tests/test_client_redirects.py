@@ -192,3 +192,12 @@ async def test_blocked_hop_logs_a_deny_line(client: CapsuleHttp, http_server: Te
     await _code(client, Request("GET", _to(http_server, "http://private.test/")))
     lines = [r.getMessage() for r in caplog.records if r.name == "astrid_host.egress"]
     assert "decision=deny" in lines[-1] and "reason=private" in lines[-1]
+
+
+async def test_wire_bytes_count_every_hop(client: CapsuleHttp, http_server: TestServer) -> None:
+    direct = await client.send(Request("GET", http_server.url("/chain?hops=0",
+                                                              host="public.test")))
+    chained = await client.send(Request("GET", http_server.url("/chain?hops=2",
+                                                               host="public.test")))
+    assert chained.body == direct.body == b"done"
+    assert chained.meta.wire_bytes > direct.meta.wire_bytes + 2 * len(b"HTTP/1.1 302 ")

@@ -241,3 +241,18 @@ async def test_stream_meta_reports_head_time_and_growing_wire_bytes(
     await _read_all(stream, 65536)
     after: Any = stream.meta()
     assert after.wire_bytes > before and after.wire_bytes >= 300000
+
+
+async def test_streamed_integrity_mismatch_fails_the_last_read(
+        client: CapsuleHttp, http_server: TestServer) -> None:
+    from astrid_host._core._model import DigestAlgorithm, Integrity
+    stream = await client.start(Request(
+        "GET", http_server.url("/bytes?n=5000", host="public.test"),
+        options=RequestOptions(integrity=Integrity(DigestAlgorithm.SHA256, b"\x00" * 32))))
+    got = b""
+    with pytest.raises(HttpError) as exc:
+        while (piece := await stream.read(1000)) is not None:
+            got += piece
+    assert exc.value.code.case == "integrity-mismatch"
+    assert got == pattern(5000)  # the body was delivered; the verdict comes at its end
+    assert client.open_streams == 0

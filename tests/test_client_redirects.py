@@ -201,3 +201,14 @@ async def test_wire_bytes_count_every_hop(client: CapsuleHttp, http_server: Test
                                                                host="public.test")))
     assert chained.body == direct.body == b"done"
     assert chained.meta.wire_bytes > direct.meta.wire_bytes + 2 * len(b"HTTP/1.1 302 ")
+
+
+async def test_redirect_hop_is_judged_with_the_rewritten_method(
+        http_server: TestServer) -> None:
+    """POST -> 303 becomes GET: a policy that allows only POST refuses the GET hop."""
+    client = make_client(methods=["POST"])
+    code = await _code(client, Request("POST", _to(http_server, "/echo", 303), body=b"x"))
+    assert code.case == "redirect-blocked" and "method" in code.payload
+    kept = await client.send(Request("POST", _to(http_server, "/echo", 307), body=b"x"))
+    assert kept.status == 200
+    await client.aclose()

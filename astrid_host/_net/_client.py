@@ -378,6 +378,8 @@ class CapsuleHttp:
         )
         self._scopes: set[trio.CancelScope] = set()
         self._open: set[IncomingStream | OutgoingUpload] = set()
+        # start() holds a slot while its head is on the way, before the stream exists.
+        self._reserved = 0
         self._closed = False
 
     # -- public API --
@@ -447,8 +449,6 @@ class CapsuleHttp:
         return len(self._open) + self._reserved
 
     # -- internals --
-
-    _reserved = 0
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -539,17 +539,16 @@ class CapsuleHttp:
                     "endpoints reached through the local allowance never follow redirects"))
             if redirects >= max_hops:
                 raise HttpError(ErrorCode.too_many_redirects(max_hops))
-            target_text = resolve_location(url.url(), locations[0])
-            target = self._redirect_target(target_text, method.decode("latin-1"), opts)
+            target = self._redirect_url(resolve_location(url.url(), locations[0]), opts)
             nxt = next_request(status=status, method=method, headers=headers, body=body,
-                               current=url.origin, target=target[0].origin,
+                               current=url.origin, target=target.origin,
                                https_only=opts.https_only)
-            url, decision = target
-            method, headers, body = nxt.method, nxt.headers, nxt.body
+            # The policy judges the request that will really be sent (a 303 turns it into GET).
+            decision = self._redirect_decision(target, nxt.method.decode("latin-1"))
+            url, method, headers, body = target, nxt.method, nxt.headers, nxt.body
             redirects += 1
 
-    def _redirect_target(self, text: str, method: str,
-                         opts: RequestOptions) -> tuple[ParsedUrl, PolicyDecision]:
+    def _redirect_url(self, text: str, opts: RequestOptions) -> ParsedUrl:
         try:
             url = parse_url(text, max_length=self.limits.max_url_bytes)
         except InvalidUrl as e:
@@ -558,13 +557,16 @@ class CapsuleHttp:
         if opts.https_only and url.scheme != "https":
             raise HttpError(ErrorCode.redirect_blocked(
                 f"https to http downgrade refused (https-only): {url.redacted()}"))
+        return url
+
+    def _redirect_decision(self, url: ParsedUrl, method: str) -> PolicyDecision:
         decision = self._check(url, method)
         if not decision.allowed:
             self._log_decision(EgressDecision.from_policy(self.name, method, url.redacted(),
                                                           decision))
             raise HttpError(ErrorCode.redirect_blocked(
                 f"{url.redacted()}: {decision.reason_key}: {decision.detail}"))
-        return url, decision
+        return decision
 
     async def _roundtrip(self, ex: _Exchange, url: ParsedUrl, decision: PolicyDecision,
                          method: bytes, headers: tuple[tuple[bytes, bytes], ...], body: Any,

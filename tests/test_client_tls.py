@@ -96,3 +96,16 @@ async def test_tls_connections_are_kept_alive(tls_ca: TestCA,
         await client.send(Request("GET", https_server.url("/bytes?n=10", host="public.test")))
     assert https_server.connections == 1
     await client.aclose()
+
+
+async def test_tls_failure_still_logs_the_decision_and_the_failure(
+        tls_ca: TestCA, https_expired_server: TestServer,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    caplog.set_level(logging.INFO)
+    await _code(_client(tls_ca), Request("GET", https_expired_server.url("/",
+                                                                          host="public.test")))
+    egress = [r.getMessage() for r in caplog.records if r.name == "astrid_host.egress"]
+    failed = [r.getMessage() for r in caplog.records if r.name == "astrid_host.http"]
+    assert len(egress) == 1 and "decision=allow" in egress[0]
+    assert len(failed) == 1 and "error=tls-error" in failed[0]

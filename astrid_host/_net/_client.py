@@ -391,7 +391,7 @@ class CapsuleHttp:
             ex = self._new_exchange(call.opts)
             _CURRENT.set(ex)
             try:
-                with ex.deadlines.total():
+                with ex.deadlines.total(), translating():
                     head = await self._fetch_head(ex, call)
                     return await self._buffer(ex, call, head)
             except HttpError as e:
@@ -406,7 +406,7 @@ class CapsuleHttp:
             ex = self._new_exchange(call.opts)
             _CURRENT.set(ex)
             try:
-                with ex.deadlines.total():
+                with ex.deadlines.total(), translating():
                     head = await self._fetch_head(ex, call)
                     return await self._stream(ex, call, head)
             except HttpError as e:
@@ -596,8 +596,8 @@ class CapsuleHttp:
         try:
             async with self._io:
                 resp = await self._pool.handle_async_request(request)
-        except HttpError as e:
-            if e.code.case == "destination-prohibited":
+        except Exception as e:  # log the hop's decision whatever failed, then let it go on
+            if isinstance(e, HttpError) and e.code.case == "destination-prohibited":
                 payload = e.code.payload
                 reason = (payload.addresses[0].reason
                           if isinstance(payload, ProhibitedAddress) and payload.addresses

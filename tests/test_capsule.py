@@ -11,13 +11,11 @@ import time
 
 import pytest
 import trio
-from hypothesis import given
-from hypothesis import strategies as st
 from wasmtime import Config, Engine, Store, WasmtimeError, wat2wasm
 from wasmtime.component import Component, Linker
 
 from astrid_host._core._limits import Limits, MiB
-from astrid_host._wasm._capsule import EPOCH_TICK_S, classify_trap, deadline_ticks
+from astrid_host._wasm._capsule import classify_trap
 from astrid_host._wasm._errors import CapsuleClosed, CapsuleTrap, ExportNotFound
 from astrid_host._wasm._host import Host
 from tests.fakes import (
@@ -47,18 +45,6 @@ PLAIN = PLAIN_GUEST_WAT.encode()
 ])
 def test_trap_message_table(message: str, kind: str) -> None:
     assert classify_trap(message) == kind
-
-
-@pytest.mark.parametrize(("seconds", "ticks"), [(0.0001, 1), (0.01, 1), (0.011, 2), (60.0, 6000)])
-def test_deadline_ticks_round_up(seconds: float, ticks: int) -> None:
-    assert deadline_ticks(seconds, 0.01) == ticks
-
-
-@given(st.floats(min_value=1e-6, max_value=1e6))
-def test_deadline_never_shorter_than_the_budget(seconds: float) -> None:
-    """Invariant: ticks * tick >= budget (the guest never loses time to rounding), >= 1 tick."""
-    ticks = deadline_ticks(seconds, EPOCH_TICK_S)
-    assert ticks >= 1 and ticks * EPOCH_TICK_S >= seconds * (1 - 1e-12)
 
 
 # ---------------------------------------------------------------------------- behaviour
@@ -193,6 +179,51 @@ async def test_aclose_during_in_flight_host_io_returns_promptly(host: Host,
     assert outcome == [1000 + ERROR_CASES.index("cancelled")]
     with pytest.raises(CapsuleClosed):
         await capsule.call("send-url", "https://a.test/")
+
+
+async def test_aclose_stops_a_computing_guest_promptly(host: Host) -> None:
+    capsule = await host.load(PLAIN, limits=Limits(call_timeout_s=60, fuel_per_call=10**15))
+    outcome: list[BaseException] = []
+
+    async def computing() -> None:
+        try:
+            await capsule.call("spin")
+        except CapsuleClosed as exc:
+            outcome.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(computing)
+        await trio.sleep(0.1)  # let the guest start spinning
+        start = time.monotonic()
+        await capsule.aclose()
+        elapsed = time.monotonic() - start
+    assert elapsed < 2.0
+    assert len(outcome) == 1 and isinstance(outcome[0], CapsuleClosed)
+
+
+async def test_cancelled_caller_cancels_the_guests_io_and_keeps_the_store(
+        host: Host, fake_http: FakeHttp) -> None:
+    capsule = await host.load(CLIENT_GUEST_WAT.encode())
+    start = time.monotonic()
+    with trio.move_on_after(0.2) as scope:
+        await capsule.call("send-url", "block:forever")
+    assert scope.cancelled_caught and time.monotonic() - start < 2.0
+    assert fake_http.cancelled_waits == 1
+    # The guest got `cancelled` and returned by itself: same Store, and the next call's I/O
+    # is not affected by the previous call's cancellation.
+    assert await capsule.call("send-url", "https://a.test/") == 200
+    assert capsule.instantiations == 1
+
+
+async def test_cancelled_caller_interrupts_a_computing_guest(host: Host) -> None:
+    capsule = await host.load(PLAIN, limits=Limits(call_timeout_s=60, fuel_per_call=10**15))
+    start = time.monotonic()
+    with trio.move_on_after(0.1) as scope:
+        await capsule.call("spin")
+    assert scope.cancelled_caught and time.monotonic() - start < 2.0
+    # Interrupting poisons the Store: the next call runs on a fresh one.
+    assert await capsule.call("add", 2, 2) == 4
+    assert capsule.instantiations == 2
 
 
 async def test_host_exit_closes_its_capsules(cache_dir: object) -> None:

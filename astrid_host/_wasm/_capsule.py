@@ -10,19 +10,28 @@ Lifecycle of the Store behind a capsule:
   instance). The capsule throws it away, closes every host resource the guest still held
   through it, and instantiates a fresh Store on the next call. Guest state is lost then.
 - :meth:`Capsule.aclose` cancels the capsule's in-flight host I/O at once (the guest sees
-  `cancelled`), waits for the guest to leave the Store, and frees the Store, the open
-  streams and the HTTP client.
+  `cancelled`), gives the guest a short grace to return, interrupts it otherwise, and frees
+  the Store, the open streams and the HTTP client. A cancelled caller does the same to its
+  own call (but the capsule stays open).
+- Wall-clock budgets use the engine epoch: the host ticks it every 10 ms, each Store's
+  deadline is one tick, and a per-Store epoch callback decides on every tick whether the call
+  is over its budget (trap) or may continue. The budget can shrink while the guest runs.
 """
 
 from __future__ import annotations
 
+import ctypes
+import itertools
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import outcome
 import trio
 from wasmtime import Store, WasiConfig, WasmtimeError
+from wasmtime import _ffi as ffi
 from wasmtime.component import Component, Instance, Linker
 
 from astrid_host._core._limits import Limits
@@ -43,10 +52,13 @@ __all__ = ["Capsule", "classify_trap"]
 #: How often the host's ticker advances the engine epoch; the unit of the call deadline.
 EPOCH_TICK_S = 0.01
 
+_DEADLINE_MESSAGE = "astrid: the call's wall-clock budget is exhausted"
+
 # (substring of wasmtime's message, kind). First match wins; order matters because a fuel
 # trap message also mentions "wasm trap".
 _TRAP_TABLE: tuple[tuple[str, TrapKind], ...] = (
     ("all fuel consumed", "fuel"),
+    (_DEADLINE_MESSAGE, "deadline"),
     ("wasm trap: interrupt", "deadline"),
     ("epoch deadline", "deadline"),
     ("exceeds memory limits", "memory"),
@@ -70,9 +82,65 @@ def classify_trap(message: str) -> TrapKind:
     return "other"
 
 
-def deadline_ticks(call_timeout_s: float, tick_s: float = EPOCH_TICK_S) -> int:
-    """Epoch ticks for a wall-clock budget: rounded up, at least one. Pure."""
-    return max(1, math.ceil(call_timeout_s / tick_s))
+#: How long a guest may keep running after its host I/O was cancelled (by aclose or by a
+#: cancelled caller) before it is interrupted: enough to return the `cancelled` error it got,
+#: short enough that closing stays prompt.
+CANCEL_GRACE_S = 0.25
+
+
+class _Budget:
+    """The wall-clock deadline of the current call on one Store, read by the epoch callback."""
+
+    __slots__ = ("deadline",)
+
+    def __init__(self) -> None:
+        self.deadline = math.inf
+
+    def shorten(self, seconds: float) -> None:
+        self.deadline = min(self.deadline, time.monotonic() + seconds)
+
+
+# Budgets by callback id. The epoch callback runs on the worker thread, once per tick while
+# the guest runs, and decides between "continue for one more tick" and "trap now". A deadline
+# that can move while the guest runs is what lets aclose() and a cancelled caller stop a
+# guest that is only computing.
+_BUDGETS: dict[int, _Budget] = {}
+_BUDGET_IDS = itertools.count(1)
+_CONTINUE = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
+
+
+# The exact argument types of the C binding (ctypes matches callback types by signature).
+_EPOCH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.POINTER(ffi.wasmtime_context_t),
+                                   ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64),
+                                   ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t))
+
+
+@_EPOCH_CALLBACK  # type: ignore[untyped-decorator]
+def _on_epoch(context: Any, data: Any, delta: Any, kind: Any) -> int:
+    try:
+        budget = _BUDGETS.get(data or 0)
+        if budget is not None:
+            if time.monotonic() >= budget.deadline:
+                error = WasmtimeError(_DEADLINE_MESSAGE)
+                return ctypes.cast(error._consume(), ctypes.c_void_p).value or 0
+    except BaseException:  # an exception here would be lost; keep running instead
+        pass
+    delta[0] = 1
+    kind[0] = _CONTINUE
+    return 0
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # type: ignore[untyped-decorator]
+def _forget_budget(data: Any) -> None:
+    _BUDGETS.pop(data or 0, None)
+
+
+def _attach_budget(store: Store) -> _Budget:
+    budget = _Budget()
+    ident = next(_BUDGET_IDS)
+    _BUDGETS[ident] = budget
+    ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), _on_epoch, ident, _forget_budget)
+    return budget
 
 
 class _Trapped(Exception):
@@ -88,6 +156,7 @@ class _Live:
     store: Store
     instance: Instance
     session: StoreSession
+    budget: _Budget
 
 
 class Capsule:
@@ -141,6 +210,10 @@ class Capsule:
         Raises :class:`ExportNotFound`, :class:`CapsuleTrap` (the next call gets a fresh
         Store), :class:`CapsuleClosed`, or ``TypeError``/``ValueError`` when ``args`` do not
         fit the export's parameter types. Concurrent calls wait for each other.
+
+        Cancelling the awaiting task cancels the guest's host I/O (it sees ``cancelled``) and
+        interrupts the guest at the next epoch tick; the call then raises ``Cancelled`` once
+        the guest has left the Store, and the next call gets a fresh Store if it trapped.
         """
         self._check_open()
         async with self._lock:
@@ -148,14 +221,44 @@ class Capsule:
             live = self._live
             if live is None:
                 live = await self._instantiate()
-            try:
-                return await trio.to_thread.run_sync(
-                    self._enter, live, export, args, limiter=self._limiter)
-            except _Trapped as trap:
-                await self._discard()
+            live.session.begin_call()
+            result = await self._run_guest(live, self._enter, live, export, args)
+            if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
+                message = result.error.message
                 if self._closed:
                     raise CapsuleClosed(self.name) from None
-                raise CapsuleTrap(classify_trap(trap.message), export, trap.message) from None
+                raise CapsuleTrap(classify_trap(message), export, message) from None
+            return result.unwrap()
+
+    async def _run_guest(self, live: _Live | None, fn: Callable[..., Any],
+                         *args: Any) -> outcome.Outcome[Any]:
+        """Run ``fn`` on a worker thread and return its outcome; a trapped Store is discarded.
+
+        The thread cannot be abandoned (it is inside the Store), so it runs shielded. If our
+        caller is cancelled meanwhile, the guest's host I/O is cancelled and its deadline cut
+        to :data:`CANCEL_GRACE_S`; ``Cancelled`` is re-raised once the thread is back.
+        """
+        box: list[outcome.Outcome[Any]] = []
+
+        async def runner() -> None:
+            with trio.CancelScope(shield=True):
+                result = await outcome.acapture(
+                    trio.to_thread.run_sync, fn, *args, limiter=self._limiter)
+                if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
+                    await self._discard()  # poisoned for good, whoever is still waiting
+                box.append(result)
+            nursery.cancel_scope.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(runner)
+            try:
+                await trio.sleep_forever()
+            except trio.Cancelled:
+                if not box and live is not None:
+                    live.session.cancel_call()
+                    live.budget.shorten(CANCEL_GRACE_S)
+                raise
+        return box[0]
 
     async def run(self, input: str) -> str:
         """Call the ``capsule`` world's ``run`` export: the ``ok`` text, or raises.
@@ -171,16 +274,18 @@ class Capsule:
         raise TypeError(f"capsule {self.name!r}: run returned {result!r}, not a result")
 
     async def aclose(self) -> None:
-        """Cancel in-flight host I/O, wait for the guest to leave, free everything.
+        """Cancel in-flight host I/O, stop the guest, free everything. Idempotent.
 
-        Idempotent. The wait is bounded by the guest's own budget: a guest blocked in host I/O
-        is released at once; a guest computing stops at its epoch deadline at the latest.
+        A guest blocked in host I/O gets ``cancelled`` at once and has
+        :data:`CANCEL_GRACE_S` to return; a guest still running after that is interrupted
+        (the call in flight then raises :class:`CapsuleClosed`).
         """
         if self._closed:
             return
         self._closed = True
         if self._live is not None:
             self._live.session.cancel()
+            self._live.budget.shorten(CANCEL_GRACE_S)
         with trio.CancelScope(shield=True):
             async with self._lock:
                 await self._discard()
@@ -213,12 +318,11 @@ class Capsule:
     async def _instantiate(self) -> _Live:
         """A fresh Store + instance (on a worker thread: instantiation may run guest code)."""
         session = StoreSession(backend=self._backend, trio_token=self._token, name=self.name)
-        try:
-            live = await trio.to_thread.run_sync(self._new_live, session,
-                                                 limiter=self._limiter)
-        except _Trapped as trap:
-            raise CapsuleTrap(classify_trap(trap.message), "<instantiate>",
-                              trap.message) from None
+        result = await self._run_guest(None, self._new_live, session)
+        if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
+            message = result.error.message
+            raise CapsuleTrap(classify_trap(message), "<instantiate>", message) from None
+        live: _Live = result.unwrap()
         self._live = live
         self.instantiations += 1
         return live
@@ -229,7 +333,8 @@ class Capsule:
         # The default WasiConfig grants nothing: no files, env, args, sockets or stdio.
         store.set_wasi(WasiConfig())
         store.set_limits(memory_size=self.limits.memory_bytes)
-        self._reset_budget(store)
+        budget = _attach_budget(store)
+        self._reset_budget(store, budget)
         var = current_session()
         token = var.set(session)
         try:
@@ -239,18 +344,23 @@ class Capsule:
             raise _Trapped(str(exc)) from None
         finally:
             var.reset(token)
-        return _Live(store, instance, session)
+        return _Live(store, instance, session, budget)
 
-    def _reset_budget(self, store: Store) -> None:
+    def _reset_budget(self, store: Store, budget: _Budget) -> None:
+        # Fuel and the wall-clock budget are per call. The epoch deadline is one tick: the
+        # callback then checks the budget and the interrupt flag on every tick.
         store.set_fuel(self.limits.fuel_per_call)
-        store.set_epoch_deadline(deadline_ticks(self.limits.call_timeout_s))
+        budget.deadline = time.monotonic() + self.limits.call_timeout_s
+        if self._closed:  # aclose ran while this call was starting
+            budget.shorten(CANCEL_GRACE_S)
+        store.set_epoch_deadline(1)
 
     def _enter(self, live: _Live, export: str, args: tuple[Any, ...]) -> Any:
         """Runs on the worker thread, holding the capsule lock."""
         func = _lookup(live, export)
         if func is None:
             raise ExportNotFound(self.name, export, self.exports)
-        self._reset_budget(live.store)
+        self._reset_budget(live.store, live.budget)
         var = current_session()
         token = var.set(live.session)
         try:

@@ -332,11 +332,26 @@ class StoreSession:
     #: How many host imports ran on this Store (tests and diagnostics).
     calls: int = 0
 
+    #: Set when the caller of the current call was cancelled; reset by :meth:`begin_call`.
+    call_cancelled: bool = False
+
     # -- called on the trio thread
 
     def cancel(self) -> None:
-        """Cancel every host I/O in flight and make later ones fail with ``cancelled``."""
+        """Cancel every host I/O in flight and make all later ones fail with ``cancelled``."""
         self.closed = True
+        self._cancel_scopes()
+
+    def cancel_call(self) -> None:
+        """Cancel the current call's host I/O; later I/O in this call fails too."""
+        self.call_cancelled = True
+        self._cancel_scopes()
+
+    def begin_call(self) -> None:
+        """A new call starts: a previous call's cancellation no longer applies."""
+        self.call_cancelled = False
+
+    def _cancel_scopes(self) -> None:
         for scope in list(self._scopes):
             scope.cancel()
 
@@ -347,7 +362,7 @@ class StoreSession:
         return objs
 
     async def _guarded(self, afn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-        if self.closed:
+        if self.closed or self.call_cancelled:
             raise _Cancelled
         with trio.CancelScope() as scope:
             self._scopes.add(scope)
@@ -361,12 +376,23 @@ class StoreSession:
 
     def run_io(self, afn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         """Await ``afn(*args)`` on the trio thread; raises HttpError or _Cancelled."""
-        if self.closed:
+        if self.closed or self.call_cancelled:
             raise _Cancelled
         try:
             return trio.from_thread.run(self._guarded, afn, *args, trio_token=self.trio_token)
         except trio.RunFinishedError:
             raise _Cancelled from None
+
+    def run_cleanup(self, afn: Callable[[], Awaitable[Any]]) -> None:
+        """Await ``afn()`` on the trio thread, shielded and even after cancellation: closing
+        a resource must happen whatever state the call is in."""
+        async def shielded() -> None:
+            with trio.CancelScope(shield=True):
+                await afn()
+        try:
+            trio.from_thread.run(shielded, trio_token=self.trio_token)
+        except trio.RunFinishedError:
+            pass
 
     def add(self, kind: int, obj: Any) -> int:
         rep = next(self._reps)
@@ -504,7 +530,7 @@ def _drop(session: StoreSession, rep: int) -> None:
     if slot is None:
         return
     try:
-        session.run_io(slot.obj.aclose)
+        session.run_cleanup(slot.obj.aclose)
     except BaseException:
         log.debug("closing resource %d of capsule %s failed", rep, session.name, exc_info=True)
 

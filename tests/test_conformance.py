@@ -417,3 +417,70 @@ async def test_upload_with_a_body_in_the_request_is_invalid(guests: Guests) -> N
     results = await guests.each("upload-pattern", req, 10, 10)
     assert set(err_case(results).values()) == {"invalid-request"}
     same_everywhere(results)
+
+
+# --- the Rust example capsule (guests/rust/example), through the same host ----------------------
+
+EXAMPLE = GUEST_DIR / "rust-example.wasm"
+PAGE = b"<!doctype html>\n<html><head><title>\n  Hello,   capsule </title></head></html>\n"
+
+
+@pytest.fixture
+async def example() -> AsyncIterator[tuple[Any, TestServer]]:
+    if not EXAMPLE.is_file():
+        how = "python scripts/build_guests.py --only rust-example"
+        if REQUIRE_ALL:
+            pytest.fail(f"{EXAMPLE} missing; {how}")
+        pytest.skip(f"{EXAMPLE.name} not built; {how}")
+    Host, EgressPolicy, _, CapsuleHttp = _require_runtime()
+
+    async def page(ex: Any) -> None:
+        await ex.respond(200, PAGE, [(b"content-type", b"text/html; charset=utf-8")])
+
+    async with run_http_server() as server:
+        server.add_route("/page", page)
+        policy = EgressPolicy.parse(["http://169.254.169.254"], methods=["GET"],
+                                    local=[f"127.0.0.1:{server.port}"])
+        async with Host(cache_dir=ROOT / "build" / "cache" / "conformance",
+                        http_factory=lambda ctx: CapsuleHttp(ctx.name, ctx.policy, ctx.limits),
+                        ) as host:
+            yield await host.load(EXAMPLE, policy=policy, name="rust-example"), server
+
+
+async def test_rust_example_summarises_an_html_page(example: tuple[Any, TestServer]) -> None:
+    capsule, server = example
+    for given in (server.url("/page"), json.dumps({"url": server.url("/page")})):
+        summary = await capsule.run(given)
+        assert summary.splitlines() == [
+            "status: 200", "content-type: text/html; charset=utf-8", f"bytes: {len(PAGE)}",
+            f"final-url: {server.url('/page')}", "title: Hello, capsule"]
+
+
+async def test_rust_example_shows_the_first_line_of_a_non_html_body(
+        example: tuple[Any, TestServer]) -> None:
+    capsule, server = example
+    summary = await capsule.run(server.url("/bytes?n=5"))
+    assert summary.splitlines()[:3] == ["status: 200", "content-type: -", "bytes: 5"]
+    assert summary.splitlines()[-1].startswith("first-line: ")
+
+
+@pytest.mark.parametrize(("url", "prefix"), [
+    ("http://169.254.169.254/latest/meta-data/", "destination-prohibited: 169.254.169.254"),
+    ("http://not-allowed.test/", "denied: "),
+])
+async def test_rust_example_reports_a_refused_request_with_its_error_code(
+        example: tuple[Any, TestServer], url: str, prefix: str) -> None:
+    from astrid_host._wasm._errors import CapsuleRunError
+
+    capsule, _ = example
+    with pytest.raises(CapsuleRunError) as info:
+        await capsule.run(json.dumps({"url": url}))
+    assert prefix in str(info.value)
+
+
+async def test_rust_example_rejects_input_without_a_url(example: tuple[Any, TestServer]) -> None:
+    from astrid_host._wasm._errors import CapsuleRunError
+
+    capsule, _ = example
+    with pytest.raises(CapsuleRunError, match="url"):
+        await capsule.run('{"link": 1}')

@@ -70,7 +70,7 @@ class CallTarget(Protocol):
     function of an exported interface. Arguments and result are wasmtime-py values.
     """
 
-    async def call(self, name: str, *args: Any) -> Any:
+    async def call(self, name: str, /, *args: Any) -> Any:
         """Call the export ``name`` with already-lowered arguments."""
         ...
 

@@ -388,3 +388,19 @@ WASI_GUEST_WAT = r"""
   (func (export "rand") (result u64) (canon lift (core func $i "g")))
 )
 """
+
+#: A guest declaring `send` with types that are not those of wit/client.wit.
+WRONG_SEND_WAT = r"""
+(component
+  (import "astrid:http/client@0.1.0" (instance $c
+    (export "send" (func (param "req" u32) (result u32)))))
+)
+"""
+
+#: A guest importing a client function the WIT does not have.
+UNKNOWN_FUNC_WAT = r"""
+(component
+  (import "astrid:http/client@0.1.0" (instance $c
+    (export "frobnicate" (func (result u32)))))
+)
+"""

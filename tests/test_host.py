@@ -16,7 +16,14 @@ from astrid_host._core._limits import Limits
 from astrid_host._core._model import ErrorCode
 from astrid_host._wasm._errors import CapsuleClosed, CapsuleLoadError, CapsuleRunError
 from astrid_host._wasm._host import CapsuleContext, Host
-from tests.fakes import MISSING_IMPORT_WAT, PLAIN_GUEST_WAT, FakeHttp
+from tests.conftest import built_guest
+from tests.fakes import (
+    MISSING_IMPORT_WAT,
+    PLAIN_GUEST_WAT,
+    UNKNOWN_FUNC_WAT,
+    WRONG_SEND_WAT,
+    FakeHttp,
+)
 from tests.servers.guard import TEST_RULES, loopback_as_public, test_resolver
 from tests.servers.http import TestServer, pattern
 
@@ -36,6 +43,8 @@ PLAIN = PLAIN_GUEST_WAT.encode()
     (b"(module)", "core module, not a component"),
     (MISSING_IMPORT_WAT.encode(), "needs an import the host does not provide"),
     (b"\0asm\x0d\x00\x01\x00garbage", "does not compile"),
+    (WRONG_SEND_WAT.encode(), "'send' is declared with other types than in wit/client.wit"),
+    (UNKNOWN_FUNC_WAT.encode(), "has no function 'frobnicate'"),
 ])
 async def test_bad_component_is_a_load_error_and_the_host_stays_usable(
         host: Host, source: bytes, reason: str) -> None:
@@ -48,6 +57,15 @@ async def test_missing_import_error_names_the_interface(host: Host) -> None:
     with pytest.raises(CapsuleLoadError) as info:
         await host.load(MISSING_IMPORT_WAT.encode())
     assert "example:nothing/here@1.0.0" in info.value.reason
+
+
+@pytest.mark.parametrize("file_name", ["rust-conformance.wasm", "rust-example.wasm",
+                                       "go-conformance.wasm"])
+async def test_guests_built_from_the_wit_pass_the_import_check(host: Host,
+                                                               file_name: str) -> None:
+    """The signature digests in _imports match what real toolchains generate from wit/."""
+    capsule = await host.load(built_guest(file_name))
+    assert capsule.exports
 
 
 async def test_unreadable_path_is_a_load_error(host: Host, tmp_path: Path) -> None:

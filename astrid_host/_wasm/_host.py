@@ -32,7 +32,7 @@ from astrid_host._core._limits import Limits
 from astrid_host._wasm._cache import CacheResult, CompileCache, default_cache_dir
 from astrid_host._wasm._capsule import EPOCH_TICK_S, Capsule
 from astrid_host._wasm._errors import CapsuleClosed, CapsuleLoadError, CapsuleTrap
-from astrid_host._wasm._imports import HttpBackend, link_client
+from astrid_host._wasm._imports import HttpBackend, check_client_imports, link_client
 
 __all__ = ["CapsuleContext", "Host", "HttpFactory"]
 
@@ -227,6 +227,9 @@ class Host:
         except WasmtimeError as exc:
             raise CapsuleLoadError(name, f"does not compile: {exc}") from None
         self.last_load = result
+        mismatch = check_client_imports(result.component, engine)
+        if mismatch is not None:
+            raise CapsuleLoadError(name, mismatch)
         effective = limits if limits is not None else self.limits
         ctx = CapsuleContext(name=name, policy=policy, limits=effective,
                              io_limiter=self._io_limiter, options=dict(self._extra_options),

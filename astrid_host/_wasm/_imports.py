@@ -66,6 +66,7 @@ __all__ = [
     "OutgoingUpload",
     "READ_CHUNK_MAX",
     "StoreSession",
+    "check_client_imports",
     "current_session",
     "error_to_wit",
     "link_client",
@@ -649,3 +650,104 @@ def link_client(linker: Any) -> None:
         client.add_resource("outgoing-body", ResourceType.host(_OUTGOING), _dtor)
         for name in _FUNCS:
             _add_func(client, name)
+
+
+# --------------------------------------------------------------------------------------------
+# Load-time check of the guest's declared import types
+
+
+def render_type(ty: Any, resources: dict[str, Any]) -> str:
+    """A canonical text for a wasmtime-py component value type (pure over the type objects).
+
+    Two types render the same exactly when they are structurally equal; resources render as
+    the name under which the imported instance exports them.
+    """
+    from wasmtime.component import _types as t
+
+    if isinstance(ty, (t.OwnType, t.BorrowType)):
+        kind = "own" if isinstance(ty, t.OwnType) else "borrow"
+        name = next((n for n, r in resources.items() if r == ty.ty), "?")
+        return f"{kind}<{name}>"
+    if isinstance(ty, t.ListType):
+        return f"list<{render_type(ty.element, resources)}>"
+    if isinstance(ty, t.OptionType):
+        return f"option<{render_type(ty.payload, resources)}>"
+    if isinstance(ty, t.ResultType):
+        ok = "_" if ty.ok is None else render_type(ty.ok, resources)
+        err = "_" if ty.err is None else render_type(ty.err, resources)
+        return f"result<{ok},{err}>"
+    if isinstance(ty, t.TupleType):
+        return "tuple<" + ",".join(render_type(e, resources) for e in ty.elements) + ">"
+    if isinstance(ty, t.RecordType):
+        return "record{" + ",".join(f"{n}:{render_type(f, resources)}"
+                                    for n, f in ty.fields) + "}"
+    if isinstance(ty, t.VariantType):
+        return "variant{" + ",".join(
+            n if c is None else f"{n}({render_type(c, resources)})" for n, c in ty.cases) + "}"
+    if isinstance(ty, t.EnumType):
+        return "enum{" + ",".join(ty.names) + "}"
+    if isinstance(ty, t.FlagsType):
+        return "flags{" + ",".join(ty.names) + "}"
+    return type(ty).__name__.lower()
+
+
+def render_func(fty: Any, resources: dict[str, Any]) -> str:
+    """``func(name:type,...)->type`` for a wasmtime-py component FuncType."""
+    params = ",".join(f"{n}:{render_type(p, resources)}" for n, p in fty.params)
+    result = fty.result
+    return f"func({params})" + ("" if result is None else f"->{render_type(result, resources)}")
+
+
+#: sha256 of :func:`render_func` of every client function as declared in wit/client.wit.
+#: tests/test_imports.py recomputes these from guests built from wit/ and fails on drift.
+EXPECTED_SIGNATURES: dict[str, str] = {
+    "[method]incoming-response.status":
+        "6d80cbbace9f3228f044e94752ecae062db13047057460c89d1177c6ee053d51",
+    "[method]incoming-response.headers":
+        "bf58eb30f5f3728c0a2d0e217a1809d4b76e1a811d85350fe808e70ee567549c",
+    "[method]incoming-response.meta":
+        "467ba8e76b6acdfe6837726cff6d0a12605ce0cecd9fc900c9c4c3d28c973c1c",
+    "[method]incoming-response.read":
+        "2343cf77ee9aecd37c850978a082f381f6c46f1a15d7283a88a283b7c0d82081",
+    "[method]outgoing-body.write":
+        "202497236007419a4f9d432fcdcc233be45481af172cf4e4e0f8f1e31a91f7a2",
+    "[method]outgoing-body.finish":
+        "50a4f895dd4cc7dd84887c324435b961b2aeca9aa1b64cd67d9109f5941f539b",
+    "[method]outgoing-body.finish-streaming":
+        "19d51c987d6899a7ff3fa278938504884b35d856339b7b6ea41c843c3454babd",
+    "send": "bf72256cb6b31905a2774db3b038e0583d6df0c5d2a2702d2c486480d15a286e",
+    "start": "b470572cd3caa8a700a8261ac0b6b54316c44985fa219812aa51dc006d5bae7e",
+    "upload": "4eb379b8da16fa7392d3afd642217e6526083b3f9dfc63608a442dd5c35301ec",
+}
+
+
+def check_client_imports(component: Any, engine: Any) -> str | None:
+    """Why the component's `astrid:http/client` import cannot be served, or ``None`` if it can.
+
+    wasmtime cannot type-check host functions defined dynamically (as ours are), so a guest
+    declaring `send` with other types would only fail at its first call. This compares each
+    declared function's signature with `wit/client.wit`; importing a subset is fine.
+    """
+    import hashlib
+
+    from wasmtime.component import _types as t
+
+    for name, ext in component.type.imports(engine).items():
+        if not name.startswith("astrid:http/client@"):
+            continue
+        instance = ext.ty
+        if not isinstance(instance, t.ComponentInstanceType):
+            return f"{name} is imported as a {type(instance).__name__}, not an interface"
+        items = instance.exports(engine)
+        resources = {n: x.ty for n, x in items.items() if isinstance(x.ty, ResourceType)}
+        for fname, item in items.items():
+            if not isinstance(item.ty, t.FuncType):
+                continue
+            expected = EXPECTED_SIGNATURES.get(fname)
+            if expected is None:
+                return f"{name} has no function {fname!r}"
+            digest = hashlib.sha256(render_func(item.ty, resources).encode()).hexdigest()
+            if digest != expected:
+                return (f"{name}: {fname!r} is declared with other types than in "
+                        "wit/client.wit (a guest built from another version of the WIT?)")
+    return None

@@ -341,6 +341,22 @@ CLIENT_GUEST_WAT = r"""
       (if (result i32) (i32.load8_u (i32.const 128))
         (then (i32.add (i32.const 1000) (i32.load8_u (i32.const 136))))
         (else (call $status (i32.load (i32.const 136))))))
+    ;; start, call `status` n times (host-call overhead), drop; the sum of the statuses.
+    (func (export "status-many") (param $url i32) (param $len i32) (param $n i32) (result i32)
+      (local $h i32) (local $sum i32)
+      (call $request (local.get $url) (local.get $len))
+      (call $start (i32.const 0) (i32.const 128))
+      (if (i32.load8_u (i32.const 128))
+        (then (return (i32.add (i32.const 1000) (i32.load8_u (i32.const 136))))))
+      (local.set $h (i32.load (i32.const 136)))
+      (block $done
+        (loop $more
+          (br_if $done (i32.eqz (local.get $n)))
+          (local.set $sum (i32.add (local.get $sum) (call $status (local.get $h))))
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (br $more)))
+      (call $drop-in (local.get $h))
+      (local.get $sum))
     ;; start, keep the handle, then trap.
     (func (export "open-then-trap") (param $url i32) (param $len i32)
       (call $request (local.get $url) (local.get $len))
@@ -362,6 +378,8 @@ CLIENT_GUEST_WAT = r"""
     (canon lift (core func $main "stream-url") (memory $memory) (realloc $realloc)))
   (func (export "open-url") (param "url" string) (result u32)
     (canon lift (core func $main "open-url") (memory $memory) (realloc $realloc)))
+  (func (export "status-many") (param "url" string) (param "n" u32) (result u32)
+    (canon lift (core func $main "status-many") (memory $memory) (realloc $realloc)))
   (func (export "open-then-trap") (param "url" string)
     (canon lift (core func $main "open-then-trap") (memory $memory) (realloc $realloc)))
 )

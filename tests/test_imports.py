@@ -283,3 +283,10 @@ async def test_handles_alive_at_aclose_are_closed(host: Host, fake_http: FakeHtt
     await guest.aclose()
     assert [s.closed for s in fake_http.streams] == [True, True]
     assert fake_http.closed
+
+
+async def test_many_calls_on_a_borrowed_handle_read_the_same_stream(host: Host,
+                                                                    fake_http: FakeHttp) -> None:
+    guest = await _client_guest(host)
+    assert await guest.call("status-many", "https://a.test/", 500) == 500 * 200
+    assert len(fake_http.streams) == 1 and fake_http.streams[0].closed

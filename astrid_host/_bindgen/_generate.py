@@ -276,8 +276,14 @@ class _Gen:
                 self.emit("@dataclass(frozen=True)", f"class {name}:")
                 self.emit(*_docstring(td.docs, "    ") or [f'    """WIT record `{td.name}`."""'])
                 self.emit("")
-                for f in kind.fields:
-                    self.emit(f"    {snake(f.name)}: {self.py(f.type)}")
+                # Trailing optional fields default to None, so callers may leave them out.
+                optional_from = len(kind.fields)
+                while optional_from and isinstance(
+                        self.r.resolve(kind.fields[optional_from - 1].type), OptionOf):
+                    optional_from -= 1
+                for i, f in enumerate(kind.fields):
+                    default = " = None" if i >= optional_from else ""
+                    self.emit(f"    {snake(f.name)}: {self.py(f.type)}{default}")
                     self.emit(*_docstring(f.docs, "    "))
                 if not kind.fields:
                     self.emit("    pass")

@@ -205,7 +205,7 @@ class RequestOptions:
     """Refuse any `http:` URL, including redirect targets."""
     decompress: bool
     """Ask for and decode `gzip` / `deflate` content encodings."""
-    integrity: Integrity | None
+    integrity: Integrity | None = None
     """When present, the response body must match this digest."""
 
 
@@ -222,9 +222,9 @@ class Request:
     `transfer-encoding`, `upgrade`, `te`, `trailer`, `keep-alive` and `proxy-*` are
     set by the host and rejected here with `invalid-request`.
     """
-    body: bytes | None
+    body: bytes | None = None
     """The request body, if any."""
-    options: RequestOptions | None
+    options: RequestOptions | None = None
     """Per-request options; the capsule's defaults when absent."""
 
 

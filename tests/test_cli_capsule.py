@@ -155,6 +155,15 @@ def test_manifest_limits_apply(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert doc["kind"] == "invalid-capsule"
 
 
+@needs_runtime
+def test_component_without_run_export_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    echo = ROOT / "build" / "guests" / "python-echo.wasm"
+    if not echo.exists():
+        pytest.skip("echo guest not built")
+    assert main(["run", str(echo), "--input", "x"]) == 2
+    assert "has no export 'run'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("args", "fragment"), [
     (["--allow", "ftp://nope"], "ftp"),
     (["--local", "example.com"], "port"),

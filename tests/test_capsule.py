@@ -226,7 +226,7 @@ async def test_cancelled_caller_interrupts_a_computing_guest(host: Host) -> None
     assert capsule.instantiations == 2
 
 
-async def test_host_exit_closes_its_capsules(cache_dir: object) -> None:
+async def test_host_exit_closes_its_capsules() -> None:
     fake = FakeHttp()
     async with Host(use_cache=False, http_factory=lambda ctx: fake) as host:
         capsule = await host.load(PLAIN)

@@ -308,6 +308,7 @@ class Capsule:
     async def _start(self) -> None:
         """Instantiate now (used by ``Host.load`` so missing imports fail the load)."""
         async with self._lock:
+            self._check_open()
             if self._live is None:
                 await self._instantiate()
 

@@ -236,9 +236,16 @@ class Host:
                              **self._host_options)
         backend = self._factory(ctx)
         assert self._limiter is not None
-        capsule = Capsule(name=name, engine=engine, linker=self._linker,
-                          component=result.component, limits=effective, backend=backend,
-                          thread_limiter=self._limiter, on_close=self._capsules.discard)
+        try:
+            capsule = Capsule(name=name, engine=engine, linker=self._linker,
+                              component=result.component, limits=effective, backend=backend,
+                              thread_limiter=self._limiter, on_close=self._capsules.discard)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await backend.aclose()
+            raise
+        # Registered before instantiating so that a host closing meanwhile closes it too.
+        self._capsules.add(capsule)
         try:
             await capsule._start()
         except CapsuleTrap as exc:
@@ -247,7 +254,9 @@ class Host:
         except BaseException:
             await capsule.aclose()
             raise
-        self._capsules.add(capsule)
+        if self._closed:  # the host closed while this load was instantiating
+            await capsule.aclose()
+            raise CapsuleClosed(name)
         return capsule
 
     async def _read_source(self, source: str | os.PathLike[str] | bytes | bytearray,

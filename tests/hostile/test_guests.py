@@ -1,0 +1,303 @@
+"""Hostile guests: runaway code, memory bombs, leaked handles, malformed values, huge values.
+
+Every case runs the hand-written WAT guest (tests/hostile/_wat.py) through the real Host and the
+real HTTP engine against a loopback test server. Each test checks the outcome (a typed error
+or a `CapsuleTrap` of the right kind), the time it took, and that nothing is left behind: the
+runtime's own handle table, the HTTP engine's open-stream count and the process's open fds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import trio
+
+from astrid_host._core._limits import Limits, MiB
+from astrid_host._wasm._capsule import Capsule
+from astrid_host._wasm._errors import CapsuleTrap
+from astrid_host._wasm._host import Host
+from tests.fakes import ERROR_CASES
+from tests.hostile._wat import pack_open_many
+from tests.hostile.conftest import (
+    engine_open_streams,
+    held_handles,
+    load_hostile,
+    open_fds,
+    rss_bytes,
+)
+from tests.servers.http import TestServer
+
+#: Epoch ticks are 10 ms and the worker thread must be scheduled: the issue allows 200 ms.
+DEADLINE_SLACK_S = 0.2
+
+
+def code(result: int) -> str | int:
+    """Decode the WAT guest's numeric result: a count/status, or the error-code case."""
+    if result >= 2000:
+        return f"io:{ERROR_CASES[result - 2000]}"
+    if result >= 1000:
+        return ERROR_CASES[result - 1000]
+    return result
+
+
+def url(server: TestServer, path: str) -> str:
+    return server.url(path, host="public.test")
+
+
+async def trap_of(capsule: Capsule, export: str, *args: object) -> tuple[CapsuleTrap, float]:
+    start = time.monotonic()
+    with pytest.raises(CapsuleTrap) as info:
+        await capsule.call(export, *args)
+    return info.value, time.monotonic() - start
+
+
+async def settle(capsule: Capsule) -> None:
+    """Let shielded close tasks finish (closing runs on the trio thread after the call)."""
+    for _ in range(50):
+        if engine_open_streams(capsule) == 0:
+            return
+        await trio.sleep(0.01)
+
+
+# ------------------------------------------------------------------------- runaway code
+
+
+async def test_infinite_loop_is_stopped_within_deadline_plus_200ms_then_a_fresh_store(
+        real_host: Host) -> None:
+    capsule = await load_hostile(real_host, Limits(call_timeout_s=0.5, fuel_per_call=10**15))
+    trap, took = await trap_of(capsule, "spin")
+    assert trap.kind == "deadline" and trap.export == "spin"
+    assert "wall-clock budget" in trap.message
+    assert 0.5 <= took < 0.5 + DEADLINE_SLACK_S
+    # The poisoned Store is gone: the next call runs on a new one, and works.
+    assert await capsule.call("drop-all") == 0
+    assert capsule.instantiations == 2
+
+
+async def test_fuel_exhaustion_is_a_trap_of_kind_fuel_and_fuel_resets_per_call(
+        real_host: Host) -> None:
+    capsule = await load_hostile(real_host, Limits(fuel_per_call=2_000_000))
+    for attempt in range(3):
+        trap, took = await trap_of(capsule, "spin")
+        assert trap.kind == "fuel" and "fuel" in trap.message
+        assert took < 2.0
+    # One Store per attempt (the load made the first; each trap discarded one).
+    assert capsule.instantiations == 3
+
+
+async def test_memory_bomb_stops_at_the_limit_and_other_capsules_are_unaffected(
+        real_host: Host, http_server: TestServer) -> None:
+    limit = 8 * MiB
+    bomber = await load_hostile(real_host, Limits(memory_bytes=limit), name="bomber")
+    neighbour = await load_hostile(real_host, name="neighbour")
+    rss_before = rss_bytes()
+    answers: list[object] = []
+
+    async def neighbour_calls() -> None:
+        for _ in range(20):
+            answers.append(code(await neighbour.call("send-url", url(http_server, "/echo"))))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(neighbour_calls)
+        for _ in range(5):
+            # Growth is refused at the limit (memory.grow gives -1: no trap by itself)...
+            pages = await bomber.call("bomb", 16)
+            assert pages * 65536 <= limit
+            # ...and a guest that aborts on it traps `unreachable`; the next call is fresh.
+            trap, _ = await trap_of(bomber, "bomb-abort", 1)
+            assert trap.kind == "unreachable"
+    assert answers == [200] * 20
+    # Each Store was freed: five bombs did not add five limits' worth of memory.
+    assert rss_bytes() - rss_before < 4 * limit
+
+
+async def test_response_bigger_than_guest_memory_traps_instead_of_writing_out_of_bounds(
+        real_host: Host, http_server: TestServer) -> None:
+    capsule = await load_hostile(real_host, Limits(memory_bytes=1 * MiB))
+    trap, took = await trap_of(capsule, "send-url", url(http_server, "/bytes?n=1500000"))
+    assert trap.kind == "other" and "realloc" in trap.message
+    assert took < 10
+    assert await capsule.call("send-url", url(http_server, "/bytes?n=1000")) == 200
+
+
+# --------------------------------------------------------------------------- handles
+
+
+async def test_streams_opened_in_a_loop_without_closing_hit_the_cap(
+        real_host: Host, http_server: TestServer) -> None:
+    capsule = await load_hostile(real_host)
+    opened, err = pack_open_many(await capsule.call(
+        "open-many", url(http_server, "/bytes?n=100000"), 20))
+    assert (opened, err) == (4, "stream-limit")
+    # Handles kept across calls still count: a later call gets no more.
+    assert pack_open_many(await capsule.call(
+        "open-many", url(http_server, "/bytes?n=10"), 3)) == (0, "stream-limit")
+    assert held_handles(capsule) == 4 and engine_open_streams(capsule) == 4
+    # Dropping them (the resource destructors) frees every slot.
+    assert await capsule.call("drop-all") == 4
+    assert held_handles(capsule) == 0 and engine_open_streams(capsule) == 0
+    assert pack_open_many(await capsule.call(
+        "open-many", url(http_server, "/bytes?n=10"), 4)) == (4, None)
+
+
+async def test_leaked_streams_are_freed_on_aclose(real_host: Host,
+                                                  http_server: TestServer) -> None:
+    fds = open_fds()
+    capsule = await load_hostile(real_host)
+    await capsule.call("open-many", url(http_server, "/bytes?n=1000000"), 4)
+    await capsule.call("upload-unfinished", url(http_server, "/drain"), 2, 1000)
+    assert engine_open_streams(capsule) == 4  # the upload found no free slot
+    with trio.fail_after(2):
+        await capsule.aclose()
+    assert engine_open_streams(capsule) == 0 and capsule._live is None
+    await trio.sleep(0.1)  # the server closes its side
+    assert open_fds() <= fds
+
+
+async def test_leaked_streams_are_freed_when_the_same_call_traps(
+        real_host: Host, http_server: TestServer) -> None:
+    capsule = await load_hostile(real_host)
+    await capsule.call("open-many", url(http_server, "/bytes?n=1000000"), 3)
+    trap, _ = await trap_of(capsule, "read-after-drop", url(http_server, "/bytes?n=100000"))
+    assert trap.kind == "other" and "unknown handle index" in trap.message
+    await settle(capsule)
+    assert engine_open_streams(capsule) == 0 and held_handles(capsule) == 0
+
+
+async def test_leaked_streams_and_uploads_are_freed_when_the_store_is_replaced(
+        real_host: Host, http_server: TestServer) -> None:
+    capsule = await load_hostile(real_host, Limits(call_timeout_s=0.3, fuel_per_call=10**15))
+    fds = open_fds()
+    for _ in range(3):
+        await capsule.call("open-many", url(http_server, "/bytes?n=1000000"), 2)
+        assert code(await capsule.call("upload-unfinished", url(http_server, "/drain"),
+                                       3, 4096)) == 3
+        assert held_handles(capsule) == 3 and engine_open_streams(capsule) == 3
+        # A later call that never touches them traps: the Store dies with its handles
+        # alive, and wasmtime runs no destructors for those; the runtime's table does.
+        trap, _ = await trap_of(capsule, "spin")
+        assert trap.kind == "deadline"
+        await settle(capsule)
+        assert engine_open_streams(capsule) == 0 and capsule._live is None
+    await trio.sleep(0.1)
+    assert open_fds() <= fds + 1  # at most one pooled keep-alive connection
+
+
+async def test_upload_never_finished_keeps_its_slot_until_dropped(
+        real_host: Host, http_server: TestServer) -> None:
+    capsule = await load_hostile(real_host)
+    for _ in range(4):
+        assert code(await capsule.call("upload-unfinished", url(http_server, "/drain"),
+                                       1, 100)) == 1
+    assert code(await capsule.call("upload-unfinished", url(http_server, "/drain"),
+                                   1, 100)) == "stream-limit"
+    assert await capsule.call("drop-all") == 4
+    await settle(capsule)
+    assert engine_open_streams(capsule) == 0
+    # None of the unfinished bodies reached the server as a complete request.
+    assert not [r for r in http_server.requests if r.target == b"/drain"]
+
+
+async def test_handles_dropped_mid_read_free_their_slot_every_time(
+        real_host: Host, http_server: TestServer) -> None:
+    capsule = await load_hostile(real_host)
+    fds = open_fds()
+    for _ in range(12):  # three times the cap: a leaked slot would fail by the 5th
+        assert await capsule.call("drop-mid-read", url(http_server, "/bytes?n=1000000"),
+                                  700) == 700
+    assert held_handles(capsule) == 0 and engine_open_streams(capsule) == 0
+    await trio.sleep(0.1)
+    assert open_fds() <= fds + 1
+
+
+async def test_read_through_a_dropped_handle_traps_in_the_guest_not_the_host(
+        real_host: Host, http_server: TestServer) -> None:
+    capsule = await load_hostile(real_host)
+    trap, _ = await trap_of(capsule, "read-after-drop", url(http_server, "/bytes?n=10"))
+    assert trap.kind == "other" and "unknown handle index" in trap.message
+    assert engine_open_streams(capsule) == 0
+    assert await capsule.call("send-url", url(http_server, "/echo")) == 200
+
+
+async def test_reads_past_the_end_are_none_and_reads_after_a_failure_are_closed(
+        real_host: Host, http_server: TestServer) -> None:
+    capsule = await load_hostile(real_host)
+    assert await capsule.call("read-past-end", url(http_server, "/bytes?n=5000"), 3) == 0
+    assert await capsule.call("first-terminal") == 0
+    # A body the server resets: the first failure, then `closed` on every later read.
+    last = await capsule.call("read-past-end", url(http_server, "/reset?n=100000&after=1000"), 3)
+    assert code(await capsule.call("first-terminal")) == "io:connection-failed"
+    assert code(last) == "io:closed"
+    assert engine_open_streams(capsule) == 0
+
+
+# ------------------------------------------------------------------ malformed and huge values
+
+
+@pytest.mark.parametrize(("export", "args"), [
+    ("send-url-bytes", (b"http://public.test/\xff\xfe",)),
+    ("send-headers", ("http://public.test/", b"x-\xff", b"v", 1)),
+])
+async def test_invalid_utf8_from_the_guest_is_a_trap_and_the_capsule_recovers(
+        real_host: Host, http_server: TestServer, export: str, args: tuple[object, ...]) -> None:
+    capsule = await load_hostile(real_host)
+    trap, took = await trap_of(capsule, export, *args)
+    assert trap.kind == "other" and "invalid utf-8" in trap.message
+    assert took < 1
+    assert await capsule.call("send-url", url(http_server, "/echo")) == 200
+
+
+@pytest.mark.parametrize("size", [8193, 2 * MiB, 6 * MiB])
+async def test_huge_url_is_invalid_request_quickly_with_bounded_memory(
+        real_host: Host, http_server: TestServer, size: int) -> None:
+    capsule = await load_hostile(real_host, Limits(memory_bytes=32 * MiB))
+    rss = rss_bytes()
+    start = time.monotonic()
+    prefix = url(http_server, "/echo?q=")
+    assert code(await capsule.call("send-long-url", prefix, size)) == "invalid-request"
+    assert time.monotonic() - start < 1
+    assert rss_bytes() - rss < 4 * size + 16 * MiB
+
+
+async def test_a_2_mib_body_piece_crosses_and_3_mib_is_a_hostcall_trap_not_an_abort(
+        real_host: Host, http_server: TestServer) -> None:
+    """wasmtime-py 50 caps the data one guest->host call may copy (its "hostcall fuel"):
+    at the edge the guest must get a trap, never a process abort."""
+    capsule = await load_hostile(real_host)
+    assert code(await capsule.call("upload-unfinished", url(http_server, "/drain"),
+                                   1, 2 * MiB)) == 1
+    await capsule.call("drop-all")
+    trap, took = await trap_of(capsule, "upload-unfinished", url(http_server, "/drain"),
+                               1, 3 * MiB)
+    assert trap.kind == "other" and "fuel allocated for hostcalls" in trap.message
+    assert took < 1
+    await settle(capsule)
+    assert engine_open_streams(capsule) == 0
+
+
+@pytest.mark.parametrize("count", [101, 10_000, 100_000])
+async def test_huge_header_lists_are_invalid_request(real_host: Host, http_server: TestServer,
+                                                     count: int) -> None:
+    capsule = await load_hostile(real_host)
+    assert code(await capsule.call("send-headers", url(http_server, "/echo"), b"x-a", b"v",
+                                   count)) == "invalid-request"
+    assert not http_server.requests  # refused before anything was sent
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "100k headers cost ~3 s of host CPU and ~47 MiB RSS (from 1.6 MiB of guest memory) "
+    "before the count check: _imports._invoke lifts every argument with wasmtime-py's "
+    "convert_from_c before request_from_wit/CapsuleHttp._prepare see max_request_headers; "
+    "the epoch deadline cannot interrupt host code, so a 0.3 s call ends after ~3.6 s"))
+async def test_100k_headers_are_refused_before_the_host_materialises_them(
+        real_host: Host, http_server: TestServer) -> None:
+    capsule = await load_hostile(real_host, Limits(call_timeout_s=0.3))
+    start = time.monotonic()
+    try:
+        result: object = code(await capsule.call(
+            "send-headers", url(http_server, "/echo"), b"x-a", b"v", 100_000))
+    except CapsuleTrap as exc:
+        result = exc.kind
+    assert result in ("invalid-request", "deadline")
+    assert time.monotonic() - start < 0.3 + DEADLINE_SLACK_S

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,28 +120,66 @@ def _closed_port() -> int:
 REFUSED_PORT = _closed_port()
 
 
-@pytest.fixture
-async def guests(tmp_path: Path) -> AsyncIterator[Guests]:
+@asynccontextmanager
+async def loaded_guests(server: TestServer, policy_rules: list[str], local: list[str],
+                        **http_options: Any) -> AsyncIterator[Guests]:
+    """Every built conformance guest in one Host, each with the same policy.
+
+    ``http_options`` go to the real ``CapsuleHttp`` (a test resolver and classifier).
+    """
     paths = _require_guests()
     Host, EgressPolicy, Limits, CapsuleHttp = _require_runtime()
-    async with run_http_server() as server:
-        policy = EgressPolicy.parse(
-            ["http://169.254.169.254"],  # allowed by rule, refused by the address check
-            methods=["*"],
-            local=[f"127.0.0.1:{server.port}", f"127.0.0.1:{REFUSED_PORT}"],
-        )
-        limits = Limits(max_open_streams=4)
-        cache = ROOT / "build" / "cache" / "conformance"
-        # The real HTTP engine, built explicitly from the context the Host passes.
-        def http_factory(ctx: Any) -> Any:
-            return CapsuleHttp(ctx.name, ctx.policy, ctx.limits)
+    policy = EgressPolicy.parse(policy_rules, methods=["*"], local=local)
 
-        async with Host(cache_dir=cache, limits=limits, http_factory=http_factory) as host:
-            capsules = {}
-            for path in paths:
-                name = path.name.removesuffix(".wasm")
-                capsules[name] = await host.load(path, policy=policy, name=name)
-            yield Guests(capsules, server)
+    def http_factory(ctx: Any) -> Any:
+        # The real HTTP engine, built explicitly from the context the Host passes.
+        return CapsuleHttp(ctx.name, ctx.policy, ctx.limits, **http_options)
+
+    cache = ROOT / "build" / "cache" / "conformance"
+    async with Host(cache_dir=cache, limits=Limits(max_open_streams=4),
+                    http_factory=http_factory) as host:
+        capsules = {}
+        for path in paths:
+            name = path.name.removesuffix(".wasm")
+            capsules[name] = await host.load(path, policy=policy, name=name)
+        yield Guests(capsules, server)
+
+
+@pytest.fixture
+async def guests() -> AsyncIterator[Guests]:
+    """The guests with loopback reachable through the operator's local allowance only."""
+    async with run_http_server() as server, loaded_guests(
+            server,
+            ["http://169.254.169.254"],  # allowed by rule, refused by the address check
+            [f"127.0.0.1:{server.port}", f"127.0.0.1:{REFUSED_PORT}"]) as g:
+        yield g
+
+
+def loopback_as_public(*names: str) -> Callable[[Any], Any]:
+    """A test-only classifier: the named loopback addresses count as public; every other
+    address gets the real verdict. The real classifier is never weakened."""
+    from astrid_host._core._classify import IpVerdict, Reason, classify_ip
+
+    public = {ipaddress.ip_address(n) for n in names}
+
+    def classify(ip: Any) -> Any:
+        return IpVerdict(True, Reason.PUBLIC) if ip in public else classify_ip(ip)
+
+    return classify
+
+
+@pytest.fixture
+async def public_guests() -> AsyncIterator[Guests]:
+    """The guests reaching the server as ``public.test`` (a made-up public name resolved by a
+    static table to 127.0.0.1, which only this test classifier calls public), so that
+    redirects are followed as for any public site. No local allowance."""
+    from astrid_host._net._backend import StaticResolver
+
+    resolver = StaticResolver({"public.test": ["127.0.0.1"], "private.test": ["10.0.0.1"]})
+    async with run_http_server() as server, loaded_guests(
+            server, ["http://public.test:*", "http://private.test:*"], [],
+            resolver=resolver, classifier=loopback_as_public("127.0.0.1")) as g:
+        yield g
 
 
 # --- building requests, reading results -----------------------------------------------------
@@ -156,6 +196,22 @@ def request(url: str, method: str = "get", *, headers: list[tuple[str, bytes]] |
     """A WIT ``request`` value for wasmtime-py (records by attribute, dashed names)."""
     m = Variant("other", other) if other is not None else Variant(method)
     return _record(method=m, url=url, headers=headers or [], body=body, options=None)
+
+
+def options(**given: Any) -> Record:
+    """A WIT ``request-options`` value: every field absent/false unless given."""
+    fields: dict[str, Any] = {name: None for name in (
+        "connect_timeout_ms", "first_byte_timeout_ms", "between_bytes_timeout_ms",
+        "total_timeout_ms", "redirect_policy", "max_redirects", "max_response_bytes",
+        "integrity")}
+    fields.update(https_only=False, decompress=False)
+    fields.update(given)
+    return _record(**fields)
+
+
+def with_options(req: Record, **given: Any) -> Record:
+    req.options = options(**given)
+    return req
 
 
 def plain(value: Any) -> Any:
@@ -410,6 +466,103 @@ async def test_refused_requests_give_the_same_error_code_in_every_language(
     cases = err_case(results)
     assert set(cases.values()) == {case}, cases
     same_everywhere(results)
+
+
+# Failures that need the network: the server misbehaves or a limit fires. Each row is
+# (id, route, request options, export, expected error-code case).
+NETWORK_ERROR_ROWS: list[tuple[str, str, dict[str, Any], str, str]] = [
+    ("first-byte-timeout", "/never-headers", {"first_byte_timeout_ms": 300}, "fetch", "timeout"),
+    ("between-bytes-timeout", "/trickle?n=20&interval=1", {"between_bytes_timeout_ms": 300},
+     "stream-all", "timeout"),
+    ("response-over-the-limit", f"/bytes?n={256 * 1024}", {"max_response_bytes": 1000}, "fetch",
+     "body-too-large"),
+    ("stream-over-the-limit", f"/bytes?n={256 * 1024}", {"max_response_bytes": 1000},
+     "stream-all", "body-too-large"),
+    ("gzip-bomb", f"/gzip-bomb?n={32 * MiB}", {"decompress": True,
+                                                "max_response_bytes": MiB}, "fetch",
+     "body-too-large"),
+    ("redirect-from-a-local-endpoint", "/redirect?to=/echo", {}, "fetch", "redirect-blocked"),
+    ("bad-framing", "/bad-framing", {}, "fetch", "protocol-error"),
+    ("not-http", "/garbage", {}, "fetch", "protocol-error"),
+    ("truncated-body", "/short?n=1000&after=10", {}, "fetch", "protocol-error"),
+    ("truncated-stream", "/short?n=1000&after=10", {}, "stream-all", "protocol-error"),
+    ("reset-mid-stream", "/reset?n=100000&after=1000", {}, "stream-all", "connection-failed"),
+]
+
+
+@pytest.mark.parametrize(("route", "opts", "export", "case"),
+                         [r[1:] for r in NETWORK_ERROR_ROWS],
+                         ids=[r[0] for r in NETWORK_ERROR_ROWS])
+async def test_network_failures_give_the_same_error_code_in_every_language(
+        guests: Guests, route: str, opts: dict[str, Any], export: str, case: str) -> None:
+    req = with_options(request(guests.server.url(route)), **opts)
+    args = (req, 4096) if export == "stream-all" else (req,)
+    results = await guests.each(export, *args)
+    cases = err_case(results)
+    assert set(cases.values()) == {case}, {n: outcome(v) for n, v in results.items()}
+    same_everywhere(results)
+
+
+async def test_decompressed_body_and_its_hash_agree_everywhere(guests: Guests) -> None:
+    req = with_options(request(guests.server.url("/gzip?n=50000")), decompress=True)
+    fetched = ok(await guests.each("fetch", req))
+    for name, resp in fetched.items():
+        assert resp.body == pattern(50_000), name
+    same_everywhere(fetched)
+    streamed = ok(await guests.each("stream-all", req, 8192))
+    for name, report in streamed.items():
+        assert getattr(report, "total-bytes") == 50_000, name
+        assert report.fnv1a64 == fnv1a64(pattern(50_000)), name
+    same_everywhere(streamed, key=lambda r: {k: v for k, v in plain(r).items() if k != "chunks"})
+
+
+async def test_manual_redirect_policy_returns_the_redirect_itself(guests: Guests) -> None:
+    req = with_options(request(guests.server.url("/redirect?to=/echo&code=307")),
+                       redirect_policy="manual")
+    results = ok(await guests.each("fetch", req))
+    for name, resp in results.items():
+        assert resp.status == 307, name
+        assert header_values(resp, "location") == [b"/echo"], name
+        assert getattr(resp.meta, "redirect-count") == 0, name
+    same_everywhere(results)
+
+
+# --- redirects, as for a public site (test resolver + test classifier) -------------------------
+
+
+async def test_redirect_chain_is_followed_and_reported_the_same_everywhere(
+        public_guests: Guests) -> None:
+    url = public_guests.server.url("/chain?hops=3", host="public.test")
+    results = ok(await public_guests.each("fetch", request(url)))
+    for name, resp in results.items():
+        assert (resp.status, resp.body) == (200, b"done"), name
+        assert getattr(resp.meta, "redirect-count") == 3, name
+        assert getattr(resp.meta, "final-url") == public_guests.server.url(
+            "/chain?hops=0", host="public.test"), name
+    same_everywhere(results)
+
+
+REDIRECT_ERROR_ROWS: list[tuple[str, str, dict[str, Any], str]] = [
+    ("loop", "/loop", {"max_redirects": 2}, "too-many-redirects"),
+    ("policy-error", "/redirect?to=/echo", {"redirect_policy": "error"}, "redirect-blocked"),
+    ("to-metadata-address", "/redirect?to=http://169.254.169.254/", {}, "redirect-blocked"),
+    ("to-a-name-on-a-private-address", "/redirect?to=http://private.test/", {},
+     "redirect-blocked"),
+    ("to-a-host-not-in-policy", "/redirect?to=http://elsewhere.test/", {}, "redirect-blocked"),
+]
+
+
+@pytest.mark.parametrize(("route", "opts", "case"), [r[1:] for r in REDIRECT_ERROR_ROWS],
+                         ids=[r[0] for r in REDIRECT_ERROR_ROWS])
+async def test_refused_redirects_give_the_same_error_code_in_every_language(
+        public_guests: Guests, route: str, opts: dict[str, Any], case: str) -> None:
+    req = with_options(request(public_guests.server.url(route, host="public.test")), **opts)
+    for export, args in (("fetch", (req,)), ("stream-all", (req, 1024))):
+        results = await public_guests.each(export, *args)
+        cases = err_case(results)
+        assert set(cases.values()) == {case}, (export, {n: outcome(v)
+                                                         for n, v in results.items()})
+        same_everywhere(results)
 
 
 async def test_upload_with_a_body_in_the_request_is_invalid(guests: Guests) -> None:

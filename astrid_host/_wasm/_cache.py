@@ -28,7 +28,7 @@ from typing import TextIO
 from wasmtime import Engine, WasmtimeError
 from wasmtime.component import Component
 
-__all__ = ["CacheResult", "CompileCache", "cache_key", "default_cache_dir"]
+__all__ = ["CacheResult", "CompileCache", "LoadInfo", "cache_key", "default_cache_dir"]
 
 log = logging.getLogger("astrid_host.cache")
 
@@ -57,13 +57,27 @@ def cache_key(component_sha256: str, wasmtime_version: str, engine_fingerprint: 
 
 
 @dataclass(frozen=True)
-class CacheResult:
-    """What :meth:`CompileCache.load` did: the component, whether it came from disk, timings."""
+class LoadInfo:
+    """How a component was obtained: from the cache (``hit``) or compiled, and how long it took.
 
-    component: Component
+    Holds no reference to the component: a component deserialized from the cache keeps its
+    file open (wasmtime maps it) for as long as it lives.
+    """
+
     hit: bool
     seconds: float
     path: Path | None
+
+
+@dataclass(frozen=True)
+class CacheResult(LoadInfo):
+    """What :meth:`CompileCache.load` returns: the component and how it was obtained."""
+
+    component: Component | None = None
+
+    def info(self) -> LoadInfo:
+        """The same facts without the component."""
+        return LoadInfo(self.hit, self.seconds, self.path)
 
 
 class CompileCache:
@@ -111,11 +125,11 @@ class CompileCache:
         if path is not None:
             component = self._try_read(engine, path)
             if component is not None:
-                return CacheResult(component, True, time.perf_counter() - start, path)
+                return CacheResult(True, time.perf_counter() - start, path, component)
         component = self._compile(engine, wasm, name)
         if path is not None:
             self._try_write(component, path)
-        return CacheResult(component, False, time.perf_counter() - start, path)
+        return CacheResult(False, time.perf_counter() - start, path, component)
 
     def _try_read(self, engine: Engine, path: Path) -> Component | None:
         sidecar = path.with_suffix(".sha256")

@@ -29,7 +29,7 @@ from wasmtime import Config, Engine, WasmtimeError, wat2wasm
 from wasmtime.component import Linker
 
 from astrid_host._core._limits import Limits
-from astrid_host._wasm._cache import CacheResult, CompileCache, default_cache_dir
+from astrid_host._wasm._cache import CompileCache, LoadInfo, default_cache_dir
 from astrid_host._wasm._capsule import EPOCH_TICK_S, Capsule
 from astrid_host._wasm._errors import CapsuleClosed, CapsuleLoadError, CapsuleTrap
 from astrid_host._wasm._imports import HttpBackend, check_client_imports, link_client
@@ -154,7 +154,7 @@ class Host:
         self._io_limiter: trio.CapacityLimiter | None = None
         self._closed = False
         #: What the last :meth:`load` did: cache hit or compile, and how long it took.
-        self.last_load: CacheResult | None = None
+        self.last_load: LoadInfo | None = None
 
     # -- lifecycle
 
@@ -226,8 +226,11 @@ class Host:
                 lambda: self.cache.load(engine, wasm, name=name), limiter=self._limiter)
         except WasmtimeError as exc:
             raise CapsuleLoadError(name, f"does not compile: {exc}") from None
-        self.last_load = result
-        mismatch = check_client_imports(result.component, engine)
+        self.last_load = result.info()
+        component = result.component
+        assert component is not None
+        del result
+        mismatch = check_client_imports(component, engine)
         if mismatch is not None:
             raise CapsuleLoadError(name, mismatch)
         effective = limits if limits is not None else self.limits
@@ -238,7 +241,7 @@ class Host:
         assert self._limiter is not None
         try:
             capsule = Capsule(name=name, engine=engine, linker=self._linker,
-                              component=result.component, limits=effective, backend=backend,
+                              component=component, limits=effective, backend=backend,
                               thread_limiter=self._limiter, on_close=self._capsules.discard)
         except BaseException:
             with trio.CancelScope(shield=True):

@@ -166,3 +166,11 @@ async def test_response_head_over_the_cap_is_a_protocol_error(http_server: TestS
     code = await _code(client, _get(http_server, "/many-headers?n=200"))
     assert code.case == "protocol-error" and "1000" in code.payload
     await client.aclose()
+
+
+async def test_head_of_a_body_over_the_cap_is_fine(client: CapsuleHttp,
+                                                   http_server: TestServer) -> None:
+    resp = await client.send(Request("HEAD", http_server.url(f"/bytes?n={8 * MiB}",
+                                                             host="public.test")))
+    assert resp.status == 200 and resp.body == b""
+    assert ("content-length", str(8 * MiB).encode()) in resp.headers

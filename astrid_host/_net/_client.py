@@ -233,7 +233,7 @@ class _BodyReader:
     """Pulls a response body through the caps, the decoder and the integrity check."""
 
     def __init__(self, resp: httpcore.Response, limit: int, opts: RequestOptions,
-                 io: trio.CapacityLimiter) -> None:
+                 io: trio.CapacityLimiter, *, has_body: bool) -> None:
         self._resp = resp
         self._io = io
         self._iter: AsyncIterator[bytes] | None = None
@@ -245,8 +245,9 @@ class _BodyReader:
             self.decoder = decoder_for(header_values(resp.headers, b"content-encoding"), limit)
         self.integrity = IntegrityCheck(opts.integrity) if opts.integrity else None
         self.done = False
-        if self.decoder is None:
+        if self.decoder is None and has_body:
             # A declared length over the cap fails before a single body byte is read.
+            # (Not for HEAD, 204 and 304: their Content-Length describes a body never sent.)
             for value in header_values(resp.headers, b"content-length"):
                 if value.strip().isdigit() and int(value) > limit:
                     raise HttpError(ErrorCode.body_too_large(limit))
@@ -323,6 +324,7 @@ class _Head:
     url: ParsedUrl
     redirects: int
     decision: EgressDecision
+    method: bytes
 
 
 @dataclass
@@ -529,7 +531,7 @@ class CapsuleHttp:
             locations = header_values(resp.headers, b"location")
             if (not is_redirect(status) or policy is RedirectPolicy.MANUAL or not locations
                     or (call.streamed_body and status in (307, 308) and body is not None)):
-                return _Head(resp, url, redirects, logged)
+                return _Head(resp, url, redirects, logged, method)
             await self._discard(resp)
             if policy is RedirectPolicy.ERROR:
                 raise HttpError(ErrorCode.redirect_blocked(
@@ -626,7 +628,8 @@ class CapsuleHttp:
         """Drop a redirect's body, reusing the connection when the body is small."""
         reader = None
         try:
-            reader = _BodyReader(resp, REDIRECT_DRAIN_BYTES, RequestOptions(), self._io)
+            reader = _BodyReader(resp, REDIRECT_DRAIN_BYTES, RequestOptions(), self._io,
+                                 has_body=True)
             while await reader.next() is not None:
                 pass
         except HttpError:
@@ -645,7 +648,7 @@ class CapsuleHttp:
         reader = None
         try:
             reader = _BodyReader(head.resp, self._body_limit(call.opts, False), call.opts,
-                                 self._io)
+                                 self._io, has_body=_has_body(head))
             parts: list[bytes] = []
             while (piece := await reader.next()) is not None:
                 parts.append(piece)
@@ -665,7 +668,7 @@ class CapsuleHttp:
     async def _stream(self, ex: _Exchange, call: _Call, head: _Head) -> IncomingStream:
         try:
             reader = _BodyReader(head.resp, self._body_limit(call.opts, True), call.opts,
-                                 self._io)
+                                 self._io, has_body=_has_body(head))
         except HttpError:
             await _close_response(head.resp)
             raise
@@ -677,6 +680,12 @@ class CapsuleHttp:
 
     def _release(self, handle: IncomingStream | OutgoingUpload) -> None:
         self._open.discard(handle)
+
+
+def _has_body(head: _Head) -> bool:
+    """Whether the response can carry a body at all (RFC 9110 §6.4.1)."""
+    status = head.resp.status
+    return head.method != b"HEAD" and status not in (204, 304) and status >= 200
 
 
 def _resolution(resp: httpcore.Response) -> Resolution | None:

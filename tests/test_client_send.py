@@ -25,7 +25,7 @@ from astrid_host._core._policy import EgressPolicy
 from astrid_host._net._backend import Resolver
 from astrid_host._net._client import CapsuleHttp
 from tests.servers.guard import make_client
-from tests.servers.http import TestServer
+from tests.servers.http import TestServer, run_http_server
 
 pytest_plugins = ["tests.servers.fixtures"]
 
@@ -269,3 +269,16 @@ async def test_resolver_that_never_answers_ends_in_dns_timeout() -> None:
     assert code.case == "timeout" and code.payload is TimeoutPhase.DNS
     assert trio.current_time() - t0 < 0.6
     await client.aclose()
+
+
+async def test_ipv6_loopback_through_the_local_allowance() -> None:
+    try:
+        async with run_http_server(host="::1") as server:
+            policy = EgressPolicy.parse([], local=[f"[::1]:{server.port}"])
+            client = CapsuleHttp("v6", policy, Limits())
+            resp = await client.send(Request("GET", f"http://[::1]:{server.port}/echo"))
+            assert _echo(resp.body)["headers"][0] == ["Host", f"[::1]:{server.port}"]
+            assert resp.meta.final_url == f"http://[::1]:{server.port}/echo"
+            await client.aclose()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")

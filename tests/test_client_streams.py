@@ -256,3 +256,54 @@ async def test_streamed_integrity_mismatch_fails_the_last_read(
     assert exc.value.code.case == "integrity-mismatch"
     assert got == pattern(5000)  # the body was delivered; the verdict comes at its end
     assert client.open_streams == 0
+
+
+async def test_stream_cap_holds_under_concurrent_starts(client: CapsuleHttp,
+                                                        http_server: TestServer) -> None:
+    """Ten starts at once against a cap of four: exactly four streams, six stream-limit."""
+    opened: list[IncomingStream] = []
+    refused: list[str] = []
+
+    async def one() -> None:
+        try:
+            opened.append(await client.start(_get(http_server, "/slow-headers?delay=0.1")))
+        except HttpError as e:
+            refused.append(e.code.case)
+
+    async with trio.open_nursery() as n:
+        for _ in range(10):
+            n.start_soon(one)
+    assert len(opened) == 4 and refused == ["stream-limit"] * 6
+    for s in opened:
+        await s.aclose()
+
+
+async def test_aclose_cancels_an_upload_blocked_on_a_server_that_never_reads() -> None:
+    from functools import partial
+
+    async def never_reads(stream: trio.SocketStream) -> None:
+        await trio.sleep_forever()
+
+    client = make_client()
+    outcome: list[str] = []
+    async with trio.open_nursery() as n:
+        listeners = await n.start(partial(trio.serve_tcp, never_reads, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        up = await client.upload(Request("PUT", f"http://public.test:{port}/"))
+
+        async def writer() -> None:
+            try:
+                for _ in range(256):  # far more than the socket buffers hold
+                    await up.write(bytes(MiB))
+                outcome.append("all written?!")
+            except HttpError as e:
+                outcome.append(e.code.case)
+
+        n.start_soon(writer)
+        await trio.sleep(0.3)
+        t0 = trio.current_time()
+        await client.aclose()
+        assert trio.current_time() - t0 < 0.5
+        n.cancel_scope.cancel()
+    assert outcome == ["cancelled"]
+    assert client.open_streams == 0

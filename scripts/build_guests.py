@@ -248,7 +248,8 @@ class Python(Language):
         with tempfile.TemporaryDirectory(dir=ctx.build) as tmp:
             tmp_out = Path(tmp, output.name)
             run(["componentize-py", "-d", ctx.wit, "-w", guest.world, "componentize", module,
-                 "-p", guest.path, "-o", tmp_out], cwd=ctx.root)
+                 "-p", guest.path, "-o", tmp_out], cwd=ctx.root,
+                env={"RUST_BACKTRACE": "0"})  # the Python error, not componentize-py's stack
             os.replace(tmp_out, output)
 
 
@@ -367,6 +368,18 @@ def strict_mode(environ: dict[str, str] | os._Environ[str]) -> bool:
         "1", "true", "yes"}
 
 
+def when_missing(strict: bool, is_root: bool, installer_tried: bool) -> str:
+    """What to do about a missing toolchain: ``"install"`` (run the installer, once per run),
+    or ``"report"`` (an error when strict, a skip line otherwise).
+
+    CI and ``ASTRID_REQUIRE_ALL=1`` always try the installer (it needs root or sudo); locally
+    only root does, so that a developer's machine is never changed behind their back.
+    """
+    if installer_tried:
+        return "report"
+    return "install" if strict or is_root else "report"
+
+
 def run_installer(root: Path) -> bool:
     """Run scripts/install-toolchains.sh; True when it succeeded."""
     print("guests: installing toolchains (scripts/install-toolchains.sh)", flush=True)
@@ -421,26 +434,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         builder = BUILDERS[guest.lang]()
         if guest.lang not in toolchains:
+            problem: ToolchainMissing | None = None
             try:
                 toolchains[guest.lang] = builder.toolchain(ctx)
-            except ToolchainMissing:
-                can_install = strict or os.geteuid() == 0
-                if can_install and not installer_tried:
-                    installer_tried = True
-                    run_installer(root)
-                    toolchains.clear()  # re-probe everything the installer may have fixed
-                    try:
-                        toolchains[guest.lang] = builder.toolchain(ctx)
-                    except ToolchainMissing as still:
-                        missing = still
-                if guest.lang not in toolchains or toolchains[guest.lang] is None:
-                    toolchains[guest.lang] = None
-                    if strict:
-                        print(f"guests: ERROR {guest.lang} toolchain missing: {missing}",
-                              file=sys.stderr)
-                    else:
-                        print(f"guests: skip {guest.lang} guests: {missing}; install with "
-                              f"{builder.install_hint}")
+            except ToolchainMissing as e:
+                problem = e
+            if problem is not None and when_missing(
+                    strict, os.geteuid() == 0, installer_tried) == "install":
+                installer_tried = True
+                run_installer(root)
+                toolchains.clear()  # re-probe every language: the installer may have fixed it
+                try:
+                    toolchains[guest.lang] = builder.toolchain(ctx)
+                    problem = None
+                except ToolchainMissing as e:
+                    problem = e
+            if problem is not None:
+                toolchains[guest.lang] = None
+                if strict:
+                    print(f"guests: ERROR {guest.lang} toolchain missing: {problem}",
+                          file=sys.stderr)
+                else:
+                    print(f"guests: skip {guest.lang} guests: {problem}; install with "
+                          f"{builder.install_hint}")
         tool = toolchains[guest.lang]
         if tool is None:
             if strict:

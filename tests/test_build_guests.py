@@ -189,3 +189,34 @@ def test_only_with_no_match_exits_non_zero(tmp_path: Path,
     (tmp_path / "wit").mkdir()
     assert bg.main(["--root", str(tmp_path), "--only", "nope"]) == 1
     assert "nothing to build" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("strict", "is_root", "tried", "action"), [
+    (True, False, False, "install"),   # CI: always try (the installer uses sudo when needed)
+    (True, True, False, "install"),
+    (False, True, False, "install"),   # local root: install
+    (False, False, False, "report"),   # local user: a skip line saying how to install
+    (True, True, True, "report"),      # the installer runs at most once per build
+    (False, True, True, "report"),
+])
+def test_when_a_toolchain_is_missing(strict: bool, is_root: bool, tried: bool,
+                                     action: str) -> None:
+    assert bg.when_missing(strict, is_root, tried) == action
+
+
+def test_missing_toolchain_in_strict_mode_fails_after_one_installer_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path
+    make_guest(root, "go", "a")
+    make_guest(root, "go", "b")
+    (root / "wit").mkdir()
+    runs: list[Path] = []
+    monkeypatch.setattr(bg, "run_installer", lambda r: runs.append(r) or True)
+    monkeypatch.setenv("ASTRID_TOOLCHAINS", str(tmp_path / "no-toolchains"))
+    monkeypatch.setenv("ASTRID_REQUIRE_ALL", "1")
+    assert bg.main(["--root", str(root)]) == 1
+    assert runs == [root]
+    err = capsys.readouterr().err
+    assert "ERROR go toolchain missing" in err
+    assert "failed: go-a, go-b" in err

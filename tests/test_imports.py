@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from wasmtime import Config, Engine, Store, wat2wasm
 from wasmtime.component import Component, Record, Variant
 
+from astrid_host._core._limits import Limits
 from astrid_host._core._model import (
     STANDARD_METHODS,
     AddressVerdict,
@@ -33,6 +34,7 @@ from astrid_host._wasm._imports import (
     READ_CHUNK_MAX,
     _GuestValueError,
     error_to_wit,
+    precheck_request,
     request_from_wit,
     response_to_wit,
 )
@@ -290,3 +292,37 @@ async def test_many_calls_on_a_borrowed_handle_read_the_same_stream(host: Host,
     guest = await _client_guest(host)
     assert await guest.call("status-many", "https://a.test/", 500) == 500 * 200
     assert len(fake_http.streams) == 1 and fake_http.streams[0].closed
+
+
+_SHAPE_LIMITS = Limits(max_url_bytes=64, max_request_headers=10, max_request_bytes=1000)
+
+
+@pytest.mark.parametrize(("url", "headers", "body", "expected"), [
+    ("https://a.test/", 10, 1000, None),  # at every limit: reaches the backend
+    ("https://a.test/" + "x" * 50, 0, 0, "invalid-request"),  # 65-byte URL
+    ("https://a.test/", 11, 0, "invalid-request"),
+    ("https://a.test/", 0, 1001, "request-too-large"),
+])
+async def test_oversized_request_is_refused_before_it_is_lifted(
+        url: str, headers: int, body: int, expected: str | None) -> None:
+    fake = FakeHttp()
+    async with Host(use_cache=False, limits=_SHAPE_LIMITS, http_factory=lambda ctx: fake) as h:
+        guest = await _client_guest(h)
+        result = await guest.call("send-shaped", url, headers, body)
+        if expected is None:
+            assert result == 200
+            (req,) = fake.requests
+            assert len(req.headers) == headers and req.body == bytes(body)
+        else:
+            assert result == 1000 + ERROR_CASES.index(expected)
+            assert fake.requests == []
+        # The Store is fine afterwards: the refusal freed the unlifted arguments cleanly.
+        assert await guest.call("send-url", "https://a.test/") == 200
+
+
+def test_precheck_leaves_values_of_another_shape_to_the_normal_path() -> None:
+    assert precheck_request(_FakeRaw(), Limits()) is None
+
+
+class _FakeRaw:
+    kind = -1  # not a record

@@ -318,7 +318,8 @@ class Capsule:
 
     async def _instantiate(self) -> _Live:
         """A fresh Store + instance (on a worker thread: instantiation may run guest code)."""
-        session = StoreSession(backend=self._backend, trio_token=self._token, name=self.name)
+        session = StoreSession(backend=self._backend, trio_token=self._token, name=self.name,
+                               limits=self.limits)
         result = await self._run_guest(None, self._new_live, session)
         if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
             message = result.error.message

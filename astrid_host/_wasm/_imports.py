@@ -41,6 +41,7 @@ from wasmtime._store import StoreContext
 from wasmtime.component import Record, ResourceHost, ResourceType, Variant
 from wasmtime.component._types import FuncType, ResultType, ValType
 
+from astrid_host._core._limits import Limits
 from astrid_host._core._model import (
     STANDARD_METHODS,
     DigestAlgorithm,
@@ -71,6 +72,7 @@ __all__ = [
     "error_to_wit",
     "link_client",
     "meta_to_wit",
+    "precheck_request",
     "request_from_wit",
     "response_to_wit",
 ]
@@ -325,6 +327,7 @@ class StoreSession:
     backend: HttpBackend
     trio_token: trio.lowlevel.TrioToken
     name: str = "capsule"
+    limits: Limits = field(default_factory=Limits)
     resources: dict[int, _Slot] = field(default_factory=dict)
     closed: bool = False
     _reps: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -581,6 +584,37 @@ def _types_for(session: StoreSession, name: str, store: StoreContext,
     return cached
 
 
+_REQUEST_IMPORTS = frozenset({"send", "start", "upload"})
+
+
+def precheck_request(raw: Any, limits: Limits) -> ErrorCode | None:
+    """Refuse an oversized request from its raw C value, before lifting it into Python.
+
+    Lifting costs about a microsecond per list element (wasmtime-py converts one value at a
+    time, in host code the epoch deadline cannot interrupt), so a guest could make the host
+    spend seconds materialising 100k headers that would be refused anyway. Reads only sizes:
+    the URL's bytes, the number of header fields, the body's bytes. ``None`` means "lift it".
+    """
+    if raw.kind != ffi.WASMTIME_COMPONENT_RECORD.value or raw.of.record.size != 5:
+        return None  # not the shape load-time checking admits; the normal path decides
+    fields = raw.of.record.data  # method, url, headers, body, options (wit/types.wit)
+    url, headers, body = fields[1].val, fields[2].val, fields[3].val
+    if url.kind == ffi.WASMTIME_COMPONENT_STRING.value \
+            and url.of.string.size > limits.max_url_bytes:
+        return ErrorCode.invalid_request(
+            RequestPart.URL, f"the URL is longer than {limits.max_url_bytes} bytes")
+    if headers.kind == ffi.WASMTIME_COMPONENT_LIST.value \
+            and headers.of.list.size > limits.max_request_headers:
+        return ErrorCode.invalid_request(
+            RequestPart.HEADER, f"more than {limits.max_request_headers} header fields")
+    if body.kind == ffi.WASMTIME_COMPONENT_OPTION.value and body.of.option:
+        inner = body.of.option.contents
+        if inner.kind == ffi.WASMTIME_COMPONENT_LIST.value \
+                and inner.of.list.size > limits.max_request_bytes:
+            return ErrorCode.request_too_large(limits.max_request_bytes)
+    return None
+
+
 def _invoke(name: str, context: Any, ty_raw: Any, args: Any, nargs: int,
             results: Any, nresults: int) -> int:
     store = StoreContext(context)
@@ -592,8 +626,17 @@ def _invoke(name: str, context: Any, ty_raw: Any, args: Any, nargs: int,
         params, result_ty = _types_for(session, name, store, ty_raw)
         if len(params) != nargs or nresults != (0 if result_ty is None else 1):
             raise _HostFault("import signature differs from astrid:http/client")
-        pyargs = [ty.convert_from_c(args[i]) for i, ty in enumerate(params)]
-        value = _FUNCS[name](session, store, *pyargs)
+        refusal = None
+        if name in _REQUEST_IMPORTS and nargs == 1:
+            refusal = precheck_request(args[0], session.limits)
+        if refusal is not None:
+            # Lifting would have taken ownership of the argument values; free them here.
+            for i in range(nargs):
+                ffi.wasmtime_component_val_delete(ctypes.byref(args[i]))
+            value: Any = _Err(error_to_wit(refusal))
+        else:
+            pyargs = [ty.convert_from_c(args[i]) for i, ty in enumerate(params)]
+            value = _FUNCS[name](session, store, *pyargs)
         if result_ty is None:
             return 0
         if isinstance(value, (_Ok, _Err)):

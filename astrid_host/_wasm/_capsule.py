@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -47,7 +48,9 @@ from astrid_host._wasm._imports import HttpBackend, StoreSession, current_sessio
 if TYPE_CHECKING:
     from wasmtime import Engine
 
-__all__ = ["Capsule", "classify_trap"]
+__all__ = ["CANCEL_GRACE_S", "Capsule", "classify_trap"]
+
+log = logging.getLogger("astrid_host.wasm")
 
 #: How often the host's ticker advances the engine epoch; the unit of the call deadline.
 EPOCH_TICK_S = 0.01
@@ -221,6 +224,7 @@ class Capsule:
             live = self._live
             if live is None:
                 live = await self._instantiate()
+                self._check_open()  # aclose may have come while the Store was being built
             live.session.begin_call()
             result = await self._run_guest(live, self._enter, live, export, args)
             if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
@@ -291,8 +295,9 @@ class Capsule:
                 await self._discard()
                 try:
                     await self._backend.aclose()
-                except Exception:
-                    pass
+                except Exception:  # the contract says HttpError only; close regardless
+                    log.warning("closing the HTTP client of capsule %s failed", self.name,
+                                exc_info=True)
                 self._component = None  # type: ignore[assignment]
         if self._on_close is not None:
             self._on_close(self)
@@ -384,8 +389,8 @@ class Capsule:
         for obj in leftovers:
             try:
                 await obj.aclose()
-            except Exception:
-                pass
+            except Exception:  # one bad stream must not keep the others open
+                log.debug("closing a resource of capsule %s failed", self.name, exc_info=True)
 
 
 def _lookup(live: _Live, export: str) -> Any:

@@ -5,7 +5,7 @@ Lifecycle of the Store behind a capsule:
 - ``Host.load`` instantiates it once eagerly, so a missing import is a load error.
 - Each :meth:`Capsule.call` resets the fuel (``limits.fuel_per_call``) and the epoch deadline
   (``limits.call_timeout_s``), then enters the guest on a worker thread. Only one thread is
-  ever inside the Store: wasmtime aborts the whole process otherwise.
+  ever inside the Store: concurrent entry aborts the process or corrupts the Store.
 - A trap poisons a Store for good (wasmtime refuses to enter it again, even with a new
   instance). The capsule throws it away, closes every host resource the guest still held
   through it, and instantiates a fresh Store on the next call. Guest state is lost then.

@@ -8,6 +8,7 @@ from typing import Any
 
 import wit_world
 from componentize_py_types import Err
+from echo_resources import EchoResources as EchoResources  # the exported interface
 
 
 def _unwrap(v: Any) -> Any:
@@ -42,3 +43,5 @@ class WitWorld(wit_world.WitWorld):
     def fail_with(self, message: str) -> None:
         if message:
             raise Err(message)
+
+

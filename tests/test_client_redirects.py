@@ -192,6 +192,8 @@ async def test_blocked_hop_logs_a_deny_line(client: CapsuleHttp, http_server: Te
     await _code(client, Request("GET", _to(http_server, "http://private.test/")))
     lines = [r.getMessage() for r in caplog.records if r.name == "astrid_host.egress"]
     assert "decision=deny" in lines[-1] and "reason=private" in lines[-1]
+    # The deny line lists what DNS answered, each address with its own reason.
+    assert "addresses=10.0.0.5/private" in lines[-1]
 
 
 async def test_wire_bytes_count_every_hop(client: CapsuleHttp, http_server: TestServer) -> None:

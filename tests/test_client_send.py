@@ -151,6 +151,7 @@ async def test_name_resolving_to_private_address_is_destination_prohibited(
     code = await _code(client, Request("GET", "http://private.test:8080/"))
     assert code.case == "destination-prohibited"
     assert code.payload.host == "private.test"
+    assert [(a.address, a.reason) for a in code.payload.addresses] == [("10.0.0.5", "private")]
 
 
 async def test_unknown_name_is_dns_error(client: CapsuleHttp) -> None:

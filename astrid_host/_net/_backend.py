@@ -37,6 +37,7 @@ __all__ = [
     "Connector",
     "DEFAULT_DNS_TIMEOUT",
     "PinnedBackend",
+    "ProhibitedDestination",
     "Resolver",
     "StaticResolver",
     "SystemResolver",
@@ -113,6 +114,15 @@ async def _socket_connect(ip: IPAddress, port: int, local_address: str | None) -
         sock.close()
         raise
     return trio.SocketStream(sock)
+
+
+class ProhibitedDestination(HttpError):
+    """Every answer was refused (`destination-prohibited`); keeps the whole resolution so the
+    decision line can list each address with its reason."""
+
+    def __init__(self, resolution: Resolution) -> None:
+        super().__init__(ErrorCode.destination_prohibited(resolution.host, resolution.refused()))
+        self.resolution = resolution
 
 
 class PinnedStream(TrioStream):
@@ -208,8 +218,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         resolution = await self.resolve(host, port)
         candidates = resolution.allowed
         if not candidates:
-            raise HttpError(ErrorCode.destination_prohibited(resolution.host,
-                                                             resolution.refused()))
+            raise ProhibitedDestination(resolution)
         failures: list[tuple[AddressCheck, OSError]] = []
         try:
             with trio.fail_after(float("inf") if timeout is None else timeout):

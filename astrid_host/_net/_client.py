@@ -46,7 +46,6 @@ from astrid_host._core._model import (
     ErrorCode,
     Header,
     HttpError,
-    ProhibitedAddress,
     RedirectPolicy,
     Request,
     RequestOptions,
@@ -58,7 +57,7 @@ from astrid_host._core._model import (
 from astrid_host._core._policy import Classifier, EgressPolicy, PolicyDecision
 from astrid_host._core._redirects import is_redirect, next_request, resolve_location
 from astrid_host._core._url import InvalidUrl, ParsedUrl, parse_url
-from astrid_host._net._backend import PinnedBackend, Resolver
+from astrid_host._net._backend import PinnedBackend, ProhibitedDestination, Resolver
 from astrid_host._net._errors import translating
 
 __all__ = ["CapsuleHttp", "IncomingStream", "OutgoingUpload", "default_ssl_context"]
@@ -599,13 +598,9 @@ class CapsuleHttp:
             async with self._io:
                 resp = await self._pool.handle_async_request(request)
         except Exception as e:  # log the hop's decision whatever failed, then let it go on
-            if isinstance(e, HttpError) and e.code.case == "destination-prohibited":
-                payload = e.code.payload
-                reason = (payload.addresses[0].reason
-                          if isinstance(payload, ProhibitedAddress) and payload.addresses
-                          else "destination-prohibited")
-                self._log_decision(EgressDecision(self.name, smethod, url.redacted(), False,
-                                                  reason, decision.rule))
+            if isinstance(e, ProhibitedDestination):
+                self._log_decision(EgressDecision.from_policy(
+                    self.name, smethod, url.redacted(), decision, e.resolution))
                 if hop:
                     raise HttpError(ErrorCode.redirect_blocked(
                         f"{url.redacted()}: {e.code}")) from None

@@ -1,0 +1,91 @@
+"""A noisy neighbour: one capsule traps over and over while others call host imports.
+
+The quiet capsules each make ``client.send`` calls in a loop; their per-call latency is
+measured without and then with a neighbour that alternates three kinds of trap (after host
+I/O, after a memory bomb, and on a short wall-clock deadline), each one discarding its Store.
+The quiet capsules must keep working and keep their latency within a bound.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import trio
+
+from astrid_host._core._limits import Limits, MiB
+from astrid_host._wasm._capsule import Capsule
+from astrid_host._wasm._errors import CapsuleTrap
+from astrid_host._wasm._host import Host
+from tests.hostile.conftest import load_hostile
+from tests.servers.http import TestServer
+
+QUIET = 4
+CALLS = 100
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+async def _quiet_round(capsules: list[Capsule], url: str) -> list[float]:
+    latencies: list[float] = []
+
+    async def one(capsule: Capsule) -> None:
+        for _ in range(CALLS):
+            t = time.perf_counter()
+            assert await capsule.call("send-url", url) == 200
+            latencies.append(time.perf_counter() - t)
+
+    async with trio.open_nursery() as nursery:
+        for capsule in capsules:
+            nursery.start_soon(one, capsule)
+    return latencies
+
+
+async def test_capsules_keep_their_latency_while_a_neighbour_traps_repeatedly(
+        real_host: Host, http_server: TestServer) -> None:
+    url = http_server.url("/bytes?n=256", host="public.test")
+    quiet = [await load_hostile(real_host, name=f"quiet-{i}") for i in range(QUIET)]
+    noisy = await load_hostile(real_host, Limits(memory_bytes=16 * MiB, call_timeout_s=0.05,
+                                                 fuel_per_call=10**15), name="noisy")
+    await _quiet_round(quiet, url)  # warm-up: pools, threads, caches
+    calm = await _quiet_round(quiet, url)
+
+    traps: list[str] = []
+    done = trio.Event()
+
+    async def neighbour() -> None:
+        kinds = (("read-after-drop", http_server.url("/bytes?n=1000", host="public.test")),
+                 ("bomb-abort", 16), ("spin",))
+        i = 0
+        while not done.is_set():
+            export, *args = kinds[i % len(kinds)]
+            i += 1
+            try:
+                await noisy.call(export, *args)
+            except CapsuleTrap as exc:
+                traps.append(exc.kind)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(neighbour)
+        await trio.sleep(0.1)
+        noisy_round = await _quiet_round(quiet, url)
+        done.set()
+
+    p50_calm, p99_calm = percentile(calm, 50), percentile(calm, 99)
+    p50_noisy, p99_noisy = percentile(noisy_round, 50), percentile(noisy_round, 99)
+    print(f"\nquiet capsules: {QUIET} x {CALLS} send calls; "
+          f"alone p50 {p50_calm * 1e3:.2f} ms p99 {p99_calm * 1e3:.2f} ms; "
+          f"with a neighbour trapping {len(traps)} times "
+          f"({', '.join(f'{k}={traps.count(k)}' for k in sorted(set(traps)))}): "
+          f"p50 {p50_noisy * 1e3:.2f} ms p99 {p99_noisy * 1e3:.2f} ms "
+          f"(mean {statistics.mean(noisy_round) * 1e3:.2f} ms)")
+    assert len(noisy_round) == QUIET * CALLS
+    assert {"other", "unreachable", "deadline"} <= set(traps)
+    assert noisy.instantiations >= len(traps)
+    # The neighbour takes one worker thread and some CPU on 2 shared cores; it must not
+    # take the others' latency with it.
+    assert p50_noisy < 3 * p50_calm + 0.005
+    assert p99_noisy < 3 * p99_calm + 0.050

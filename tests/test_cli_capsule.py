@@ -259,6 +259,19 @@ def test_inspect_flags_imports_the_host_does_not_provide(
     assert doc["runnable"] is False
 
 
+def test_inspect_lists_interface_exports_as_call_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    guest = ROOT / "build" / "guests" / "rust-conformance.wasm"
+    if not guest.exists():
+        pytest.skip("rust conformance guest not built")
+    assert main(["inspect", str(guest), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert ("astrid:http/conformance-tests@0.1.0#fetch: func(req: request) -> "
+            "result<response, error-code>") in doc["exports"]
+    assert doc["runnable"] is False
+
+
 def test_inspect_of_a_non_component_is_exit_2(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "x.wasm").write_bytes(b"nope")

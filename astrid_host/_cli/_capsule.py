@@ -206,7 +206,7 @@ def describe(component: Path, manifest: Manifest | None) -> dict[str, Any]:
     """Everything ``inspect`` reports, as JSON-ready data. Raises ``_UsageError``."""
     from astrid_host._bindgen import BindgenError, load
     from astrid_host._bindgen._markdown import wit_type
-    from astrid_host._bindgen._model import WasmToolsMissing
+    from astrid_host._bindgen._model import Function, WasmToolsMissing
     from astrid_host._wasm._host import Host
 
     try:
@@ -238,15 +238,20 @@ def describe(component: Path, manifest: Manifest | None) -> dict[str, Any]:
                         "capability": match[0] if match else None,
                         "meaning": match[1] if match else "the host does not provide this"})
 
+    def signature(name: str, fn: Function) -> str:
+        args = ", ".join(f"{p.name}: {wit_type(resolve, p.type)}" for p in fn.params)
+        ret = "" if fn.result is None else f" -> {wit_type(resolve, fn.result)}"
+        return f"{name}: func({args}){ret}"
+
+    # Spelled the way Capsule.call names them: "run", or "<interface id>#<function>".
     exports: list[str] = []
     for item in world.exports:
         if item.function is not None:
-            fn = item.function
-            args = ", ".join(f"{p.name}: {wit_type(resolve, p.type)}" for p in fn.params)
-            ret = "" if fn.result is None else f" -> {wit_type(resolve, fn.result)}"
-            exports.append(f"{fn.name}: func({args}){ret}")
+            exports.append(signature(item.function.name, item.function))
         elif item.interface is not None and not resolve.is_toolchain_internal(item):
-            exports.append(f"interface {resolve.export_id(item)}")
+            prefix = resolve.export_id(item)
+            exports += [signature(f"{prefix}#{fn.name}", fn)
+                        for fn in resolve.interfaces[item.interface].functions]
 
     cache_path = Host().cache.path_for(data)
     caps = sorted({i["capability"] for i in imports if i["capability"] not in (None, "types")})

@@ -32,8 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available command registered."""
     parser = argparse.ArgumentParser(
         prog="astrid-host",
-        description="Run WebAssembly capsules with guarded outgoing HTTP, and debug their policies.",
-        epilog="Exit status: 0 ok/allowed, 1 denied or capsule error, 2 invalid input, 3 host error.",
+        description="Run WebAssembly capsules with guarded outgoing HTTP, "
+                    "and debug their policies.",
+        epilog="Exit status: 0 ok/allowed, 1 denied or capsule error, 2 invalid input, "
+               "3 host error.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:

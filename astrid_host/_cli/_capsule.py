@@ -164,21 +164,16 @@ def run_command(args: argparse.Namespace) -> int:
 async def _run(component: Path, policy: EgressPolicy, limits: Limits, name: str,
                text: str) -> tuple[int, str, str]:
     """(exit status, error kind, answer or message). Never raises for expected failures."""
-    from astrid_host._net._client import CapsuleHttp
     from astrid_host._wasm._errors import (
         CapsuleLoadError,
         CapsuleTrap,
         ExportNotFound,
     )
-    from astrid_host._wasm._host import CapsuleContext, Host
+    from astrid_host._wasm._host import Host
     from astrid_host.bindings.capsule import CapsuleWorld, Err
 
-    def http_factory(ctx: CapsuleContext) -> Any:
-        # Built here explicitly so the policy and limits the CLI computed are the ones used.
-        return CapsuleHttp(ctx.name, ctx.policy, ctx.limits)
-
     try:
-        async with Host(limits=limits, http_factory=http_factory) as host:
+        async with Host(limits=limits) as host:
             capsule = await host.load(component, policy=policy, limits=limits, name=name)
             async with capsule:
                 return EXIT_OK, "", await CapsuleWorld(capsule).run(text)

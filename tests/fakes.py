@@ -441,3 +441,45 @@ UNKNOWN_FUNC_WAT = r"""
     (export "frobnicate" (func (result u32)))))
 )
 """
+
+#: A component asking WASI for its environment variables and arguments (counts only).
+WASI_ENV_GUEST_WAT = r"""
+(component
+  (type $env-pair (tuple string string))
+  (type $env-list (list $env-pair))
+  (type $args-list (list string))
+  (import "wasi:cli/environment@0.2.0" (instance $env
+    (export "get-environment" (func (result $env-list)))
+    (export "get-arguments" (func (result $args-list)))))
+  (core module $Mem
+    (memory (export "memory") 1)
+    (global $next (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $next) (i32.sub (local.get 2) (i32.const 1)))
+                             (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $next (i32.add (local.get $p) (local.get 3)))
+      (local.get $p)))
+  (core instance $mem (instantiate $Mem))
+  (alias core export $mem "memory" (core memory $memory))
+  (alias core export $mem "realloc" (core func $realloc))
+  (alias export $env "get-environment" (func $get-env))
+  (alias export $env "get-arguments" (func $get-args))
+  (core func $get-env-l (canon lower (func $get-env) (memory $memory) (realloc $realloc)))
+  (core func $get-args-l (canon lower (func $get-args) (memory $memory) (realloc $realloc)))
+  (core module $Main
+    (import "env" "memory" (memory 1))
+    (import "wasi" "get-env" (func $get-env (param i32)))
+    (import "wasi" "get-args" (func $get-args (param i32)))
+    (func (export "env-count") (result i32)
+      (call $get-env (i32.const 0)) (i32.load (i32.const 4)))
+    (func (export "arg-count") (result i32)
+      (call $get-args (i32.const 0)) (i32.load (i32.const 4))))
+  (core instance $main (instantiate $Main
+    (with "env" (instance (export "memory" (memory $memory))))
+    (with "wasi" (instance (export "get-env" (func $get-env-l))
+                           (export "get-args" (func $get-args-l))))))
+  (func (export "env-count") (result u32) (canon lift (core func $main "env-count")))
+  (func (export "arg-count") (result u32) (canon lift (core func $main "arg-count")))
+)
+"""

@@ -22,6 +22,7 @@ from tests.fakes import (
     CLIENT_GUEST_WAT,
     ERROR_CASES,
     PLAIN_GUEST_WAT,
+    WASI_ENV_GUEST_WAT,
     WASI_GUEST_WAT,
     FakeHttp,
 )
@@ -315,6 +316,14 @@ def test_pitfall_wasi_linker_without_store_wasi_aborts_the_process() -> None:
     assert broken.returncode != 0 and "random" not in broken.stdout
     fixed = _run_python(script.replace("if FIX:", "if True:"))
     assert fixed.returncode == 0 and fixed.stdout.strip() == "random True"
+
+
+async def test_wasi_grants_no_environment_and_no_arguments(
+        host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASTRID_TEST_SECRET", "must-not-leak")
+    capsule = await host.load(WASI_ENV_GUEST_WAT.encode())
+    assert await capsule.call("env-count") == 0
+    assert await capsule.call("arg-count") == 0
 
 
 async def test_wasi_guest_runs_in_a_capsule(host: Host) -> None:

@@ -41,6 +41,9 @@ PLAIN = PLAIN_GUEST_WAT.encode()
     ("error while executing at wasm backtrace:\n    0: boom\n\nCaused by:\n"
      "    wasm trap: wasm `unreachable` instruction executed", "unreachable"),
     ("memory minimum size of 300 pages exceeds memory limits", "memory"),
+    ("error while executing at wasm backtrace:\n    0: g!__rdl_oom\n    1: g!alloc::alloc::"
+     "handle_alloc_error\n\nCaused by:\n    wasm trap: wasm `unreachable` instruction executed",
+     "memory"),
     ("wasm trap: out of bounds memory access", "other"),
     ("", "other"),
 ])

@@ -12,9 +12,14 @@ from pathlib import Path
 import pytest
 import trio
 
-from astrid_host._core._limits import Limits
+from astrid_host._core._limits import Limits, MiB
 from astrid_host._core._model import ErrorCode
-from astrid_host._wasm._errors import CapsuleClosed, CapsuleLoadError, CapsuleRunError
+from astrid_host._wasm._errors import (
+    CapsuleClosed,
+    CapsuleLoadError,
+    CapsuleRunError,
+    CapsuleTrap,
+)
 from astrid_host._wasm._host import CapsuleContext, Host
 from tests.conftest import built_guest
 from tests.fakes import (
@@ -175,6 +180,20 @@ async def test_python_guest_sees_the_error_case(host: Host, fake_http: FakeHttp,
                                                       "method": "PROPFIND"})))
     assert answer == {"ok": False, "error": "denied", "detail": "not on the allowlist"}
     assert fake_http.requests[-1].method == "PROPFIND"
+
+
+async def test_python_guest_out_of_memory_traps_and_recovers(
+        host: Host, fake_http: FakeHttp, python_example_wasm: Path) -> None:
+    fake_http.routes["https://big.test/"] = b"x" * (3 * MiB)
+    capsule = await host.load(python_example_wasm, limits=Limits(memory_bytes=14 * MiB))
+    with pytest.raises(CapsuleTrap) as info:
+        await capsule.run(json.dumps({"url": "https://big.test/", "stream": True,
+                                      "chunk": 1 << 20}))
+    # The guest aborts when an allocation fails: wasmtime reports `unreachable`.
+    assert info.value.kind in ("memory", "unreachable")
+    assert fake_http.streams[-1].closed  # the handle alive at the trap was closed for it
+    answer = json.loads(await capsule.run('{"url": "https://a.test/"}'))
+    assert answer["ok"] is True and capsule.instantiations == 2
 
 
 async def test_python_guest_err_result_raises_capsule_run_error(

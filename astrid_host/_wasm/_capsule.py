@@ -67,6 +67,12 @@ _TRAP_TABLE: tuple[tuple[str, TrapKind], ...] = (
     ("exceeds memory limits", "memory"),
     ("memory limit", "memory"),
     ("out of memory", "memory"),
+    # A guest whose allocation failed usually aborts (so the trap is `unreachable`); Rust's
+    # allocation-failure path leaves these names in the backtrace.
+    ("handle_alloc_error", "memory"),
+    ("rust_oom", "memory"),
+    ("rdl_oom", "memory"),
+    ("memory allocation of", "memory"),
     ("wasm `unreachable` instruction executed", "unreachable"),
     ("unreachable", "unreachable"),
 )

@@ -7,7 +7,8 @@
 # downloaded. What and why:
 #   rustc-web cargo-web rust-web-src  Rust 1.96 with std sources, for -Zbuild-std on
 #                                     wasm32-unknown-unknown (rustup cannot fetch wasm targets here)
-#   lld-22                            provides the rust-lld that rustc-web's wasm target links with
+#   rust-web-llvm lld-22              /usr/bin/rust-lld (a link to lld-22), the linker of rustc-web's
+#                                     wasm targets; rust-web-llvm is only a Recommends of rustc-web
 #   nginx-light                       the "server nobody here wrote" used by the HTTP tests
 #   npm                               to fetch the jco package that carries the preview1 adapter
 #   wit-bindgen-cli 0.58.0 (crates.io, `go` feature only)  Go bindings for the standard Go
@@ -24,7 +25,7 @@ tools=${ASTRID_TOOLCHAINS:-$repo/build/toolchains}
 python=${PYTHON:-python3}
 JCO_VERSION=1.35.0
 WIT_BINDGEN_VERSION=0.58.0
-APT_PACKAGES=(rustc-web cargo-web rust-web-src lld-22 nginx-light npm)
+APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 nginx-light npm)
 
 say() { echo "install-toolchains: $*"; }
 

@@ -40,6 +40,7 @@ LANGS = ("python", "rust", "go")
 IFACE = "astrid:http/conformance-tests@0.1.0"
 REQUIRE_ALL = os.environ.get("ASTRID_REQUIRE_ALL") == "1"
 MiB = 1024 * 1024
+CALL_TIMEOUT_S = 300
 FNV_OFFSET, FNV_PRIME, MASK64 = 0xCBF29CE484222325, 0x100000001B3, (1 << 64) - 1
 
 #: Fields whose values depend on timing, not on the guest: dropped before comparing.
@@ -105,7 +106,7 @@ class Guests:
         """Call ``export`` in every guest (one after the other); results by guest name."""
         out = {}
         for name, capsule in self.capsules.items():
-            with trio.fail_after(120):
+            with trio.fail_after(CALL_TIMEOUT_S + 30):
                 out[name] = await capsule.call(f"{IFACE}#{export}", *args)
         return out
 
@@ -136,7 +137,10 @@ async def loaded_guests(server: TestServer, policy_rules: list[str], local: list
         return CapsuleHttp(ctx.name, ctx.policy, ctx.limits, **http_options)
 
     cache = ROOT / "build" / "cache" / "conformance"
-    async with Host(cache_dir=cache, limits=Limits(max_open_streams=4),
+    # The 64 MiB upload takes tens of seconds per guest on a busy 2-core machine (every
+    # 1 MiB piece crosses wasmtime-py as list<u8>): give a call more than the 60 s default.
+    limits = Limits(max_open_streams=4, call_timeout_s=CALL_TIMEOUT_S)
+    async with Host(cache_dir=cache, limits=limits,
                     http_factory=http_factory) as host:
         capsules = {}
         for path in paths:

@@ -48,6 +48,8 @@ JCO_VERSION = "1.35.0"
 # Directories inside a guest that are build products, never inputs.
 IGNORED_DIRS = frozenset({"target", "gen", "__pycache__", ".pytest_cache", "node_modules"})
 IGNORED_SUFFIXES = (".pyc", ".wasm")
+# Hidden directories that do change a build (cargo configuration); other dot-dirs are caches.
+HIDDEN_INPUT_DIRS = frozenset({".cargo"})
 
 
 # --- discovery and selection (pure) ---------------------------------------------------------
@@ -110,7 +112,8 @@ def source_files(directory: Path) -> list[Path]:
     """The input files of a directory tree, sorted, without build products."""
     files = []
     for dirpath, dirnames, filenames in os.walk(directory):
-        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS and not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS
+                             and (not d.startswith(".") or d in HIDDEN_INPUT_DIRS))
         for f in sorted(filenames):
             if f.endswith(IGNORED_SUFFIXES) or f.startswith("."):
                 continue

@@ -123,6 +123,14 @@ def test_cache_key_ignores_build_products_inside_the_guest(tmp_path: Path) -> No
     assert bg.cache_key([("guest", g)], "t") == before
 
 
+def test_cache_key_includes_cargo_configuration(tmp_path: Path) -> None:
+    g = make_guest(tmp_path, "rust", "x", files={"src/lib.rs": ""})
+    before = bg.cache_key([("guest", g)], "t")
+    (g / ".cargo").mkdir()
+    (g / ".cargo" / "config.toml").write_text("[build]\n")
+    assert bg.cache_key([("guest", g)], "t") != before
+
+
 def test_cache_key_distinguishes_moving_content_between_files(tmp_path: Path) -> None:
     g = make_guest(tmp_path, "python", "x", files={"a.py": "12", "b.py": "3"})
     first = bg.cache_key([("guest", g)], "t")

@@ -116,7 +116,7 @@ async def test_response_bigger_than_guest_memory_traps_instead_of_writing_out_of
         real_host: Host, http_server: TestServer) -> None:
     capsule = await load_hostile(real_host, Limits(memory_bytes=1 * MiB))
     trap, took = await trap_of(capsule, "send-url", url(http_server, "/bytes?n=1500000"))
-    assert trap.kind == "other" and "realloc" in trap.message
+    assert trap.kind in ("memory", "other") and "realloc" in trap.message
     assert took < 10
     assert await capsule.call("send-url", url(http_server, "/bytes?n=1000")) == 200
 
@@ -285,13 +285,10 @@ async def test_huge_header_lists_are_invalid_request(real_host: Host, http_serve
     assert not http_server.requests  # refused before anything was sent
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "100k headers cost ~3 s of host CPU and ~47 MiB RSS (from 1.6 MiB of guest memory) "
-    "before the count check: _imports._invoke lifts every argument with wasmtime-py's "
-    "convert_from_c before request_from_wit/CapsuleHttp._prepare see max_request_headers; "
-    "the epoch deadline cannot interrupt host code, so a 0.3 s call ends after ~3.6 s"))
 async def test_100k_headers_are_refused_before_the_host_materialises_them(
         real_host: Host, http_server: TestServer) -> None:
+    """Lifting 100k headers into Python took ~3 s of host code the epoch cannot interrupt
+    (a 0.3 s call ended after 3.6 s); the runtime now refuses them from the raw value."""
     capsule = await load_hostile(real_host, Limits(call_timeout_s=0.3))
     start = time.monotonic()
     try:
@@ -300,4 +297,23 @@ async def test_100k_headers_are_refused_before_the_host_materialises_them(
     except CapsuleTrap as exc:
         result = exc.kind
     assert result in ("invalid-request", "deadline")
+    assert time.monotonic() - start < 0.3 + DEADLINE_SLACK_S
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a buffered response body is lowered into the guest by wasmtime-py's stock list<u8> "
+    "conversion (~1 us/byte, _imports._lower_result -> ListType.convert_to_c; "
+    "_wasm/_fastbytes.py exists but nothing installs it) in host code the epoch cannot "
+    "interrupt, and nothing checks the body against the guest's memory limit first: a 0.3 s "
+    "call fetching 4 MiB into a 2 MiB guest ends after ~4 s (9 MiB: ~8.7 s)"))
+async def test_body_larger_than_guest_memory_ends_within_the_call_deadline(
+        real_host: Host, http_server: TestServer) -> None:
+    capsule = await load_hostile(real_host, Limits(memory_bytes=2 * MiB, call_timeout_s=0.3))
+    start = time.monotonic()
+    try:
+        outcome: object = code(await capsule.call("send-url",
+                                                  url(http_server, f"/bytes?n={4 * MiB}")))
+    except CapsuleTrap as exc:
+        outcome = exc.kind
+    assert outcome in ("deadline", "memory", "other", "body-too-large")
     assert time.monotonic() - start < 0.3 + DEADLINE_SLACK_S

@@ -1,7 +1,7 @@
 """Load and leaks: 10 000 requests from 50 capsules, then everything back to where it started.
 
 Measured here (2 shared cores): 10 000 guest calls, each one ``client.send`` of a 256-byte body
-through the real host and engine, take 30-41 s (245-330 requests/s; one keep-alive connection
+through the real host and engine, take 20-41 s (245-500 requests/s; one keep-alive connection
 per capsule), then up to 10 s more for trio's idle worker threads to exit. The count is the
 issue's, unchanged: it fits the CI budget.
 """
@@ -40,6 +40,7 @@ THREAD_IDLE_S = 10
 @pytest.mark.slow
 async def test_10k_requests_from_50_capsules_without_error_and_without_leaks(
         cache_dir: Path) -> None:
+    gc.collect()  # earlier tests' Hosts: their import callbacks go with their Linkers
     start = Snapshot.take()
     budgets, registry = len(_capsule._BUDGETS), len(_imports._REGISTRY)
     per_capsule = REQUESTS // CAPSULES
@@ -88,4 +89,5 @@ async def test_10k_requests_from_50_capsules_without_error_and_without_leaks(
     deadline = time.monotonic() + THREAD_IDLE_S + 3
     while threading.active_count() > start.threads and time.monotonic() < deadline:
         await trio.sleep(0.25)
-    assert threading.active_count() == start.threads
+    # <=: idle worker threads left by earlier tests may have exited meanwhile.
+    assert threading.active_count() <= start.threads

@@ -317,3 +317,21 @@ async def test_body_larger_than_guest_memory_ends_within_the_call_deadline(
         outcome = exc.kind
     assert outcome in ("deadline", "memory", "other", "body-too-large")
     assert time.monotonic() - start < 0.3 + DEADLINE_SLACK_S
+
+
+async def test_header_lists_are_bounded_by_wasmtimes_hostcall_copy_cap(
+        real_host: Host, http_server: TestServer) -> None:
+    """wasmtime lifts every argument into C values before the host sees any of it: 300k
+    headers (4.8 MB of guest memory) cost ~180 MiB of host memory for an instant, refused as
+    invalid-request; from about 1M its per-call copy cap traps the guest. No setter for that
+    cap is exposed in wasmtime-py 50, so this is the bound."""
+    capsule = await load_hostile(real_host)
+    rss = rss_bytes()
+    assert code(await capsule.call("send-headers", url(http_server, "/echo"), b"x-a", b"v",
+                                   300_000)) == "invalid-request"
+    assert rss_bytes() - rss < 256 * MiB
+    trap, took = await trap_of(capsule, "send-headers", url(http_server, "/echo"), b"x-a",
+                               b"v", 1_000_000)
+    assert trap.kind == "other" and "fuel allocated for hostcalls" in trap.message
+    assert took < 2
+    assert not http_server.requests

@@ -48,7 +48,7 @@ from astrid_host._wasm._imports import HttpBackend, StoreSession, current_sessio
 if TYPE_CHECKING:
     from wasmtime import Engine
 
-__all__ = ["CANCEL_GRACE_S", "Capsule", "classify_trap"]
+__all__ = ["CANCEL_GRACE_S", "Capsule", "EpochTicker", "classify_trap"]
 
 log = logging.getLogger("astrid_host.wasm")
 
@@ -152,6 +152,34 @@ def _attach_budget(store: Store) -> _Budget:
     return budget
 
 
+class EpochTicker:
+    """Advances the engine epoch every :data:`EPOCH_TICK_S`, but only while guests run.
+
+    An idle host does not wake up 100 times a second. ``running()`` brackets every stretch
+    of guest execution; :meth:`run` is the task that ticks.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._active = 0
+        self._wake = trio.Event()
+
+    def enter(self) -> None:
+        self._active += 1
+        self._wake.set()
+
+    def exit(self) -> None:
+        self._active -= 1
+
+    async def run(self) -> None:
+        while True:
+            if self._active == 0:
+                self._wake = trio.Event()
+                await self._wake.wait()
+            await trio.sleep(EPOCH_TICK_S)
+            self._engine.increment_epoch()
+
+
 class _Trapped(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -187,6 +215,7 @@ class Capsule:
         limits: Limits,
         backend: HttpBackend,
         thread_limiter: trio.CapacityLimiter,
+        ticker: EpochTicker,
         on_close: Callable[[Capsule], None] | None = None,
     ) -> None:
         self.name = name
@@ -196,6 +225,7 @@ class Capsule:
         self._component = component
         self._backend = backend
         self._limiter = thread_limiter
+        self._ticker = ticker
         self._on_close = on_close
         self._lock = trio.Lock()
         self._live: _Live | None = None
@@ -252,8 +282,12 @@ class Capsule:
 
         async def runner() -> None:
             with trio.CancelScope(shield=True):
-                result = await outcome.acapture(
-                    trio.to_thread.run_sync, fn, *args, limiter=self._limiter)
+                self._ticker.enter()
+                try:
+                    result = await outcome.acapture(
+                        trio.to_thread.run_sync, fn, *args, limiter=self._limiter)
+                finally:
+                    self._ticker.exit()
                 if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
                     await self._discard()  # poisoned for good, whoever is still waiting
                 box.append(result)

@@ -30,7 +30,7 @@ from wasmtime.component import Linker
 
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._cache import CompileCache, LoadInfo, default_cache_dir
-from astrid_host._wasm._capsule import EPOCH_TICK_S, Capsule
+from astrid_host._wasm._capsule import Capsule, EpochTicker
 from astrid_host._wasm._errors import CapsuleClosed, CapsuleLoadError, CapsuleTrap
 from astrid_host._wasm._imports import HttpBackend, check_client_imports, link_client
 
@@ -152,6 +152,7 @@ class Host:
         self._linker: Linker | None = None
         self._limiter: trio.CapacityLimiter | None = None
         self._io_limiter: trio.CapacityLimiter | None = None
+        self._ticker: EpochTicker | None = None
         self._closed = False
         #: What the last :meth:`load` did: cache hit or compile, and how long it took.
         self.last_load: LoadInfo | None = None
@@ -173,7 +174,8 @@ class Host:
         self._io_limiter = trio.CapacityLimiter(self._max_io)
         stack = AsyncExitStack()
         nursery = await stack.enter_async_context(trio.open_nursery())
-        nursery.start_soon(self._tick, self._engine)
+        self._ticker = EpochTicker(self._engine)
+        nursery.start_soon(self._ticker.run)
         stack.callback(nursery.cancel_scope.cancel)  # runs before the nursery exits
         self._stack = stack
         return self
@@ -191,13 +193,6 @@ class Host:
                 await capsule.aclose()
         if self._stack is not None:
             await self._stack.aclose()
-
-    @staticmethod
-    async def _tick(engine: Engine) -> None:
-        # The epoch is engine-wide; each Store's deadline counts these ticks.
-        while True:
-            await trio.sleep(EPOCH_TICK_S)
-            engine.increment_epoch()
 
     # -- loading
 
@@ -238,11 +233,12 @@ class Host:
                              io_limiter=self._io_limiter, options=dict(self._extra_options),
                              **self._host_options)
         backend = self._factory(ctx)
-        assert self._limiter is not None
+        assert self._limiter is not None and self._ticker is not None
         try:
             capsule = Capsule(name=name, engine=engine, linker=self._linker,
                               component=component, limits=effective, backend=backend,
-                              thread_limiter=self._limiter, on_close=self._capsules.discard)
+                              thread_limiter=self._limiter, ticker=self._ticker,
+                              on_close=self._capsules.discard)
         except BaseException:
             with trio.CancelScope(shield=True):
                 await backend.aclose()

@@ -13,7 +13,7 @@ Lifecycle of the Store behind a capsule:
   `cancelled`), gives the guest a short grace to return, interrupts it otherwise, and frees
   the Store, the open streams and the HTTP client. A cancelled caller does the same to its
   own call (but the capsule stays open).
-- Wall-clock budgets use the engine epoch: the host ticks it every 10 ms, each Store's
+- Wall-clock budgets use the engine epoch: the host ticks it every 10 ms (while guests run),
   deadline is one tick, and a per-Store epoch callback decides on every tick whether the call
   is over its budget (trap) or may continue. The budget can shrink while the guest runs.
 """

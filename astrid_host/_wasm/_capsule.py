@@ -14,8 +14,9 @@ Lifecycle of the Store behind a capsule:
   the Store, the open streams and the HTTP client. A cancelled caller does the same to its
   own call (but the capsule stays open).
 - Wall-clock budgets use the engine epoch: the host ticks it every 10 ms (while guests run),
-  deadline is one tick, and a per-Store epoch callback decides on every tick whether the call
-  is over its budget (trap) or may continue. The budget can shrink while the guest runs.
+  each Store's deadline is one tick, and a per-Store epoch callback decides on every tick
+  whether the call is over its budget (trap) or may continue. The budget can shrink while
+  the guest runs.
 """
 
 from __future__ import annotations

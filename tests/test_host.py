@@ -114,11 +114,16 @@ async def test_host_options_reach_the_factory(cache_dir: Path) -> None:
 
     resolver, classifier = object(), object()
     async with Host(use_cache=False, http_factory=factory, resolver=resolver,
-                    classifier=classifier, io_limit=3) as host:
+                    classifier=classifier, factory_options={"io_limit": 3}) as host:
         await host.load(PLAIN)
     (ctx,) = seen
     assert ctx.resolver is resolver and ctx.classifier is classifier
     assert ctx.ssl_context is None and ctx.options == {"io_limit": 3}
+
+
+def test_misspelt_host_parameter_is_an_error() -> None:
+    with pytest.raises(TypeError):
+        Host(max_thread=4)  # type: ignore[call-arg]
 
 
 # --------------------------------------------------------------- the Python example guest

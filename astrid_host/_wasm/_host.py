@@ -52,7 +52,7 @@ class CapsuleContext:
         (``None``: the network layer's defaults: system DNS, the real address classifier,
         certifi-verified TLS). Tests inject fakes here.
     io_limiter: the host-wide limiter on concurrent network operations of all capsules.
-    options: any further host-wide keyword options, passed through untouched.
+    options: the ``factory_options`` given to :class:`Host`, passed through untouched.
     """
 
     name: str
@@ -108,7 +108,7 @@ class Host:
     limits: the default :class:`Limits` of every capsule (``load(limits=...)`` overrides).
     http_factory: builds each capsule's HTTP client from a :class:`CapsuleContext`
         (default: the network layer's ``CapsuleHttp``).
-    resolver, classifier, ssl_context, **options: passed to the factory in the context.
+    resolver, classifier, ssl_context, factory_options: passed to the factory in the context.
     max_threads: guest calls running at once across all capsules (each holds a thread).
     max_io: network operations in flight at once across all capsules.
     progress: where "compiling..." goes on a slow first load (default stderr, TTY only).
@@ -127,7 +127,7 @@ class Host:
         max_threads: int = 8,
         max_io: int = 64,
         progress: TextIO | None = None,
-        **options: Any,
+        factory_options: Mapping[str, Any] | None = None,
     ) -> None:
         if max_threads < 1 or max_io < 1:
             raise ValueError("max_threads and max_io must be at least 1")
@@ -135,7 +135,8 @@ class Host:
         self._factory: HttpFactory = http_factory or _default_http_factory
         self._host_options = dict(resolver=resolver, classifier=classifier,
                                   ssl_context=ssl_context)
-        self._extra_options = options
+        # Not **kwargs: a misspelt Host parameter must be an error, not a silent option.
+        self._extra_options = dict(factory_options or {})
         directory = None if not use_cache else (cache_dir if cache_dir is not None
                                                 else default_cache_dir())
         self.cache = CompileCache(

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("build_guests", ROOT / "scripts" / "build_guests.py")
@@ -228,3 +230,32 @@ def test_missing_toolchain_in_strict_mode_fails_after_one_installer_run(
     err = capsys.readouterr().err
     assert "ERROR go toolchain missing" in err
     assert "failed: go-a, go-b" in err
+
+
+_names = st.text(alphabet="abcdefgh", min_size=1, max_size=6)
+_trees = st.dictionaries(st.lists(_names, min_size=1, max_size=3).map("/".join),
+                         st.binary(max_size=40), min_size=1, max_size=6)
+
+
+def _write_tree(base: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        path = base / (rel + ".src")  # a suffix keeps files and directories apart
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return base
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=_trees, flip=st.integers(min_value=0))
+def test_cache_key_is_a_function_of_relative_paths_and_bytes_only(
+        tmp_path_factory: pytest.TempPathFactory, files: dict[str, bytes], flip: int) -> None:
+    """Invariant: two trees with the same relative paths and bytes have the same key wherever
+    they are; changing any one file's bytes changes the key."""
+    a = _write_tree(tmp_path_factory.mktemp("a"), files)
+    b = _write_tree(tmp_path_factory.mktemp("b"), files)
+    key = bg.cache_key([("guest", a)], "t")
+    assert bg.cache_key([("guest", b)], "t") == key
+    rel = sorted(files)[flip % len(files)]
+    (b / (rel + ".src")).write_bytes(files[rel] + b"!")
+    assert bg.cache_key([("guest", b)], "t") != key

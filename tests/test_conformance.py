@@ -81,18 +81,18 @@ def _require_guests() -> list[Path]:
     return guests
 
 
-def _require_runtime() -> tuple[Any, Any, Any, Any]:
+def _require_runtime() -> tuple[Any, Any, Any]:
     """The runtime, the HTTP engine and the policy type, or a skip/fail saying what is missing."""
     try:
         from astrid_host._core._limits import Limits
         from astrid_host._core._policy import EgressPolicy
-        from astrid_host._net._client import CapsuleHttp
+        from astrid_host._net import _client  # noqa: F401  (the Host's default HTTP engine)
         from astrid_host._wasm._host import Host
     except ImportError as e:  # pragma: no cover - only while the layers are being written
         if REQUIRE_ALL:
             pytest.fail(f"host runtime incomplete: {e}")
         pytest.skip(f"host runtime incomplete: {e}")
-    return Host, EgressPolicy, Limits, CapsuleHttp
+    return Host, EgressPolicy, Limits
 
 
 @dataclass
@@ -123,25 +123,20 @@ REFUSED_PORT = _closed_port()
 
 @asynccontextmanager
 async def loaded_guests(server: TestServer, policy_rules: list[str], local: list[str],
-                        **http_options: Any) -> AsyncIterator[Guests]:
+                        **host_options: Any) -> AsyncIterator[Guests]:
     """Every built conformance guest in one Host, each with the same policy.
 
-    ``http_options`` go to the real ``CapsuleHttp`` (a test resolver and classifier).
+    The Host builds each capsule's real ``CapsuleHttp`` with its default factory;
+    ``host_options`` are Host parameters (a test resolver and classifier).
     """
     paths = _require_guests()
-    Host, EgressPolicy, Limits, CapsuleHttp = _require_runtime()
+    Host, EgressPolicy, Limits = _require_runtime()
     policy = EgressPolicy.parse(policy_rules, methods=["*"], local=local)
-
-    def http_factory(ctx: Any) -> Any:
-        # The real HTTP engine, built explicitly from the context the Host passes.
-        return CapsuleHttp(ctx.name, ctx.policy, ctx.limits, **http_options)
-
     cache = ROOT / "build" / "cache" / "conformance"
     # The 64 MiB upload takes tens of seconds per guest on a busy 2-core machine (every
     # 1 MiB piece crosses wasmtime-py as list<u8>): give a call more than the 60 s default.
     limits = Limits(max_open_streams=4, call_timeout_s=CALL_TIMEOUT_S)
-    async with Host(cache_dir=cache, limits=limits,
-                    http_factory=http_factory) as host:
+    async with Host(cache_dir=cache, limits=limits, **host_options) as host:
         capsules = {}
         for path in paths:
             name = path.name.removesuffix(".wasm")
@@ -589,7 +584,7 @@ async def example() -> AsyncIterator[tuple[Any, TestServer]]:
         if REQUIRE_ALL:
             pytest.fail(f"{EXAMPLE} missing; {how}")
         pytest.skip(f"{EXAMPLE.name} not built; {how}")
-    Host, EgressPolicy, _, CapsuleHttp = _require_runtime()
+    Host, EgressPolicy, _ = _require_runtime()
 
     async def page(ex: Any) -> None:
         await ex.respond(200, PAGE, [(b"content-type", b"text/html; charset=utf-8")])
@@ -598,9 +593,7 @@ async def example() -> AsyncIterator[tuple[Any, TestServer]]:
         server.add_route("/page", page)
         policy = EgressPolicy.parse(["http://169.254.169.254"], methods=["GET"],
                                     local=[f"127.0.0.1:{server.port}"])
-        async with Host(cache_dir=ROOT / "build" / "cache" / "conformance",
-                        http_factory=lambda ctx: CapsuleHttp(ctx.name, ctx.policy, ctx.limits),
-                        ) as host:
+        async with Host(cache_dir=ROOT / "build" / "cache" / "conformance") as host:
             yield await host.load(EXAMPLE, policy=policy, name="rust-example"), server
 
 

@@ -23,7 +23,7 @@ import trio
 from astrid_host._core._limits import Limits, MiB
 from astrid_host._wasm._errors import CapsuleClosed, CapsuleTrap
 from astrid_host._wasm._host import Host
-from tests.hostile.conftest import HOSTILE, engine_open_streams
+from tests.hostile._support import HOSTILE, engine_open_streams
 from tests.hostile.servers import add_hostile_routes
 from tests.servers.guard import TEST_RULES, loopback_as_public, test_resolver
 from tests.servers.http import run_http_server

@@ -1,5 +1,5 @@
-"""Fixtures of the hostile suite: a Host whose capsules get the real HTTP engine, the loopback
-test servers, the hostile WAT guest, and a snapshot of the process's resources.
+"""Fixtures of the hostile suite: a Host whose capsules get the real HTTP engine, and the
+loopback test servers (helpers are in :mod:`tests.hostile._support`).
 
 Loopback is reached the honest way (tests/servers/guard.py): the real classifier, except that
 127.0.0.1 counts as public, and a static resolver for made-up ``*.test`` names. The guard itself
@@ -8,24 +8,15 @@ is never weakened.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from astrid_host._core._limits import Limits
-from astrid_host._wasm._capsule import Capsule
 from astrid_host._wasm._host import Host
-from tests.hostile._wat import HOSTILE_GUEST_WAT
 from tests.servers.fixtures import http_server, tls_ca  # noqa: F401 (fixtures)
-from tests.servers.guard import TEST_RULES, loopback_as_public, test_resolver
-
-#: The hostile WAT guest, compiled once per test that loads it (a few ms).
-HOSTILE = HOSTILE_GUEST_WAT.encode()
+from tests.servers.guard import loopback_as_public, test_resolver
 
 
 @pytest.fixture
@@ -34,49 +25,3 @@ async def real_host(cache_dir: Path) -> AsyncIterator[Host]:
     async with Host(cache_dir=cache_dir, resolver=test_resolver(),
                     classifier=loopback_as_public(), limits=Limits()) as h:
         yield h
-
-
-async def load_hostile(host: Host, limits: Limits | None = None, name: str = "hostile",
-                       policy: Any = TEST_RULES) -> Capsule:
-    """Load the hostile WAT guest with the test rules (every ``*.test`` name allowed)."""
-    return await host.load(HOSTILE, policy=list(policy), limits=limits, name=name)
-
-
-def open_fds() -> int:
-    """The number of file descriptors the process has open."""
-    return len(os.listdir("/proc/self/fd"))
-
-
-def rss_bytes() -> int:
-    """The process's resident set size now."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Process resources that a leak would grow."""
-
-    fds: int
-    threads: int
-
-    @classmethod
-    def take(cls) -> Snapshot:
-        return cls(open_fds(), threading.active_count())
-
-
-def session_of(capsule: Capsule) -> Any:
-    """The runtime's per-Store session (its handle table) or None when no Store is alive."""
-    live = capsule._live
-    return None if live is None else live.session
-
-
-def held_handles(capsule: Capsule) -> int:
-    """Handles the runtime's own table holds for the capsule's current Store."""
-    session = session_of(capsule)
-    return 0 if session is None else len(session.resources)
-
-
-def engine_open_streams(capsule: Capsule) -> int:
-    """Open streams + uploads the capsule's HTTP engine counts."""
-    return int(capsule._backend.open_streams)

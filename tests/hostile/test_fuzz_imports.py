@@ -28,8 +28,8 @@ from astrid_host._wasm._capsule import Capsule
 from astrid_host._wasm._errors import CapsuleTrap
 from astrid_host._wasm._host import Host
 from tests.fakes import ERROR_CASES
+from tests.hostile._support import engine_open_streams, load_hostile
 from tests.hostile._values import ERROR_CASE_NAMES, outcome_of, wit_options
-from tests.hostile.conftest import engine_open_streams, load_hostile
 from tests.servers.guard import loopback_as_public, test_resolver
 from tests.servers.http import run_http_server
 
@@ -47,9 +47,10 @@ methods = st.one_of(
     _standard.map(Variant), _standard.map(Variant), _standard.map(Variant),
     st.one_of(text, st.sampled_from(["PROPFIND", "CONNECT", "trace", "G E T", ""])).map(
         lambda t: Variant("other", t)))
-paths = st.sampled_from(["/echo", "/bytes?n=5000&chunk=700", "/chunked?n=3000", "/status?code=204",
-                         "/status?code=599", "/redirect?to=/echo", "/redirect?to=http://private.test/",
-                         "/loop", "/gzip?n=3000", "/dup-headers", "/garbage", "/short?n=50&after=5"])
+paths = st.sampled_from(["/echo", "/bytes?n=5000&chunk=700", "/chunked?n=3000",
+                         "/status?code=204", "/status?code=599", "/redirect?to=/echo",
+                         "/redirect?to=http://private.test/", "/loop", "/gzip?n=3000",
+                         "/dup-headers", "/garbage", "/short?n=50&after=5"])
 hosts = st.sampled_from(["public.test", "other.test", "unknown.test", "private.test",
                          "example.com", "127.0.0.1", "[::1]", "169.254.169.254"])
 _good_names = st.sampled_from(["x-a", "accept", "X-Trace-Id", "cookie"])
@@ -58,7 +59,8 @@ header_names = st.one_of(_good_names, _good_names, _good_names, _good_names, _go
                                           "transfer-encoding", "x\r\ny", "", "x y"]), text)
 header_values = st.one_of(st.sampled_from([b"1", b"text/plain", b"a=b"]),
                           st.binary(max_size=40))
-headers = st.one_of(st.just([]), st.just([]), st.lists(st.tuples(header_names, header_values), max_size=4))
+headers = st.one_of(st.just([]), st.just([]),
+                    st.lists(st.tuples(header_names, header_values), max_size=4))
 opt_u32 = st.one_of(st.none(), st.sampled_from([0, 1, 50, U32]), st.integers(0, U32))
 opt_u64 = st.one_of(st.none(), st.sampled_from([0, 1, U64]), st.integers(0, U64))
 integrity = st.one_of(st.none(), st.builds(

@@ -18,14 +18,14 @@ from astrid_host._wasm._capsule import Capsule
 from astrid_host._wasm._errors import CapsuleTrap
 from astrid_host._wasm._host import Host
 from tests.fakes import ERROR_CASES
-from tests.hostile._wat import pack_open_many
-from tests.hostile.conftest import (
+from tests.hostile._support import (
     engine_open_streams,
     held_handles,
     load_hostile,
     open_fds,
     rss_bytes,
 )
+from tests.hostile._wat import pack_open_many
 from tests.servers.http import TestServer
 
 #: Epoch ticks are 10 ms and the worker thread must be scheduled: the issue allows 200 ms.
@@ -78,7 +78,7 @@ async def test_infinite_loop_is_stopped_within_deadline_plus_200ms_then_a_fresh_
 async def test_fuel_exhaustion_is_a_trap_of_kind_fuel_and_fuel_resets_per_call(
         real_host: Host) -> None:
     capsule = await load_hostile(real_host, Limits(fuel_per_call=2_000_000))
-    for attempt in range(3):
+    for _ in range(3):
         trap, took = await trap_of(capsule, "spin")
         assert trap.kind == "fuel" and "fuel" in trap.message
         assert took < 2.0

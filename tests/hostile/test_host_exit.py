@@ -10,7 +10,7 @@ import trio
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._errors import CapsuleClosed
 from astrid_host._wasm._host import Host
-from tests.hostile.conftest import load_hostile
+from tests.hostile._support import load_hostile
 from tests.hostile.test_never_aborts import describe, run_child
 from tests.servers.guard import loopback_as_public, test_resolver
 
@@ -38,7 +38,7 @@ async def test_leaving_the_host_block_stops_a_spinning_guest_promptly(cache_dir:
 _ACLOSE_FROM_NESTED_TASK = """
 import trio
 from astrid_host._wasm._host import Host
-from tests.hostile.conftest import load_hostile
+from tests.hostile._support import load_hostile
 from tests.hostile.test_never_aborts import describe, run_child
 
 async def main():

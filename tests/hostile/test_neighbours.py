@@ -17,7 +17,7 @@ from astrid_host._core._limits import Limits, MiB
 from astrid_host._wasm._capsule import Capsule
 from astrid_host._wasm._errors import CapsuleTrap
 from astrid_host._wasm._host import Host
-from tests.hostile.conftest import load_hostile
+from tests.hostile._support import load_hostile
 from tests.servers.http import TestServer
 
 QUIET = 4

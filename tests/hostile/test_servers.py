@@ -19,15 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 
 from astrid_host._core._limits import Limits, MiB
 from astrid_host._core._model import HttpError, Request, TimeoutPhase
 from astrid_host._wasm._host import Host
 from tests.conftest import built_guest
 from tests.fakes import ERROR_CASES
+from tests.hostile._support import HOSTILE, engine_open_streams, rss_bytes
 from tests.hostile._values import model_options, outcome_of, wit_request
-from tests.hostile.conftest import HOSTILE, engine_open_streams, rss_bytes
 from tests.hostile.servers import add_hostile_routes, silent_tls_port
 from tests.servers.guard import TEST_RULES, loopback_as_public, make_client, test_resolver
 from tests.servers.http import TestServer

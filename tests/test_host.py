@@ -91,6 +91,18 @@ async def test_load_after_host_exit_is_refused() -> None:
         await host.load(PLAIN)
 
 
+async def test_host_aclose_from_another_task_closes_everything() -> None:
+    """aclose() from a task of a nursery inside the host block (a shutdown handler, say)."""
+    fake = FakeHttp()
+    async with Host(use_cache=False, http_factory=lambda ctx: fake) as host:
+        capsule = await host.load(PLAIN)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(host.aclose)
+        assert capsule.closed and fake.closed
+        with pytest.raises(CapsuleClosed):
+            await host.load(PLAIN)
+
+
 # ---------------------------------------------------------------------- factory context
 
 

@@ -154,6 +154,7 @@ class Host:
         self._limiter: trio.CapacityLimiter | None = None
         self._io_limiter: trio.CapacityLimiter | None = None
         self._ticker: EpochTicker | None = None
+        self._ticker_scope: trio.CancelScope | None = None
         self._closed = False
         #: What the last :meth:`load` did: cache hit or compile, and how long it took.
         self.last_load: LoadInfo | None = None
@@ -178,22 +179,29 @@ class Host:
         self._ticker = EpochTicker(self._engine)
         nursery.start_soon(self._ticker.run)
         stack.callback(nursery.cancel_scope.cancel)  # runs before the nursery exits
+        self._ticker_scope = nursery.cancel_scope
         self._stack = stack
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+        # The ticker's nursery is exited here, in the task that entered it: trio requires
+        # that, so aclose() (callable from any task) only cancels it.
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
 
     async def aclose(self) -> None:
-        """Close every capsule, stop the epoch ticker. Idempotent."""
+        """Close every capsule and stop the epoch ticker. Idempotent; callable from any task
+        (the host's resources are fully released when its ``async with`` block ends)."""
         if self._closed:
             return
         self._closed = True
         with trio.CancelScope(shield=True):
             for capsule in list(self._capsules):
                 await capsule.aclose()
-        if self._stack is not None:
-            await self._stack.aclose()
+        if self._ticker_scope is not None:
+            self._ticker_scope.cancel()
 
     # -- loading
 

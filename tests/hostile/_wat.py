@@ -13,7 +13,9 @@ error-code's own tag is at +8.
 
 Scratch memory: request at 0, import return area at 256, read/write return area at 512,
 export return area at 1024, kept incoming handles at 4096 (up to 1024), kept upload handles at
-8192 (up to 1024); the bump allocator starts at 65536.
+8192 (up to 1024); the bump allocator starts at 65536. ``set-realloc-mode(mode, min)`` arms a
+hostile allocator for requests of at least ``min`` bytes (1 spin, 2 trap, 3 out of bounds): the
+host calls it while lowering a result into the guest.
 """
 
 from __future__ import annotations
@@ -43,10 +45,23 @@ HOSTILE_GUEST_WAT = r"""
   (core module $Mem
     (memory (export "memory") 1)
     (global $next (mut i32) (i32.const 65536))
+    ;; A hostile allocator, armed by `set-realloc-mode`: for requests of at least $min bytes
+    ;; mode 1 spins forever, 2 traps, 3 answers an address far out of bounds.
+    (global $mode (mut i32) (i32.const 0))
+    (global $min (mut i32) (i32.const 0))
+    (func (export "set-mode") (param i32 i32)
+      (global.set $mode (local.get 0))
+      (global.set $min (local.get 1)))
     ;; A bump allocator. When memory cannot grow it returns an address past the end, which
     ;; wasmtime must refuse (a guest whose allocator lies).
     (func (export "realloc") (param i32 i32 i32 i32) (result i32)
       (local $p i32)
+      (if (i32.and (i32.ne (global.get $mode) (i32.const 0))
+                   (i32.ge_u (local.get 3) (global.get $min)))
+        (then
+          (if (i32.eq (global.get $mode) (i32.const 1)) (then (loop $forever (br $forever))))
+          (if (i32.eq (global.get $mode) (i32.const 2)) (then unreachable))
+          (return (i32.const 0xFFFFFF00))))
       (local.set $p (i32.and (i32.add (global.get $next) (i32.sub (local.get 2) (i32.const 1)))
                              (i32.sub (i32.const 0) (local.get 2))))
       (global.set $next (i32.add (local.get $p) (local.get 3)))
@@ -61,6 +76,7 @@ HOSTILE_GUEST_WAT = r"""
   (core instance $mem (instantiate $Mem))
   (alias core export $mem "memory" (core memory $memory))
   (alias core export $mem "realloc" (core func $realloc))
+  (alias core export $mem "set-mode" (core func $set-mode))
 
   (alias export $client "send" (func $send))
   (alias export $client "start" (func $start))
@@ -352,5 +368,7 @@ HOSTILE_GUEST_WAT = r"""
   (func (export "read-past-end") (param "url" string) (param "extra" u32) (result u32)
     (canon lift (core func $main "read-past-end") (memory $memory) (realloc $realloc)))
   (func (export "first-terminal") (result u32) (canon lift (core func $main "first-terminal")))
+  (func (export "set-realloc-mode") (param "mode" u32) (param "min-size" u32)
+    (canon lift (core func $set-mode)))
 )
 """

@@ -16,6 +16,9 @@ from astrid_host._core._limits import Limits
 from astrid_host._wasm._host import CapsuleContext, Host
 from tests.fakes import FakeHttp
 
+# The loopback HTTP(S) and nginx servers (see tests/servers/__init__.py).
+pytest_plugins = ["tests.servers.fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS = ROOT / "build" / "guests"
 

@@ -12,8 +12,6 @@ from tests.servers.guard import make_client
 from tests.servers.nginx import BIG_SIZE, Nginx
 from tests.servers.tls import TestCA
 
-pytest_plugins = ["tests.servers.fixtures"]
-
 pytestmark = pytest.mark.nginx
 
 

@@ -16,8 +16,6 @@ from astrid_host._net._client import CapsuleHttp
 from tests.servers.guard import make_client
 from tests.servers.http import TestServer
 
-pytest_plugins = ["tests.servers.fixtures"]
-
 CREDS = (("Authorization", b"Bearer secret"), ("Cookie", b"session=1"), ("X-Other", b"kept"))
 
 

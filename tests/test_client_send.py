@@ -27,8 +27,6 @@ from astrid_host._net._client import CapsuleHttp
 from tests.servers.guard import make_client
 from tests.servers.http import TestServer, run_http_server
 
-pytest_plugins = ["tests.servers.fixtures"]
-
 
 @pytest.fixture
 async def client() -> AsyncIterator[CapsuleHttp]:

@@ -16,8 +16,6 @@ from astrid_host._net._client import CapsuleHttp, IncomingStream
 from tests.servers.guard import make_client
 from tests.servers.http import TestServer, pattern
 
-pytest_plugins = ["tests.servers.fixtures"]
-
 MiB = 1024 * 1024
 
 

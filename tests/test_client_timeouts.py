@@ -19,8 +19,6 @@ from tests.servers.guard import make_client
 from tests.servers.http import TestServer
 from tests.servers.tls import TestCA
 
-pytest_plugins = ["tests.servers.fixtures"]
-
 
 @pytest.fixture
 async def client() -> AsyncIterator[CapsuleHttp]:

@@ -13,8 +13,6 @@ from tests.servers.guard import make_client
 from tests.servers.http import TestServer, pattern
 from tests.servers.tls import TestCA
 
-pytest_plugins = ["tests.servers.fixtures"]
-
 
 def _client(ca: TestCA) -> CapsuleHttp:
     return make_client(ssl_context=ca.client_context())

@@ -32,8 +32,6 @@ from tests.fakes import (
 from tests.servers.guard import TEST_RULES, loopback_as_public, test_resolver
 from tests.servers.http import TestServer, pattern
 
-pytest_plugins = ["tests.servers.fixtures"]
-
 PLAIN = PLAIN_GUEST_WAT.encode()
 
 

@@ -34,7 +34,7 @@ import outcome
 import trio
 from wasmtime import Store, WasiConfig, WasmtimeError
 from wasmtime import _ffi as ffi
-from wasmtime.component import Component, Instance, Linker
+from wasmtime.component import Component, Instance, Linker, Record, ResourceAny, Variant
 
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._errors import (
@@ -187,6 +187,24 @@ class _Trapped(Exception):
         self.message = message
 
 
+_STORE_TAG = "_astrid_store"
+
+
+def _tag_resources(value: Any, store: Store) -> None:
+    """Remember which Store each resource handle in an export's result belongs to."""
+    if isinstance(value, ResourceAny):
+        setattr(value, _STORE_TAG, store)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            if not isinstance(item, (int, float, str, bytes, bool)):
+                _tag_resources(item, store)
+    elif isinstance(value, Variant):
+        _tag_resources(value.payload, store)
+    elif isinstance(value, Record):
+        for item in vars(value).values():
+            _tag_resources(item, store)
+
+
 @dataclass
 class _Live:
     """A Store with its instance and the session its host imports use."""
@@ -305,6 +323,22 @@ class Capsule:
                 raise
         return box[0]
 
+    async def drop_resource(self, handle: Any) -> None:
+        """Drop a guest-owned resource handle that an export returned (generated bindings'
+        ``close()``). A handle from a Store that has since died is already gone: no-op."""
+        self._check_open()
+        async with self._lock:
+            live = self._live
+            # Using a handle with a Store other than its own aborts the process (a Rust
+            # panic), so only handles tagged with the live Store are ever dropped.
+            if live is None or getattr(handle, _STORE_TAG, None) is not live.store:
+                return
+            result = await self._run_guest(live, lambda: handle.drop(live.store))
+            if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
+                raise CapsuleTrap(classify_trap(result.error.message), "[resource-drop]",
+                                  result.error.message) from None
+            result.unwrap()
+
     async def run(self, input: str) -> str:
         """Call the ``capsule`` world's ``run`` export: the ``ok`` text, or raises.
 
@@ -417,6 +451,7 @@ class Capsule:
             raise _Trapped(str(exc)) from None
         finally:
             var.reset(token)
+        _tag_resources(result, live.store)
         return result
 
     async def _discard(self) -> None:

@@ -29,6 +29,7 @@ from wasmtime import Config, Engine, WasmtimeError, wat2wasm
 from wasmtime.component import Linker
 
 from astrid_host._core._limits import Limits
+from astrid_host._wasm import _fastbytes
 from astrid_host._wasm._cache import CompileCache, LoadInfo, default_cache_dir
 from astrid_host._wasm._capsule import Capsule, EpochTicker
 from astrid_host._wasm._errors import CapsuleClosed, CapsuleLoadError, CapsuleTrap
@@ -164,6 +165,8 @@ class Host:
     async def __aenter__(self) -> Host:
         if self._stack is not None or self._closed:
             raise RuntimeError("a Host can be entered only once")
+        # Bulk list<u8> conversion: stock wasmtime-py costs ~1 s per MiB (see _fastbytes).
+        _fastbytes.install()
         cfg = Config()
         cfg.consume_fuel = True
         cfg.epoch_interruption = True

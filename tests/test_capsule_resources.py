@@ -1,0 +1,36 @@
+"""Guest-exported resources through the real Capsule: generated `close()` drops the handle in
+the guest, and a handle never meets a Store it does not belong to (that would abort)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from astrid_host._wasm._host import Host
+from tests.conftest import built_guest
+from tests.test_bindgen_roundtrip import B
+
+
+async def test_closing_an_exported_resource_drops_it_in_the_guest(host: Host) -> None:
+    capsule = await host.load(built_guest("python-echo.wasm"))
+    counter: Any = await B.Counter.create(capsule, 5)
+    assert await counter.add(2) == 7
+    await counter.close()
+    with pytest.raises(B.rt.ClosedHandle):
+        await counter.add(1)
+    # The capsule is still healthy after the drop.
+    again: Any = await B.Counter.create(capsule, 1)
+    assert await again.add(1) == 2
+    await capsule.aclose()
+
+
+async def test_a_handle_from_another_capsule_is_never_dropped_in_the_wrong_store(
+        host: Host) -> None:
+    first = await host.load(built_guest("python-echo.wasm"), name="first")
+    second = await host.load(built_guest("python-echo.wasm"), name="second")
+    counter: Any = await B.Counter.create(first, 3)
+    await second.drop_resource(counter.handle)  # foreign: a no-op, not a process abort
+    assert await counter.add(1) == 4  # still alive in its own capsule
+    await first.aclose()
+    await second.aclose()

@@ -226,3 +226,23 @@ async def test_hostile_server_through_the_python_guest(case: Case, server: TestS
     # The guest's own work (componentize-py, interpreted Python) adds to the time.
     _check(case, got, took, rss_bytes() - rss, extra_slack=0.3)
     assert engine_open_streams(python_guest) == 0
+
+
+async def test_server_that_never_reads_the_upload_ends_in_total_timeout(
+        cache_dir: Path) -> None:
+    """The guest writes 25 MiB to a server that accepts and never reads: once the socket
+    buffers fill, ``write`` waits, bounded by ``total`` (here 0.5 s). Only the HTTP timeouts
+    bound a guest waiting in host I/O, not its call deadline (docs/runtime.md)."""
+    async with silent_tls_port() as port, Host(
+            cache_dir=cache_dir, resolver=test_resolver(), classifier=loopback_as_public(),
+            limits=Limits(total_timeout_s=0.5)) as host:
+        capsule = await host.load(HOSTILE, policy=RULES, name="uploader")
+        start = time.monotonic()
+        result = await capsule.call("upload-unfinished", f"http://public.test:{port}/",
+                                    400, 65536)
+        took = time.monotonic() - start
+        assert result == 2000 + ERROR_CASES.index("timeout")
+        assert 0.5 <= took < 0.5 + SLACK_S
+        assert engine_open_streams(capsule) == 1  # the guest still holds the failed upload
+        assert await capsule.call("drop-all") == 1
+        assert engine_open_streams(capsule) == 0

@@ -133,8 +133,9 @@ async def loaded_guests(server: TestServer, policy_rules: list[str], local: list
     Host, EgressPolicy, Limits = _require_runtime()
     policy = EgressPolicy.parse(policy_rules, methods=["*"], local=local)
     cache = ROOT / "build" / "cache" / "conformance"
-    # The 64 MiB upload takes tens of seconds per guest on a busy 2-core machine (every
-    # 1 MiB piece crosses wasmtime-py as list<u8>): give a call more than the 60 s default.
+    # The 64 MiB upload takes ~5 s per guest on an idle machine, far more on a busy 2-core one
+    # (every 1 MiB piece crosses wasmtime-py as list<u8>): give a call more than the 60 s
+    # default so that a slow machine is not mistaken for a failing guest.
     limits = Limits(max_open_streams=4, call_timeout_s=CALL_TIMEOUT_S)
     async with Host(cache_dir=cache, limits=limits, **host_options) as host:
         capsules = {}

@@ -259,3 +259,33 @@ def test_cache_key_is_a_function_of_relative_paths_and_bytes_only(
     rel = sorted(files)[flip % len(files)]
     (b / (rel + ".src")).write_bytes(files[rel] + b"!")
     assert bg.cache_key([("guest", b)], "t") != key
+
+
+@pytest.mark.slow
+def test_build_script_builds_a_guest_then_finds_it_cached(tmp_path: Path) -> None:
+    """End to end with the real componentize-py: build, stamp, skip, rebuild on a change."""
+    import shutil
+    import subprocess
+
+    if shutil.which("componentize-py") is None or shutil.which("wasm-tools") is None:
+        pytest.skip("componentize-py/wasm-tools not installed (pip install -e .[guests])")
+    shutil.copytree(ROOT / "wit", tmp_path / "wit")
+    app = ("import wit_world\n\n\nclass WitWorld(wit_world.WitWorld):\n"
+           "    def run(self, input: str) -> str:\n        return input\n")
+    guest = make_guest(tmp_path, "python", "tiny", files={"app.py": app})
+    script = ROOT / "scripts" / "build_guests.py"
+
+    def build() -> str:
+        proc = subprocess.run([sys.executable, str(script), "--root", str(tmp_path)],
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    first = build()
+    out = tmp_path / "build" / "guests" / "python-tiny.wasm"
+    assert "python-tiny" in first and " s " in first and "MiB" in first
+    assert out.read_bytes()[:8] == b"\0asm\x0d\x00\x01\x00"  # a component, not a module
+    assert bg.stamp_path(out).is_file()
+    assert "cached" in build()
+    (guest / "app.py").write_text(app.replace("return input", "return input + '!'"))
+    assert "cached" not in build()

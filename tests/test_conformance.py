@@ -344,6 +344,20 @@ async def test_streamed_read_to_the_end_sees_every_byte(guests: Guests, route: s
     same_everywhere(results, key=lambda r: {k: v for k, v in plain(r).items() if k != "chunks"})
 
 
+async def test_streamed_and_buffered_views_of_one_response_agree(guests: Guests) -> None:
+    url = guests.server.url("/many-headers?n=7")
+    fetched = ok(await guests.each("fetch", request(url)))
+    streamed = ok(await guests.each("stream-all", request(url), 1))
+    for name in fetched:
+        resp, report = fetched[name], streamed[name]
+        assert report.status == resp.status == 200, name
+        assert getattr(report, "header-count") == len(resp.headers) >= 7, name
+        assert getattr(report, "total-bytes") == len(resp.body) == 2, name
+        assert report.fnv1a64 == fnv1a64(resp.body), name
+        assert report.chunks == 2, name  # read(1) returns one byte at a time
+    same_everywhere(streamed)
+
+
 async def test_streamed_read_of_an_empty_body_ends_at_once(guests: Guests) -> None:
     results = ok(await guests.each("stream-all", request(guests.server.url("/status?code=204")),
                                    1024))

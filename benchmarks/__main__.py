@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import pkgutil
 import sys
 import time
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="module name part to run")
     parser.add_argument("--out", default="build/bench.json")
     args = parser.parse_args(argv)
+    # One egress log line per request would drown the table (denials are warnings).
+    logging.getLogger("astrid_host").setLevel(logging.ERROR)
     results: list[Result] = []
     failed: list[str] = []
     for name in _modules():

@@ -6,13 +6,44 @@ same process, alternating round by round, and compared as a ratio of medians.
 
 from __future__ import annotations
 
+import math
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Result", "compare", "median_time"]
+__all__ = ["CONFORMANCE", "ROOT", "Result", "compare", "guest", "interleave", "loopback_server",
+           "median_time", "wit_request"]
+
+#: The repository root (benchmarks import `tests.servers` and read `build/guests/`).
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The conformance interface of the `conformance` world (wit/worlds.wit).
+CONFORMANCE = "astrid:http/conformance-tests@0.1.0"
+
+
+def guest(name: str) -> Path:
+    """``build/guests/<name>.wasm``; raises with the build command when it is missing."""
+    path = ROOT / "build" / "guests" / f"{name}.wasm"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: python3 scripts/build_guests.py "
+                                f"--only {name}")
+    return path
+
+
+def wit_request(url: str) -> Any:
+    """A WIT ``request`` value (GET ``url``, no headers, body or options) for wasmtime-py."""
+    from wasmtime.component import Record, Variant
+
+    r = Record()
+    r.__dict__.update({"method": Variant("get"), "url": url, "headers": [], "body": None,
+                       "options": None})
+    return r
 
 
 @dataclass(frozen=True)
@@ -34,9 +65,10 @@ class Result:
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "value": self.value,
-            "baseline": self.baseline,
-            "ratio": self.ratio,
+            # NaN (a baseline not measured in --quick) is not JSON: written as null.
+            "value": _finite(self.value),
+            "baseline": _finite(self.baseline),
+            "ratio": _finite(self.ratio),
             "unit": self.unit,
             "what": self.what,
             "goal": self.goal,
@@ -44,6 +76,10 @@ class Result:
         if self.extra:
             out.update(self.extra)
         return out
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def median_time(fn: Callable[[], object], rounds: int) -> float:
@@ -67,3 +103,67 @@ def compare(candidate: Callable[[], object], baseline: Callable[[], object],
             fn()
             bucket.append(time.perf_counter() - start)
     return statistics.median(cand), statistics.median(base)
+
+
+async def interleave(variants: dict[str, Callable[[], Awaitable[object]]],
+                     rounds: int) -> dict[str, list[float]]:
+    """Seconds of every round of each variant, awaited in turn round by round.
+
+    The order rotates each round, so a warming cache or a noisy neighbour favours none of
+    them. The caller takes medians; every list is in round order.
+    """
+    names = list(variants)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(rounds):
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            await variants[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+_SERVER_CODE = """
+import sys, trio
+from tests.servers.http import run_http_server
+
+async def main():
+    async with run_http_server() as server:
+        print(server.port, flush=True)
+        # Until the parent closes our stdin; the recorded requests are dropped as we go.
+        async with trio.open_nursery() as nursery:
+            async def forget():
+                while True:
+                    server.requests.clear()
+                    await trio.sleep(0.5)
+            nursery.start_soon(forget)
+            await trio.to_thread.run_sync(sys.stdin.read, abandon_on_cancel=True)
+            nursery.cancel_scope.cancel()
+
+trio.run(main)
+"""
+
+
+@contextmanager
+def loopback_server() -> Iterator[int]:
+    """The trio/h11 test server (tests/servers/http.py) in a child process; yields its port.
+
+    A separate process, so the server's work does not share the event loop (or the GIL) with
+    the client being measured; candidate and baseline talk to the same server.
+    """
+    proc = subprocess.Popen([sys.executable, "-c", _SERVER_CODE], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.strip():
+            raise RuntimeError("the loopback test server did not start")
+        yield int(line)
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,111 @@
+"""`concurrency`: many capsules making requests at once vs one capsule doing them in a row.
+
+Candidate: 50 Rust conformance capsules (one Host, default ``max_threads=8``), each making 20
+1 KiB ``fetch`` calls one after another, all capsules at once (1000 requests).
+Baseline: one capsule making the same 1000 requests sequentially. ``--quick``: 50 x 4 vs 200.
+Server: the trio/h11 test server in a child process, through the real egress guard.
+
+Reported, no goal on the ratio; "no thread starvation" is shown by what a starved host would
+break: every capsule finishes, the slowest capsule's first response comes early (fairness),
+the per-request p99 latency stays bounded, and the trio loop keeps running (the worst lateness
+of a 5 ms heartbeat task during the run).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"
+
+import trio
+
+from ._harness import CONFORMANCE, Result, guest, loopback_server, wit_request
+from .bench_http import bench_host, check_response
+
+_HEARTBEAT_S = 0.005
+
+
+async def _heartbeat(lateness: list[float]) -> None:
+    while True:
+        start = time.perf_counter()
+        await trio.sleep(_HEARTBEAT_S)
+        lateness.append(time.perf_counter() - start - _HEARTBEAT_S)
+
+
+async def _measure(quick: bool, port: int) -> Result:
+    capsules_n, per_capsule = (50, 4) if quick else (50, 20)
+    total = capsules_n * per_capsule
+    fetch = f"{CONFORMANCE}#fetch"
+    request = wit_request(f"http://public.test:{port}/bytes?n=1024")
+    async with bench_host() as host:
+        wasm = guest("rust-conformance")
+        capsules = [await host.load(wasm, name=f"c{i}") for i in range(capsules_n)]
+        for capsule in capsules:  # warm: every capsule has its keep-alive connection
+            check_response(await capsule.call(fetch, request), 1024)
+
+        # Baseline: one capsule, all requests in a row.
+        start = time.perf_counter()
+        for _ in range(total):
+            check_response(await capsules[0].call(fetch, request), 1024)
+        sequential_s = time.perf_counter() - start
+
+        latencies: list[float] = []
+        first_done: list[float] = []
+        finished: list[float] = []
+        lateness: list[float] = []
+
+        async def worker(capsule: object, t0: float) -> None:
+            for i in range(per_capsule):
+                began = time.perf_counter()
+                check_response(await capsule.call(fetch, request), 1024)  # type: ignore[attr-defined]
+                now = time.perf_counter()
+                latencies.append(now - began)
+                if i == 0:
+                    first_done.append(now - t0)
+            finished.append(time.perf_counter() - t0)
+
+        async with trio.open_nursery() as outer:
+            outer.start_soon(_heartbeat, lateness)
+            t0 = time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                for capsule in capsules:
+                    nursery.start_soon(worker, capsule, t0)
+            concurrent_s = time.perf_counter() - t0
+            outer.cancel_scope.cancel()
+    if len(finished) != capsules_n or len(latencies) != total:
+        raise AssertionError("not every capsule finished")
+    latencies.sort()
+    rate, base = total / concurrent_s, total / sequential_s
+    return Result(
+        name="concurrency", value=rate, baseline=base, ratio=rate / base, unit="req/s",
+        what=f"{capsules_n} capsules x {per_capsule} requests at once vs one capsule "
+             f"doing {total} in a row",
+        goal="reported; no starvation",
+        extra={
+            "requests": total, "capsules": capsules_n,
+            "latency_p50_ms": statistics.median(latencies) * 1e3,
+            "latency_p99_ms": latencies[int(0.99 * (total - 1))] * 1e3,
+            "latency_max_ms": latencies[-1] * 1e3,
+            "slowest_first_response_ms": max(first_done) * 1e3,
+            "first_capsule_done_ms": min(finished) * 1e3,
+            "last_capsule_done_ms": max(finished) * 1e3,
+            "loop_lateness_max_ms": max(lateness, default=0.0) * 1e3,
+            "heartbeats": len(lateness),
+        })
+
+
+def run(quick: bool) -> list[Result]:
+    """One row; ratio = concurrent throughput / sequential throughput."""
+    with loopback_server() as port:
+        return [trio.run(_measure, quick, port)]
+
+
+if __name__ == "__main__":
+    for r in run("--quick" in sys.argv):
+        print(f"{r.name}: {r.value:.0f} {r.unit} vs sequential {r.baseline:.0f} -> "
+              f"{r.ratio:.2f}x; {r.extra}")

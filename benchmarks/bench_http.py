@@ -1,0 +1,152 @@
+"""`http_buffered` and `http_per_request_client`: 1 KiB GETs through a capsule's `send`.
+
+The server is the trio/h11 test server (tests/servers/http.py, ``/bytes?n=1024``) in a child
+process on loopback, reached as ``public.test`` through the test resolver and the test-only
+`loopback_as_public` classifier: the real egress guard runs on every request.
+
+Variants, awaited in turn round by round in one trio run:
+
+- ``capsule``: the Rust conformance guest's ``fetch`` export (``client.send`` as given), one
+  export call per request, with the Host's default `CapsuleHttp` (pooled keep-alive).
+- ``httpcore``: the same GETs made directly with one ``httpcore.AsyncConnectionPool`` from
+  Python (keep-alive, no guard, no wasm) -- the baseline of ``http_buffered``.
+- ``fresh-client``: the same capsule path, but every ``send`` builds a new `CapsuleHttp` (a new
+  pool, so a new connection) and closes it afterwards -- what the original host did, the
+  baseline of ``http_per_request_client``.
+
+Goals (issue 7): http_buffered throughput ratio >= 0.7; http_per_request_client >= 2x.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"
+
+import httpcore
+import trio
+
+from astrid_host._core._model import Request, Response
+from astrid_host._core._policy import EgressPolicy
+from astrid_host._net._client import CapsuleHttp
+from astrid_host._wasm._host import CapsuleContext, Host
+from tests.servers.guard import loopback_as_public, test_resolver
+
+from ._harness import CONFORMANCE, ROOT, Result, guest, interleave, loopback_server, wit_request
+
+CACHE = ROOT / "build" / "cache" / "bench"
+RULES = ["http://public.test:*"]
+
+
+def _client(ctx: CapsuleContext) -> CapsuleHttp:
+    policy = EgressPolicy.parse(RULES)
+    return CapsuleHttp(ctx.name, policy, ctx.limits, resolver=ctx.resolver,
+                       classifier=ctx.classifier, io_limiter=ctx.io_limiter)
+
+
+class FreshClientPerRequest:
+    """An HttpBackend whose every ``send`` uses a brand-new `CapsuleHttp` (no pooling)."""
+
+    def __init__(self, ctx: CapsuleContext) -> None:
+        self._ctx = ctx
+
+    async def send(self, req: Request) -> Response:
+        client = _client(self._ctx)
+        try:
+            return await client.send(req)
+        finally:
+            await client.aclose()
+
+    async def start(self, req: Request) -> Any:
+        raise NotImplementedError
+
+    async def upload(self, req: Request) -> Any:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        pass
+
+
+def factory(ctx: CapsuleContext) -> Any:
+    """Pooled `CapsuleHttp` for every capsule, except those named ``*-fresh``."""
+    if ctx.name.endswith("-fresh"):
+        return FreshClientPerRequest(ctx)
+    return _client(ctx)
+
+
+def bench_host(**options: Any) -> Host:
+    """A Host reaching the loopback server as ``public.test`` through the real guard."""
+    return Host(cache_dir=CACHE, http_factory=factory, resolver=test_resolver(),
+                classifier=loopback_as_public(), **options)
+
+
+def check_response(value: Any, size: int) -> None:
+    """Fail loudly when a `fetch` result is not 200 with ``size`` bytes."""
+    status = getattr(value, "status", None)
+    if status != 200 or len(value.body) != size:
+        raise AssertionError(f"unexpected fetch result: {value!r}")
+
+
+async def _measure(quick: bool, port: int) -> list[Result]:
+    n = 40 if quick else 200
+    rounds = 5 if quick else 9
+    path = "/bytes?n=1024"
+    url = f"http://public.test:{port}{path}"
+    direct_url = f"http://127.0.0.1:{port}{path}"
+    fetch = f"{CONFORMANCE}#fetch"
+    async with bench_host() as host, httpcore.AsyncConnectionPool() as pool:
+        wasm = guest("rust-conformance")
+        pooled = await host.load(wasm, name="http-pooled")
+        fresh = await host.load(wasm, name="http-fresh")
+        request = wit_request(url)
+
+        async def capsule() -> None:
+            for _ in range(n):
+                check_response(await pooled.call(fetch, request), 1024)
+
+        async def fresh_client() -> None:
+            for _ in range(n):
+                check_response(await fresh.call(fetch, request), 1024)
+
+        async def direct() -> None:
+            for _ in range(n):
+                resp = await pool.request("GET", direct_url)
+                if resp.status != 200 or len(resp.content) != 1024:
+                    raise AssertionError(f"unexpected response {resp!r}")
+
+        for warm in (capsule, fresh_client, direct):
+            await warm()
+        times = await interleave(
+            {"capsule": capsule, "httpcore": direct, "fresh-client": fresh_client}, rounds)
+    per = {k: statistics.median(v) / n for k, v in times.items()}
+    rate = {k: 1 / v for k, v in per.items()}
+    extra = {"requests_per_round": n, "rounds": rounds, "guest": "rust-conformance",
+             "ms_per_request": {k: v * 1e3 for k, v in per.items()}}
+    return [
+        Result(name="http_buffered", value=rate["capsule"], baseline=rate["httpcore"],
+               ratio=rate["capsule"] / rate["httpcore"], unit="req/s",
+               what="1 KiB GET through a capsule's send (keep-alive) vs httpcore directly",
+               goal=">= 0.7", extra=extra),
+        Result(name="http_per_request_client", value=rate["capsule"],
+               baseline=rate["fresh-client"], ratio=rate["capsule"] / rate["fresh-client"],
+               unit="req/s",
+               what="same capsule path, pooled client vs a new client+connection per request",
+               goal=">= 2x", extra=extra),
+    ]
+
+
+def run(quick: bool) -> list[Result]:
+    """Two rows from one interleaved run; ratio > 1 means the capsule path is faster."""
+    with loopback_server() as port:
+        return trio.run(_measure, quick, port)
+
+
+if __name__ == "__main__":
+    for r in run("--quick" in sys.argv):
+        print(f"{r.name}: {r.value:.0f} {r.unit} vs {r.baseline:.0f} -> {r.ratio:.2f} "
+              f"(goal {r.goal})")

@@ -301,12 +301,10 @@ async def test_100k_headers_are_refused_before_the_host_materialises_them(
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "a buffered response body is lowered into the guest by wasmtime-py's stock list<u8> "
-    "conversion (~1 us/byte, _imports._lower_result -> ListType.convert_to_c; "
-    "_wasm/_fastbytes.py exists but nothing installs it) in host code the epoch cannot "
-    "interrupt, and nothing checks the body against the guest's memory limit first: a 0.3 s "
-    "call fetching 4 MiB into a 2 MiB guest ends after ~3.7 s, 8 MiB after ~7 s (8 MiB: still "
-    "~0.8 s past the deadline with a 100 ms/MiB bulk copy, so the size check is needed)"))
+    "a buffered response body is lowered into the guest (_imports._lower_result, then the "
+    "guest's realloc) in host code the epoch cannot interrupt, and nothing compares it with "
+    "the guest's memory limit first: a 0.3 s call fetching 8 MiB into a 2 MiB guest ends "
+    "after 1-3 s with bulk bytes on (5-7 s with wasmtime-py's per-byte copy)"))
 async def test_body_larger_than_guest_memory_ends_within_the_call_deadline(
         real_host: Host, http_server: TestServer) -> None:
     capsule = await load_hostile(real_host, Limits(memory_bytes=2 * MiB, call_timeout_s=0.3))

@@ -7,6 +7,9 @@
 //! - `drop-early` reads pieces of at most `chunk` bytes until it has `read-bytes` or more.
 //! - `read-after-end` reads with pieces of 65536 bytes.
 //! - `write-after-finish` writes one byte (`0x78`) after `finish`, whatever `finish` returned.
+//! - `upload-then-stream` uploads like `upload-pattern` (`chunk == 0` as 1) and reads the
+//!   response with `read(chunk)` (also at least 1), counting and hashing like `stream-all`.
+//! - `meta-after` reads like `drop-early` with `chunk` 65536, then asks for `meta()`.
 
 wit_bindgen::generate!({
     path: "../../../wit",
@@ -14,13 +17,14 @@ wit_bindgen::generate!({
 });
 
 use astrid::http::client;
-use astrid::http::types::{ErrorCode, Request, Response};
+use astrid::http::types::{ErrorCode, Request, Response, ResponseMeta};
 use exports::astrid::http::conformance_tests::{Guest, StreamReport};
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 const PATTERN_MODULUS: u64 = 251;
 const READ_AFTER_END_CHUNK: u32 = 65_536;
+const META_AFTER_CHUNK: u32 = 65_536;
 
 fn fnv1a64(mut hash: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
@@ -28,6 +32,64 @@ fn fnv1a64(mut hash: u64, bytes: &[u8]) -> u64 {
         hash = hash.wrapping_mul(FNV_PRIME);
     }
     hash
+}
+
+/// Reads `stream` to the end with `read(chunk)`: what `stream-all` reports.
+fn read_report(stream: &client::IncomingResponse, chunk: u32) -> Result<StreamReport, ErrorCode> {
+    let mut report = StreamReport {
+        status: stream.status(),
+        header_count: stream.headers().len() as u32,
+        total_bytes: 0,
+        chunks: 0,
+        fnv1a64: FNV_OFFSET,
+    };
+    while let Some(piece) = stream.read(chunk)? {
+        if !piece.is_empty() {
+            report.chunks += 1;
+        }
+        report.total_bytes += piece.len() as u64;
+        report.fnv1a64 = fnv1a64(report.fnv1a64, &piece);
+    }
+    Ok(report)
+}
+
+/// Reads pieces of at most `chunk` bytes until `read_bytes` or more (or the end).
+fn read_about(
+    stream: &client::IncomingResponse,
+    read_bytes: u64,
+    chunk: u32,
+) -> Result<u64, ErrorCode> {
+    let mut total = 0u64;
+    while total < read_bytes {
+        let want = (read_bytes - total).min(u64::from(chunk)) as u32;
+        match stream.read(want)? {
+            Some(piece) => total += piece.len() as u64,
+            None => break,
+        }
+    }
+    Ok(total)
+}
+
+/// Writes `total_bytes` bytes (byte i = i % 251) in pieces of `chunk` bytes (0 counts as 1).
+fn write_pattern(
+    body: &client::OutgoingBody,
+    total_bytes: u64,
+    chunk: u32,
+) -> Result<(), ErrorCode> {
+    let chunk = u64::from(chunk.max(1));
+    // One buffer long enough that any piece is a slice of it starting at offset % 251.
+    let window = chunk.min(total_bytes.max(1)) as usize;
+    let pattern: Vec<u8> = (0..window as u64 + PATTERN_MODULUS)
+        .map(|i| (i % PATTERN_MODULUS) as u8)
+        .collect();
+    let mut offset = 0u64;
+    while offset < total_bytes {
+        let len = (total_bytes - offset).min(chunk) as usize;
+        let start = (offset % PATTERN_MODULUS) as usize;
+        body.write(&pattern[start..start + len])?;
+        offset += len as u64;
+    }
+    Ok(())
 }
 
 struct Conformance;
@@ -39,53 +101,37 @@ impl Guest for Conformance {
 
     fn stream_all(req: Request, chunk: u32) -> Result<StreamReport, ErrorCode> {
         let stream = client::start(&req)?;
-        let mut report = StreamReport {
-            status: stream.status(),
-            header_count: stream.headers().len() as u32,
-            total_bytes: 0,
-            chunks: 0,
-            fnv1a64: FNV_OFFSET,
-        };
-        while let Some(piece) = stream.read(chunk)? {
-            if !piece.is_empty() {
-                report.chunks += 1;
-            }
-            report.total_bytes += piece.len() as u64;
-            report.fnv1a64 = fnv1a64(report.fnv1a64, &piece);
-        }
-        Ok(report)
+        read_report(&stream, chunk)
     }
 
     fn drop_early(req: Request, read_bytes: u64, chunk: u32) -> Result<u64, ErrorCode> {
         let stream = client::start(&req)?;
-        let mut total = 0u64;
-        while total < read_bytes {
-            let want = (read_bytes - total).min(u64::from(chunk)) as u32;
-            match stream.read(want)? {
-                Some(piece) => total += piece.len() as u64,
-                None => break,
-            }
-        }
+        let total = read_about(&stream, read_bytes, chunk)?;
         drop(stream);
         Ok(total)
     }
 
     fn upload_pattern(req: Request, total_bytes: u64, chunk: u32) -> Result<Response, ErrorCode> {
         let body = client::upload(&req)?;
-        let chunk = u64::from(chunk.max(1));
-        // One buffer long enough that any piece is a slice of it starting at offset % 251.
-        let window = chunk.min(total_bytes.max(1)) as usize;
-        let pattern: Vec<u8> = (0..window as u64 + PATTERN_MODULUS)
-            .map(|i| (i % PATTERN_MODULUS) as u8)
-            .collect();
-        let mut offset = 0u64;
-        while offset < total_bytes {
-            let len = (total_bytes - offset).min(chunk) as usize;
-            let start = (offset % PATTERN_MODULUS) as usize;
-            body.write(&pattern[start..start + len])?;
-            offset += len as u64;
-        }
+        write_pattern(&body, total_bytes, chunk)?;
         body.finish()
+    }
+
+    fn upload_then_stream(
+        req: Request,
+        total_bytes: u64,
+        chunk: u32,
+    ) -> Result<StreamReport, ErrorCode> {
+        let body = client::upload(&req)?;
+        write_pattern(&body, total_bytes, chunk)?;
+        let stream = body.finish_streaming()?;
+        read_report(&stream, chunk.max(1))
+    }
+
+    fn meta_after(req: Request, read_bytes: u64) -> Result<ResponseMeta, ErrorCode> {
+        let stream = client::start(&req)?;
+        read_about(&stream, read_bytes, META_AFTER_CHUNK)?;
+        Ok(stream.meta())
     }
 
     fn open_many(req: Request, count: u32) -> Vec<Result<u16, ErrorCode>> {

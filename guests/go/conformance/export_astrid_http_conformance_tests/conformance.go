@@ -11,7 +11,10 @@
 //   - upload-pattern treats chunk == 0 as 1 (a zero-sized piece would never finish);
 //   - drop-early reads pieces of at most chunk bytes until it has read-bytes or more;
 //   - read-after-end reads with pieces of 65536 bytes;
-//   - write-after-finish writes one byte (0x78) after finish, whatever finish returned.
+//   - write-after-finish writes one byte (0x78) after finish, whatever finish returned;
+//   - upload-then-stream uploads like upload-pattern (chunk == 0 as 1) and reads the response
+//     with read(chunk) (also at least 1), counting and hashing like stream-all;
+//   - meta-after reads like drop-early with chunk 65536, then asks for meta().
 package export_astrid_http_conformance_tests
 
 import (
@@ -27,11 +30,14 @@ const (
 	fnvPrime          uint64 = 0x100000001b3
 	patternModulus           = 251
 	readAfterEndChunk uint32 = 65536
+	metaAfterChunk    uint32 = 65536
 )
 
 type (
-	response  = types.Response
-	errorCode = types.ErrorCode
+	response     = types.Response
+	responseMeta = types.ResponseMeta
+	errorCode    = types.ErrorCode
+	streamReport = tests.StreamReport
 )
 
 func fnv1a64(hash uint64, data []byte) uint64 {
@@ -42,22 +48,10 @@ func fnv1a64(hash uint64, data []byte) uint64 {
 	return hash
 }
 
-// Fetch is client.send as given; the response comes back unchanged.
-func Fetch(req types.Request) witTypes.Result[response, errorCode] {
-	begin()
-	return client.Send(req)
-}
-
-// StreamAll is client.start, then read(chunk) until none, hashing as it goes.
-func StreamAll(req types.Request, chunk uint32) witTypes.Result[tests.StreamReport, errorCode] {
-	begin()
-	started := client.Start(req)
-	if started.IsErr() {
-		return witTypes.Err[tests.StreamReport](started.Err())
-	}
-	stream := started.Ok()
-	defer stream.Drop()
-	report := tests.StreamReport{
+// readReport reads stream to the end with read(chunk): what stream-all reports. On failure it
+// returns the error-code and false.
+func readReport(stream *client.IncomingResponse, chunk uint32) (streamReport, errorCode, bool) {
+	report := streamReport{
 		Status:      stream.Status(),
 		HeaderCount: uint32(len(stream.Headers())),
 		Fnv1a64:     fnvOffset,
@@ -65,11 +59,11 @@ func StreamAll(req types.Request, chunk uint32) witTypes.Result[tests.StreamRepo
 	for {
 		r := stream.Read(chunk)
 		if r.IsErr() {
-			return witTypes.Err[tests.StreamReport](r.Err())
+			return report, r.Err(), false
 		}
 		piece := r.Ok()
 		if piece.IsNone() {
-			break
+			return report, errorCode{}, true
 		}
 		data := piece.Some()
 		if len(data) > 0 {
@@ -79,17 +73,11 @@ func StreamAll(req types.Request, chunk uint32) witTypes.Result[tests.StreamRepo
 		report.Fnv1a64 = fnv1a64(report.Fnv1a64, data)
 		received(len(data))
 	}
-	return witTypes.Ok[tests.StreamReport, errorCode](report)
 }
 
-// DropEarly is client.start, read about readBytes, then drop the stream; returns bytes read.
-func DropEarly(req types.Request, readBytes uint64, chunk uint32) witTypes.Result[uint64, errorCode] {
-	begin()
-	started := client.Start(req)
-	if started.IsErr() {
-		return witTypes.Err[uint64](started.Err())
-	}
-	stream := started.Ok()
+// readAbout reads pieces of at most chunk bytes until readBytes or more (or the end); returns
+// the bytes read, or the error-code and false.
+func readAbout(stream *client.IncomingResponse, readBytes uint64, chunk uint32) (uint64, errorCode, bool) {
 	var total uint64
 	for total < readBytes {
 		want := readBytes - total
@@ -98,8 +86,7 @@ func DropEarly(req types.Request, readBytes uint64, chunk uint32) witTypes.Resul
 		}
 		r := stream.Read(uint32(want))
 		if r.IsErr() {
-			stream.Drop()
-			return witTypes.Err[uint64](r.Err())
+			return total, r.Err(), false
 		}
 		if r.Ok().IsNone() {
 			break
@@ -108,20 +95,12 @@ func DropEarly(req types.Request, readBytes uint64, chunk uint32) witTypes.Resul
 		total += uint64(n)
 		received(n)
 	}
-	stream.Drop()
-	return witTypes.Ok[uint64, errorCode](total)
+	return total, errorCode{}, true
 }
 
-// UploadPattern uploads totalBytes bytes where byte i is i % 251, in pieces of chunk bytes,
-// then finishes.
-func UploadPattern(req types.Request, totalBytes uint64, chunk uint32) witTypes.Result[response, errorCode] {
-	begin()
-	started := client.Upload(req)
-	if started.IsErr() {
-		return witTypes.Err[response](started.Err())
-	}
-	body := started.Ok()
-	defer body.Drop()
+// writePattern writes totalBytes bytes (byte i = i % 251) in pieces of chunk bytes (0 counts
+// as 1); returns the first write's error-code and false on failure.
+func writePattern(body *client.OutgoingBody, totalBytes uint64, chunk uint32) (errorCode, bool) {
 	step := uint64(chunk)
 	if step == 0 {
 		step = 1
@@ -142,11 +121,110 @@ func UploadPattern(req types.Request, totalBytes uint64, chunk uint32) witTypes.
 		}
 		start := offset % patternModulus
 		if w := body.Write(pattern[start : start+n]); w.IsErr() {
-			return witTypes.Err[response](w.Err())
+			return w.Err(), false
 		}
 		offset += n
 	}
+	return errorCode{}, true
+}
+
+// Fetch is client.send as given; the response comes back unchanged.
+func Fetch(req types.Request) witTypes.Result[response, errorCode] {
+	begin()
+	return client.Send(req)
+}
+
+// StreamAll is client.start, then read(chunk) until none, hashing as it goes.
+func StreamAll(req types.Request, chunk uint32) witTypes.Result[streamReport, errorCode] {
+	begin()
+	started := client.Start(req)
+	if started.IsErr() {
+		return witTypes.Err[streamReport](started.Err())
+	}
+	stream := started.Ok()
+	defer stream.Drop()
+	report, e, ok := readReport(stream, chunk)
+	if !ok {
+		return witTypes.Err[streamReport](e)
+	}
+	return witTypes.Ok[streamReport, errorCode](report)
+}
+
+// DropEarly is client.start, read about readBytes, then drop the stream; returns bytes read.
+func DropEarly(req types.Request, readBytes uint64, chunk uint32) witTypes.Result[uint64, errorCode] {
+	begin()
+	started := client.Start(req)
+	if started.IsErr() {
+		return witTypes.Err[uint64](started.Err())
+	}
+	stream := started.Ok()
+	defer stream.Drop()
+	total, e, ok := readAbout(stream, readBytes, chunk)
+	if !ok {
+		return witTypes.Err[uint64](e)
+	}
+	return witTypes.Ok[uint64, errorCode](total)
+}
+
+// UploadPattern uploads totalBytes bytes where byte i is i % 251, in pieces of chunk bytes,
+// then finishes.
+func UploadPattern(req types.Request, totalBytes uint64, chunk uint32) witTypes.Result[response, errorCode] {
+	begin()
+	started := client.Upload(req)
+	if started.IsErr() {
+		return witTypes.Err[response](started.Err())
+	}
+	body := started.Ok()
+	defer body.Drop()
+	if e, ok := writePattern(body, totalBytes, chunk); !ok {
+		return witTypes.Err[response](e)
+	}
 	return body.Finish()
+}
+
+// UploadThenStream uploads totalBytes bytes like UploadPattern, then finish-streaming, and
+// reads the response to the end like StreamAll (with read(chunk), chunk 0 counting as 1).
+func UploadThenStream(req types.Request, totalBytes uint64, chunk uint32) witTypes.Result[streamReport, errorCode] {
+	begin()
+	started := client.Upload(req)
+	if started.IsErr() {
+		return witTypes.Err[streamReport](started.Err())
+	}
+	body := started.Ok()
+	defer body.Drop()
+	if e, ok := writePattern(body, totalBytes, chunk); !ok {
+		return witTypes.Err[streamReport](e)
+	}
+	finished := body.FinishStreaming()
+	if finished.IsErr() {
+		return witTypes.Err[streamReport](finished.Err())
+	}
+	stream := finished.Ok()
+	defer stream.Drop()
+	if chunk == 0 {
+		chunk = 1
+	}
+	report, e, ok := readReport(stream, chunk)
+	if !ok {
+		return witTypes.Err[streamReport](e)
+	}
+	return witTypes.Ok[streamReport, errorCode](report)
+}
+
+// MetaAfter is client.start, read about readBytes (pieces of at most 65536 bytes), then the
+// stream's meta().
+func MetaAfter(req types.Request, readBytes uint64) witTypes.Result[responseMeta, errorCode] {
+	begin()
+	started := client.Start(req)
+	if started.IsErr() {
+		return witTypes.Err[responseMeta](started.Err())
+	}
+	stream := started.Ok()
+	defer stream.Drop()
+	if _, e, ok := readAbout(stream, readBytes, metaAfterChunk); !ok {
+		return witTypes.Err[responseMeta](e)
+	}
+	return witTypes.Ok[responseMeta, errorCode](stream.Meta())
 }
 
 // OpenMany opens count streams and keeps them all open until every attempt is made; returns

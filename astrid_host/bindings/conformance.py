@@ -645,8 +645,9 @@ _T0: rt.Ty[Ok[Response] | Err[ErrorCode]] = rt.ResultTy(_RESPONSE_TY, _ERROR_COD
 _T1: rt.Ty[Ok[StreamReport] | Err[ErrorCode]] = rt.ResultTy(_STREAM_REPORT_TY, _ERROR_CODE_TY)
 _T2: rt.Ty[Ok[int] | Err[ErrorCode]] = rt.ResultTy(rt.U64, _ERROR_CODE_TY)
 _T3: rt.Ty[list[Ok[int] | Err[ErrorCode]]] = rt.ListTy(rt.ResultTy(rt.U16, _ERROR_CODE_TY))
-_T4: rt.Ty[Ok[bytes | None] | Err[ErrorCode]] = rt.ResultTy(rt.OptionTy(rt.BytesTy()), _ERROR_CODE_TY)
-_T5: rt.Ty[Ok[None] | Err[ErrorCode]] = rt.ResultTy(None, _ERROR_CODE_TY)
+_T4: rt.Ty[Ok[ResponseMeta] | Err[ErrorCode]] = rt.ResultTy(_RESPONSE_META_TY, _ERROR_CODE_TY)
+_T5: rt.Ty[Ok[bytes | None] | Err[ErrorCode]] = rt.ResultTy(rt.OptionTy(rt.BytesTy()), _ERROR_CODE_TY)
+_T6: rt.Ty[Ok[None] | Err[ErrorCode]] = rt.ResultTy(None, _ERROR_CODE_TY)
 
 
 class ConformanceTests:
@@ -719,6 +720,33 @@ class ConformanceTests:
         )
         return _T3.lift(raw, self._capsule)
 
+    async def upload_then_stream(self, req: Request, total_bytes: int, chunk: int) -> StreamReport:
+        """`client.upload` a body of `total-bytes` bytes (byte i = `i % 251`, pieces of `chunk`
+        bytes), then `finish-streaming`, and read the response to the end like `stream-all`.
+
+        Raises ``Err[ErrorCode]`` when the capsule returns `err`.
+        """
+        raw = await self._capsule.call(
+            "astrid:http/conformance-tests@0.1.0#upload-then-stream",
+            _REQUEST_TY.lower(req, self._capsule),
+            rt.U64.lower(total_bytes, self._capsule),
+            rt.U32.lower(chunk, self._capsule),
+        )
+        return rt.unwrap(_T1.lift(raw, self._capsule))
+
+    async def meta_after(self, req: Request, read_bytes: int) -> ResponseMeta:
+        """`client.start`, read about `read-bytes` of the body (pieces of at most 65536 bytes),
+        then return the stream's `meta()` (wire bytes so far, redirects, final URL).
+
+        Raises ``Err[ErrorCode]`` when the capsule returns `err`.
+        """
+        raw = await self._capsule.call(
+            "astrid:http/conformance-tests@0.1.0#meta-after",
+            _REQUEST_TY.lower(req, self._capsule),
+            rt.U64.lower(read_bytes, self._capsule),
+        )
+        return rt.unwrap(_T4.lift(raw, self._capsule))
+
     async def read_after_end(self, req: Request) -> bytes | None:
         """Misuse of a stream: read it to the end, then read again (expect `none` or `closed`);
         returns the outcome of the extra read.
@@ -729,7 +757,7 @@ class ConformanceTests:
             "astrid:http/conformance-tests@0.1.0#read-after-end",
             _REQUEST_TY.lower(req, self._capsule),
         )
-        return rt.unwrap(_T4.lift(raw, self._capsule))
+        return rt.unwrap(_T5.lift(raw, self._capsule))
 
     async def write_after_finish(self, req: Request) -> None:
         """Misuse of an upload: finish it, then write again; returns the outcome of the write.
@@ -740,7 +768,7 @@ class ConformanceTests:
             "astrid:http/conformance-tests@0.1.0#write-after-finish",
             _REQUEST_TY.lower(req, self._capsule),
         )
-        rt.unwrap(_T5.lift(raw, self._capsule))
+        rt.unwrap(_T6.lift(raw, self._capsule))
 
 
 class ConformanceWorld:

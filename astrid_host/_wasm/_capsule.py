@@ -27,7 +27,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import outcome
@@ -35,6 +35,7 @@ import trio
 from wasmtime import Store, WasiConfig, WasmtimeError
 from wasmtime import _ffi as ffi
 from wasmtime.component import Component, Instance, Linker, Record, ResourceAny, Variant
+from wasmtime.component._enter import enter_wasm
 
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._errors import (
@@ -44,7 +45,7 @@ from astrid_host._wasm._errors import (
     ExportNotFound,
     TrapKind,
 )
-from astrid_host._wasm._imports import HttpBackend, StoreSession, current_session
+from astrid_host._wasm._imports import HttpBackend, StoreSession, current_session, freeze_type
 
 if TYPE_CHECKING:
     from wasmtime import Engine
@@ -205,6 +206,67 @@ def _tag_resources(value: Any, store: Store) -> None:
             _tag_resources(item, store)
 
 
+class _BoundExport:
+    """An export function with its types read once (per Store), called like wasmtime-py does.
+
+    wasmtime-py's ``Func.__call__`` re-reads the function type from C on every call and then
+    converts the arguments and result with types that re-read their own structure on every
+    access; for a `request` argument and a `result<response, error-code>` that is hundreds of
+    ctypes calls. This does the same steps with the types read once and frozen
+    (:func:`freeze_type`). Falls back to ``Func.__call__`` when wasmtime-py's ``Func`` does not
+    look as expected.
+    """
+
+    __slots__ = ("func", "params", "raw", "result")
+
+    def __init__(self, func: Any, params: list[Any], result: Any, raw: Any) -> None:
+        self.func = func
+        self.params = params
+        self.result = result
+        self.raw = raw
+
+    @classmethod
+    def of(cls, func: Any, store: Store) -> _BoundExport:
+        raw = getattr(func, "_func", None)
+        if not isinstance(raw, ffi.wasmtime_component_func_t):
+            return cls(func, [], None, None)
+        fty = func.type(store)
+        result = fty.result
+        return cls(func, [freeze_type(ty) for _, ty in fty.params],
+                   None if result is None else freeze_type(result), raw)
+
+    def __call__(self, store: Store, args: tuple[Any, ...]) -> Any:
+        if self.raw is None:
+            return self.func(store, *args)
+        params = self.params
+        if len(args) != len(params):
+            raise TypeError(f"wrong number of parameters provided: given {len(args)}, "
+                            f"expected {len(params)}")
+        param_capi = (ffi.wasmtime_component_val_t * len(args))()
+        n = 0
+        try:
+            for ty, value in zip(params, args, strict=True):
+                ty.convert_to_c(store, value, ctypes.pointer(param_capi[n]))
+                n += 1
+            result_ty = self.result
+            result_space = None if result_ty is None else ffi.wasmtime_component_val_t()
+            raw = self.raw
+
+            def run() -> Any:
+                return ffi.wasmtime_component_func_call(
+                    ctypes.byref(raw), store._context(), param_capi, n,
+                    None if result_space is None else ctypes.byref(result_space),
+                    0 if result_space is None else 1)
+
+            enter_wasm(run)
+            if result_space is None:
+                return None
+            return result_ty.convert_from_c(result_space)
+        finally:
+            for i in range(n):
+                ffi.wasmtime_component_val_delete(ctypes.byref(param_capi[i]))
+
+
 @dataclass
 class _Live:
     """A Store with its instance and the session its host imports use."""
@@ -213,6 +275,8 @@ class _Live:
     instance: Instance
     session: StoreSession
     budget: _Budget
+    #: Exports called so far on this Store, with their types read once.
+    exports: dict[str, _BoundExport] = field(default_factory=dict)
 
 
 class Capsule:
@@ -439,14 +503,17 @@ class Capsule:
 
     def _enter(self, live: _Live, export: str, args: tuple[Any, ...]) -> Any:
         """Runs on the worker thread, holding the capsule lock."""
-        func = _lookup(live, export)
-        if func is None:
-            raise ExportNotFound(self.name, export, self.exports)
+        bound = live.exports.get(export)
+        if bound is None:
+            func = _lookup(live, export)
+            if func is None:
+                raise ExportNotFound(self.name, export, self.exports)
+            bound = live.exports[export] = _BoundExport.of(func, live.store)
         self._reset_budget(live.store, live.budget)
         var = current_session()
         token = var.set(live.session)
         try:
-            result = func(live.store, *args)
+            result = bound(live.store, args)
         except WasmtimeError as exc:
             raise _Trapped(str(exc)) from None
         finally:

@@ -32,7 +32,7 @@ import pytest
 import trio
 from wasmtime.component import Record, Variant
 
-from tests.servers.http import TestServer, pattern, run_http_server
+from tests.servers.http import RecordedRequest, TestServer, pattern, run_http_server
 
 ROOT = Path(__file__).resolve().parent.parent
 GUEST_DIR = ROOT / "build" / "guests"
@@ -60,6 +60,17 @@ def upload_pattern(n: int) -> bytes:
     """What ``upload-pattern`` sends: byte i is i % 251."""
     block = bytes(range(251))
     return (block * (n // 251 + 1))[:n]
+
+
+def echo_document(recorded: RecordedRequest) -> bytes:
+    """The body ``/echo`` answers ``recorded`` with (the format of tests/servers/http.py)."""
+    def latin1(b: bytes) -> str:
+        return b.decode("latin-1")
+
+    doc = {"method": latin1(recorded.method), "target": latin1(recorded.target),
+           "headers": [[latin1(n), latin1(v)] for n, v in recorded.headers],
+           "body_b64": base64.b64encode(recorded.body or b"").decode()}
+    return json.dumps(doc).encode()
 
 
 # --- guests and the host ----------------------------------------------------------------------
@@ -389,6 +400,85 @@ async def test_upload_in_uneven_pieces_keeps_the_pattern(guests: Guests) -> None
     same_everywhere(results)
 
 
+async def test_upload_then_stream_reads_back_the_echo_of_the_uploaded_body(
+        guests: Guests) -> None:
+    total, chunk = 200_003, 7_919  # under the 1 MiB /echo keeps, in uneven pieces
+    results = ok(await guests.each("upload-then-stream",
+                                   request(guests.server.url("/echo?upload=stream"), "post"),
+                                   total, chunk))
+    # each() calls the guests one after the other, so their requests arrive in that order
+    echoed = [r for r in guests.server.requests if r.target == b"/echo?upload=stream"]
+    assert len(echoed) == len(results)
+    for (name, report), recorded in zip(results.items(), echoed, strict=True):
+        assert recorded.body == upload_pattern(total), name
+        expected = echo_document(recorded)
+        assert report.status == 200, name
+        assert getattr(report, "total-bytes") == len(expected), name
+        assert report.fnv1a64 == fnv1a64(expected), name
+        assert report.chunks >= -(-len(expected) // chunk), name
+    same_everywhere(results, key=lambda r: {k: v for k, v in plain(r).items() if k != "chunks"})
+
+
+async def test_upload_then_stream_counts_a_zero_chunk_as_one_both_ways(guests: Guests) -> None:
+    total = 600
+    results = ok(await guests.each("upload-then-stream",
+                                   request(guests.server.url("/echo?upload=zero"), "put"),
+                                   total, 0))
+    echoed = [r for r in guests.server.requests if r.target == b"/echo?upload=zero"]
+    for (name, report), recorded in zip(results.items(), echoed, strict=True):
+        assert recorded.body == upload_pattern(total), name
+        expected = echo_document(recorded)
+        assert getattr(report, "total-bytes") == len(expected), name
+        assert report.fnv1a64 == fnv1a64(expected), name
+        assert report.chunks == len(expected), name  # read(1): one byte at a time
+    same_everywhere(results)
+
+
+async def test_upload_then_stream_of_a_large_body_streams_the_servers_answer(
+        guests: Guests) -> None:
+    total = 3 * MiB
+    expected = json.dumps({"size": total,
+                           "sha256": hashlib.sha256(upload_pattern(total)).hexdigest()}).encode()
+    results = ok(await guests.each("upload-then-stream",
+                                   request(guests.server.url("/drain"), "post"), total, 65_536))
+    for name, report in results.items():
+        assert report.status == 200, name
+        assert getattr(report, "total-bytes") == len(expected), name
+        assert report.fnv1a64 == fnv1a64(expected), name
+    same_everywhere(results, key=lambda r: {k: v for k, v in plain(r).items() if k != "chunks"})
+
+
+def meta_fields(meta: Any, *, wire_bytes: bool) -> dict[str, Any]:
+    """A ``response-meta`` for comparing guests: ``wire-bytes`` only when it is settled (the
+    body was read to its end); mid-body it depends on how far the host has read ahead."""
+    fields = plain(meta)
+    if not wire_bytes:
+        del fields["wire-bytes"]
+    return fields
+
+
+@pytest.mark.parametrize("read_bytes", [0, 100_000, 4 * MiB],
+                         ids=["before-the-body", "mid-body", "past-the-end"])
+async def test_meta_after_reading_counts_wire_bytes_so_far(guests: Guests,
+                                                           read_bytes: int) -> None:
+    n = 2 * MiB
+    url = guests.server.url(f"/bytes?n={n}")
+    # The whole exchange on the wire, as the buffered call reports it.
+    whole = {name: getattr(resp.meta, "wire-bytes")
+             for name, resp in ok(await guests.each("fetch", request(url))).items()}
+    assert len(set(whole.values())) == 1 and next(iter(whole.values())) > n, whole
+    results = ok(await guests.each("meta-after", request(url), read_bytes))
+    for name, meta in results.items():
+        wire = getattr(meta, "wire-bytes")
+        assert 0 < wire <= whole[name], (name, wire, whole[name])
+        assert wire >= min(read_bytes, n), (name, wire)  # what the guest read came over it
+        if read_bytes >= n:
+            assert wire == whole[name], (name, wire, whole[name])
+        assert getattr(meta, "final-url") == url, name
+        assert getattr(meta, "redirect-count") == 0, name
+    same_everywhere(results, key=lambda m: meta_fields(m, wire_bytes=read_bytes >= n))
+
+
 async def test_early_drop_of_a_stream_frees_it_for_the_next_request(guests: Guests) -> None:
     req = request(guests.server.url(f"/bytes?n={8 * MiB}"))
     results = ok(await guests.each("drop-early", req, 100_000, 16_384))
@@ -447,6 +537,14 @@ async def _upload(g: Guests, req: Record) -> dict[str, Any]:
     return await g.each("upload-pattern", req, 10, 10)
 
 
+async def _upload_stream(g: Guests, req: Record) -> dict[str, Any]:
+    return await g.each("upload-then-stream", req, 10, 10)
+
+
+async def _meta(g: Guests, req: Record) -> dict[str, Any]:
+    return await g.each("meta-after", req, 1024)
+
+
 def _other_port(port: int) -> int:
     """A loopback port the policy does not cover (never contacted: the policy refuses first)."""
     return port + 1 if port < 65535 else 1024
@@ -469,7 +567,8 @@ ERROR_ROWS: list[tuple[str, Callable[[TestServer], Record], str]] = [
 ]
 
 
-@pytest.mark.parametrize("call", [_fetch, _stream, _upload], ids=["send", "start", "upload"])
+@pytest.mark.parametrize("call", [_fetch, _stream, _upload, _upload_stream, _meta],
+                         ids=["send", "start", "upload", "upload-stream", "meta"])
 @pytest.mark.parametrize(("make", "case"), [(m, c) for _, m, c in ERROR_ROWS],
                          ids=[r[0] for r in ERROR_ROWS])
 async def test_refused_requests_give_the_same_error_code_in_every_language(
@@ -554,6 +653,34 @@ async def test_redirect_chain_is_followed_and_reported_the_same_everywhere(
         assert getattr(resp.meta, "final-url") == public_guests.server.url(
             "/chain?hops=0", host="public.test"), name
     same_everywhere(results)
+
+
+@pytest.mark.parametrize("read_bytes", [0, 1024], ids=["before-the-body", "to-the-end"])
+async def test_meta_after_a_redirect_chain_reports_hops_and_final_url(
+        public_guests: Guests, read_bytes: int) -> None:
+    url = public_guests.server.url("/chain?hops=3", host="public.test")
+    final = public_guests.server.url("/chain?hops=0", host="public.test")
+    whole = {name: getattr(resp.meta, "wire-bytes")
+             for name, resp in ok(await public_guests.each("fetch", request(url))).items()}
+    results = ok(await public_guests.each("meta-after", request(url), read_bytes))
+    for name, meta in results.items():
+        assert getattr(meta, "redirect-count") == 3, name
+        assert getattr(meta, "final-url") == final, name
+        wire = getattr(meta, "wire-bytes")
+        # every hop's response counts; the final body ("done") may not have arrived yet
+        assert whole[name] - len(b"done") <= wire <= whole[name], (name, wire, whole[name])
+        if read_bytes:
+            assert wire == whole[name], (name, wire, whole[name])
+    same_everywhere(results, key=lambda m: meta_fields(m, wire_bytes=read_bytes > 0))
+
+
+async def test_streamed_upload_is_not_resent_on_a_307(public_guests: Guests) -> None:
+    url = public_guests.server.url("/redirect?to=/echo&code=307", host="public.test")
+    results = ok(await public_guests.each("upload-then-stream", request(url, "post"), 1000, 100))
+    for name, report in results.items():
+        assert (report.status, getattr(report, "total-bytes")) == (307, 0), name
+    same_everywhere(results)
+    assert not [r for r in public_guests.server.requests if r.target.startswith(b"/echo")]
 
 
 REDIRECT_ERROR_ROWS: list[tuple[str, str, dict[str, Any], str]] = [

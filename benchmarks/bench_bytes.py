@@ -52,15 +52,17 @@ def _alternate(fn: Callable[[], object], rounds: int) -> tuple[float, float]:
     return statistics.median(fast), statistics.median(stock)
 
 
-def run(quick: bool) -> list[Result]:
-    """Both directions, 1 MiB each, medians of interleaved rounds."""
-    rounds = 3 if quick else 7
-    payload = bytes(range(256)) * (MiB // 256)
+def run(quick: bool, *, tiny: bool = False) -> list[Result]:
+    """Both directions, 1 MiB each, medians of interleaved rounds (``tiny``: 64 KiB, once)."""
+    rounds = 1 if tiny else 3 if quick else 7
+    size = 64 * 1024 if tiny else MiB
+    payload = bytes(range(256)) * (size // 256)
+    label = "64 KiB" if tiny else "1 MiB"
     sink, make = _bound("sink"), _bound("make")
     results = []
     for name, fn, what in (
-        ("bytes_to_guest", lambda: sink(payload), "1 MiB list<u8> host -> guest"),
-        ("bytes_from_guest", lambda: make(MiB), "1 MiB list<u8> guest -> host"),
+        ("bytes_to_guest", lambda: sink(payload), f"{label} list<u8> host -> guest"),
+        ("bytes_from_guest", lambda: make(size), f"{label} list<u8> guest -> host"),
     ):
         fast_s, stock_s = _alternate(fn, rounds)
         results.append(Result(name=name, value=fast_s * 1000, baseline=stock_s * 1000,

@@ -54,10 +54,10 @@ def corpus(size: int, seed: int = 3) -> list[str]:
     return out
 
 
-def run(quick: bool) -> list[Result]:
+def run(quick: bool, *, tiny: bool = False) -> list[Result]:
     """Medians over interleaved rounds; ratio > 1 means classify_ip is faster."""
-    addresses = corpus(2_000 if quick else 20_000)
-    rounds = 5 if quick else 15
+    addresses = corpus(200 if tiny else 2_000 if quick else 20_000)
+    rounds = 1 if tiny else 5 if quick else 15
 
     def candidate() -> None:
         for a in addresses:

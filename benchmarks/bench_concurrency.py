@@ -37,8 +37,8 @@ async def _heartbeat(lateness: list[float]) -> None:
         lateness.append(time.perf_counter() - start - _HEARTBEAT_S)
 
 
-async def _measure(quick: bool, port: int) -> Result:
-    capsules_n, per_capsule = (50, 4) if quick else (50, 20)
+async def _measure(quick: bool, tiny: bool, port: int) -> Result:
+    capsules_n, per_capsule = (5, 2) if tiny else (50, 4) if quick else (50, 20)
     total = capsules_n * per_capsule
     fetch = f"{CONFORMANCE}#fetch"
     request = wit_request(f"http://public.test:{port}/bytes?n=1024")
@@ -99,10 +99,10 @@ async def _measure(quick: bool, port: int) -> Result:
         })
 
 
-def run(quick: bool) -> list[Result]:
+def run(quick: bool, *, tiny: bool = False) -> list[Result]:
     """One row; ratio = concurrent throughput / sequential throughput."""
     with loopback_server() as port:
-        return [trio.run(_measure, quick, port)]
+        return [trio.run(_measure, quick, tiny, port)]
 
 
 if __name__ == "__main__":

@@ -98,9 +98,9 @@ async def _per_call(call: Callable[[int], Awaitable[Any]], n: int) -> float:
     return max(many - one, 0.0) / (n - 1)
 
 
-async def _measure(quick: bool) -> Result:
-    n = 2_000 if quick else 20_000
-    rounds = 5 if quick else 11
+async def _measure(quick: bool, tiny: bool) -> Result:
+    n = 100 if tiny else 2_000 if quick else 20_000
+    rounds = 1 if tiny else 5 if quick else 11
     async with Host(use_cache=False, http_factory=lambda ctx: FakeHttp()) as host:
         capsule = await host.load(CLIENT_GUEST_WAT.encode(), name="hostcall")
         bare = _bare(trio.lowlevel.current_trio_token())
@@ -128,9 +128,9 @@ async def _measure(quick: bool) -> Result:
         extra={"overhead": c / b, "calls_per_round": n, "rounds": rounds})
 
 
-def run(quick: bool) -> list[Result]:
+def run(quick: bool, *, tiny: bool = False) -> list[Result]:
     """One row; ratio > 1 means astrid's dispatch is faster than stock wasmtime-py's."""
-    return [trio.run(_measure, quick)]
+    return [trio.run(_measure, quick, tiny)]
 
 
 if __name__ == "__main__":

@@ -92,9 +92,9 @@ def check_response(value: Any, size: int) -> None:
         raise AssertionError(f"unexpected fetch result: {value!r}")
 
 
-async def _measure(quick: bool, port: int) -> list[Result]:
-    n = 40 if quick else 200
-    rounds = 5 if quick else 9
+async def _measure(quick: bool, tiny: bool, port: int) -> list[Result]:
+    n = 3 if tiny else 40 if quick else 200
+    rounds = 1 if tiny else 5 if quick else 9
     path = "/bytes?n=1024"
     url = f"http://public.test:{port}{path}"
     direct_url = f"http://127.0.0.1:{port}{path}"
@@ -140,10 +140,10 @@ async def _measure(quick: bool, port: int) -> list[Result]:
     ]
 
 
-def run(quick: bool) -> list[Result]:
+def run(quick: bool, *, tiny: bool = False) -> list[Result]:
     """Two rows from one interleaved run; ratio > 1 means the capsule path is faster."""
     with loopback_server() as port:
-        return trio.run(_measure, quick, port)
+        return trio.run(_measure, quick, tiny, port)
 
 
 if __name__ == "__main__":

@@ -57,9 +57,7 @@ def test_the_hostile_driver_exits_0_in_a_child_process() -> None:
 
 @pytest.mark.skipif(os.environ.get("ASTRID_HOSTILE_CHILD") == "1", reason="already the child")
 def test_the_hostile_guest_and_fuzz_tests_pass_in_a_child_process() -> None:
-    # The slow xfail (seconds of uninterruptible lowering) is left to the parent run.
     proc = run_child(["-m", "pytest", "-q", "-p", "no:cacheprovider",
-                      "-k", "not body_larger_than_guest_memory_ends_within",
                       "tests/hostile/test_guests.py", "tests/hostile/test_fuzz_imports.py"],
                      timeout=300)
     assert proc.returncode == 0, describe(proc)

@@ -6,28 +6,19 @@ each hop (the first request and every redirect) is parsed by ``parse_url``, judg
 :class:`~astrid_host._net._backend.PinnedBackend`, which resolves once, classifies every answer
 and dials a vetted address. The HTTP library (httpcore) never follows redirects.
 
-Layout of one exchange:
-
-- :class:`_Deadlines` turns the per-phase limits (data, from :class:`Limits` tightened by the
-  request's options) into trio deadlines; it is the only place that does.
-- :class:`_MeteredBackend` wraps the pinned backend so that every socket read and write of an
-  exchange goes through the exchange's deadlines and is counted (``wire-bytes``). The exchange
-  travels in a context variable because httpcore calls the stream, not us.
-- :class:`_BodyReader` pulls the body piece by piece through the size caps, the optional
-  decoder and the integrity check, stopping the moment a cap is passed.
-- Errors are translated at the edge by :func:`~astrid_host._net._errors.translating`; only
-  ``HttpError`` leaves this module.
+The plumbing of one exchange (per-phase deadlines, metered sockets, the capped body reader)
+lives in :mod:`astrid_host._net._exchange`. Errors are translated at the edge by
+:func:`~astrid_host._net._errors.translating`; only ``HttpError`` leaves this module.
 """
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import functools
 import logging
 import math
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +27,7 @@ import certifi
 import httpcore
 import trio
 
-from astrid_host._core._bodies import ByteCap, Decoder, IntegrityCheck, decoder_for
+from astrid_host._core._bodies import ByteCap
 from astrid_host._core._classify import classify_ip
 from astrid_host._core._decision import EgressDecision, Resolution, log_decision
 from astrid_host._core._headers import WireRequest, header_values, validate_request
@@ -52,13 +43,21 @@ from astrid_host._core._model import (
     RequestPart,
     Response,
     ResponseMeta,
-    TimeoutPhase,
 )
 from astrid_host._core._policy import Classifier, EgressPolicy, PolicyDecision
 from astrid_host._core._redirects import is_redirect, next_request, resolve_location
 from astrid_host._core._url import InvalidUrl, ParsedUrl, parse_url
 from astrid_host._net._backend import PinnedBackend, ProhibitedDestination, Resolver
 from astrid_host._net._errors import translating
+from astrid_host._net._exchange import (
+    CURRENT,
+    BodyReader,
+    Deadlines,
+    Exchange,
+    MeteredBackend,
+    close_response,
+    response_headers,
+)
 
 __all__ = ["CapsuleHttp", "IncomingStream", "OutgoingUpload", "default_ssl_context"]
 
@@ -86,231 +85,6 @@ def default_ssl_context() -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=certifi.where())
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     return ctx
-
-
-# --- time ------------------------------------------------------------------------------------
-
-class _Deadlines:
-    """The per-phase time limits of one exchange, turned into trio deadlines (only here).
-
-    connect: handed to httpcore, which gives it to the pinned backend's connect and TLS
-      handshake (capped by what is left of total).
-    first-byte: from the end of the last request write until the response head is complete
-      (an absolute deadline, so a head trickled byte by byte still ends on time).
-    between-bytes: longest wait for one piece of the body.
-    total: the whole exchange, redirects included; for streamed responses until the body ends.
-    """
-
-    def __init__(self, limits: Limits, opts: RequestOptions, now: float) -> None:
-        self.connect_s = Limits.tighten_ms(limits.connect_timeout_s, opts.connect_timeout_ms)
-        self.first_byte_s = Limits.tighten_ms(limits.first_byte_timeout_s,
-                                              opts.first_byte_timeout_ms)
-        self.between_s = Limits.tighten_ms(limits.between_bytes_timeout_s,
-                                           opts.between_bytes_timeout_ms)
-        self.total_at = now + Limits.tighten_ms(limits.total_timeout_s, opts.total_timeout_ms)
-        self.head_at = now + self.first_byte_s
-        self.head_done = False
-
-    def httpcore_timeouts(self) -> dict[str, float | None]:
-        """The ``timeout`` extension for httpcore: only ``connect`` (reads are ours)."""
-        left = max(0.0, self.total_at - trio.current_time())
-        return {"connect": min(self.connect_s, left), "read": None, "write": None,
-                "pool": None}
-
-    def new_hop(self) -> None:
-        """A new request is about to be sent: the head deadline starts over."""
-        self.head_done = False
-        self.head_at = trio.current_time() + self.first_byte_s
-
-    def wrote(self) -> None:
-        """A request write finished: the first-byte clock counts from here."""
-        self.head_at = trio.current_time() + self.first_byte_s
-
-    @contextmanager
-    def read_phase(self) -> Iterator[None]:
-        """Bound one socket read: first-byte until the head is in, then between-bytes."""
-        if self.head_done:
-            with self._phase(TimeoutPhase.BETWEEN_BYTES,
-                             trio.current_time() + self.between_s):
-                yield
-        else:
-            with self._phase(TimeoutPhase.FIRST_BYTE, self.head_at):
-                yield
-
-    @contextmanager
-    def total(self) -> Iterator[None]:
-        """Bound a block by the exchange's total deadline."""
-        with self._phase(TimeoutPhase.TOTAL, self.total_at):
-            yield
-
-    @contextmanager
-    def _phase(self, phase: TimeoutPhase, at: float) -> Iterator[None]:
-        if self.total_at <= at:
-            phase, at = TimeoutPhase.TOTAL, self.total_at
-        with trio.move_on_at(at) as scope:
-            yield
-        if scope.cancelled_caught:
-            raise HttpError(ErrorCode.timeout(phase))
-
-
-@dataclass
-class _Exchange:
-    """State shared by every hop of one request (and by its body reads)."""
-
-    deadlines: _Deadlines
-    started: float
-    wire_bytes: int = 0
-
-
-_CURRENT: contextvars.ContextVar[_Exchange | None] = contextvars.ContextVar(
-    "astrid_exchange", default=None)
-
-
-# --- metering backend ------------------------------------------------------------------------
-
-class _MeteredStream(httpcore.AsyncNetworkStream):
-    """A pinned stream whose reads and writes obey the current exchange's deadlines."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-
-    async def read(self, max_bytes: int,
-                   timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - httpcore's API
-        ex = _CURRENT.get()
-        if ex is None:
-            return await self._inner.read(max_bytes)
-        with ex.deadlines.read_phase():
-            data = await self._inner.read(max_bytes)
-        ex.wire_bytes += len(data)
-        return data
-
-    async def write(self, buffer: bytes,
-                    timeout: float | None = None) -> None:  # noqa: ASYNC109 - httpcore's API
-        await self._inner.write(buffer)
-        ex = _CURRENT.get()
-        if ex is not None:
-            ex.deadlines.wrote()
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's API
-                        ) -> httpcore.AsyncNetworkStream:
-        return _MeteredStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _MeteredBackend(httpcore.AsyncNetworkBackend):
-    """Wraps :class:`PinnedBackend`; every stream it opens is a :class:`_MeteredStream`."""
-
-    def __init__(self, inner: PinnedBackend) -> None:
-        self._inner = inner
-
-    async def connect_tcp(self, host: str, port: int,
-                          timeout: float | None = None,  # noqa: ASYNC109 - httpcore's API
-                          local_address: str | None = None,
-                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_tcp(host, port, timeout, local_address,
-                                               socket_options)
-        return _MeteredStream(stream)
-
-    async def connect_unix_socket(self, path: str,
-                                  timeout: float | None = None,  # noqa: ASYNC109
-                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        return await self._inner.connect_unix_socket(path, timeout, socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        await trio.sleep(seconds)
-
-
-# --- bodies ----------------------------------------------------------------------------------
-
-class _BodyReader:
-    """Pulls a response body through the caps, the decoder and the integrity check."""
-
-    def __init__(self, resp: httpcore.Response, limit: int, opts: RequestOptions,
-                 io: trio.CapacityLimiter, *, has_body: bool) -> None:
-        self._resp = resp
-        self._io = io
-        self._iter: AsyncIterator[bytes] | None = None
-        self.limit = limit
-        self.raw = ByteCap(limit)
-        self.decoded = 0
-        self.decoder: Decoder | None = None
-        if opts.decompress:
-            self.decoder = decoder_for(header_values(resp.headers, b"content-encoding"), limit)
-        self.integrity = IntegrityCheck(opts.integrity) if opts.integrity else None
-        self.done = False
-        if self.decoder is None and has_body:
-            # A declared length over the cap fails before a single body byte is read.
-            # (Not for HEAD, 204 and 304: their Content-Length describes a body never sent.)
-            for value in header_values(resp.headers, b"content-length"):
-                if value.strip().isdigit() and int(value) > limit:
-                    raise HttpError(ErrorCode.body_too_large(limit))
-
-    async def next(self) -> bytes | None:
-        """The next non-empty piece of the (decoded) body, or ``None`` at its end."""
-        if self.done:
-            return None
-        if self._iter is None:
-            stream = self._resp.stream
-            assert isinstance(stream, AsyncIterable)
-            self._iter = stream.__aiter__()
-        while True:
-            async with self._io:
-                try:
-                    raw = await self._iter.__anext__()
-                except StopAsyncIteration:
-                    raw = None
-            if raw is None:
-                tail = self.decoder.finish() if self.decoder else b""
-                self._account(tail)
-                if self.integrity:
-                    self.integrity.verify()
-                self.done = True
-                return tail or None
-            self.raw.add(len(raw))
-            out = self.decoder.feed(raw) if self.decoder else raw
-            if out:
-                self._account(out)
-                return out
-
-    def _account(self, data: bytes) -> None:
-        if self.decoder is None and not data:
-            return
-        self.decoded += len(data)
-        if self.integrity:
-            self.integrity.update(data)
-
-    async def aclose(self) -> None:
-        """Release the connection (closing it when the body was not read to its end)."""
-        with trio.CancelScope(shield=True), trio.move_on_after(5):
-            it, self._iter = self._iter, None
-            try:
-                aclose = getattr(it, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-                await self._resp.aclose()
-            except Exception:
-                _log.debug("error while closing a response", exc_info=True)
-
-
-async def _close_response(resp: httpcore.Response) -> None:
-    """Close a response we will not read (its connection closes unless the body was done)."""
-    with trio.CancelScope(shield=True), trio.move_on_after(5):
-        try:
-            await resp.aclose()
-        except Exception:
-            _log.debug("error while closing a response", exc_info=True)
-
-
-def _response_headers(resp: httpcore.Response, decoded: bool) -> tuple[Header, ...]:
-    hidden = {b"content-encoding", b"content-length"} if decoded else set()
-    return tuple((n.decode("latin-1"), bytes(v)) for n, v in resp.headers
-                 if n.lower() not in hidden)
 
 
 # --- hops ------------------------------------------------------------------------------------
@@ -375,7 +149,7 @@ class CapsuleHttp:
             max_connections=self.limits.max_connections,
             keepalive_expiry=KEEPALIVE_EXPIRY_S,
             http1=True, http2=False, retries=0,
-            network_backend=_MeteredBackend(backend),
+            network_backend=MeteredBackend(backend),
         )
         self._scopes: set[trio.CancelScope] = set()
         self._open: set[IncomingStream | OutgoingUpload] = set()
@@ -390,7 +164,7 @@ class CapsuleHttp:
         with self._guard():
             call = self._prepare(req)
             ex = self._new_exchange(call.opts)
-            _CURRENT.set(ex)
+            CURRENT.set(ex)
             try:
                 with ex.deadlines.total(), translating():
                     head = await self._fetch_head(ex, call)
@@ -405,7 +179,7 @@ class CapsuleHttp:
             call = self._prepare(req)
             self._reserve_stream()
             ex = self._new_exchange(call.opts)
-            _CURRENT.set(ex)
+            CURRENT.set(ex)
             try:
                 with ex.deadlines.total(), translating():
                     head = await self._fetch_head(ex, call)
@@ -471,9 +245,9 @@ class CapsuleHttp:
             raise HttpError(ErrorCode.stream_limit(self.limits.max_open_streams))
         self._reserved += 1
 
-    def _new_exchange(self, opts: RequestOptions) -> _Exchange:
+    def _new_exchange(self, opts: RequestOptions) -> Exchange:
         now = trio.current_time()
-        return _Exchange(_Deadlines(self.limits, opts, now), now)
+        return Exchange(Deadlines(self.limits, opts, now), now)
 
     def _prepare(self, req: Request) -> _Call:
         wire = validate_request(req, self.limits)
@@ -511,7 +285,7 @@ class CapsuleHttp:
         _log.warning("http failed capsule=%s method=%s url=%s error=%s", self.name,
                      call.req.method, call.first[0].redacted(), e.code)
 
-    async def _fetch_head(self, ex: _Exchange, call: _Call) -> _Head:
+    async def _fetch_head(self, ex: Exchange, call: _Call) -> _Head:
         """Send hop after hop until a response that is not followed; return its head."""
         opts = call.opts
         policy = opts.redirect_policy or RedirectPolicy.FOLLOW
@@ -569,7 +343,7 @@ class CapsuleHttp:
                 f"{url.redacted()}: {decision.reason_key}: {decision.detail}"))
         return decision
 
-    async def _roundtrip(self, ex: _Exchange, url: ParsedUrl, decision: PolicyDecision,
+    async def _roundtrip(self, ex: Exchange, url: ParsedUrl, decision: PolicyDecision,
                          method: bytes, headers: tuple[tuple[bytes, bytes], ...], body: Any,
                          *, hop: int, decompress: bool,
                          ) -> tuple[httpcore.Response, EgressDecision]:
@@ -614,7 +388,7 @@ class CapsuleHttp:
         self._log_decision(logged)
         head_bytes = sum(len(n) + len(v) + 4 for n, v in resp.headers)
         if head_bytes > self.limits.max_response_header_bytes:
-            await _close_response(resp)
+            await close_response(resp)
             raise HttpError(ErrorCode.protocol_error(
                 f"response head over {self.limits.max_response_header_bytes} bytes"))
         return resp, logged
@@ -623,7 +397,7 @@ class CapsuleHttp:
         """Drop a redirect's body, reusing the connection when the body is small."""
         reader = None
         try:
-            reader = _BodyReader(resp, REDIRECT_DRAIN_BYTES, RequestOptions(), self._io,
+            reader = BodyReader(resp, REDIRECT_DRAIN_BYTES, RequestOptions(), self._io,
                                  has_body=True)
             while await reader.next() is not None:
                 pass
@@ -633,16 +407,16 @@ class CapsuleHttp:
             if reader is not None:
                 await reader.aclose()
             else:
-                await _close_response(resp)
+                await close_response(resp)
 
     def _body_limit(self, opts: RequestOptions, streamed: bool) -> int:
         base = self.limits.max_stream_bytes if streamed else self.limits.max_response_bytes
         return Limits.tighten_bytes(base, opts.max_response_bytes)
 
-    async def _buffer(self, ex: _Exchange, call: _Call, head: _Head) -> Response:
+    async def _buffer(self, ex: Exchange, call: _Call, head: _Head) -> Response:
         reader = None
         try:
-            reader = _BodyReader(head.resp, self._body_limit(call.opts, False), call.opts,
+            reader = BodyReader(head.resp, self._body_limit(call.opts, False), call.opts,
                                  self._io, has_body=_has_body(head))
             parts: list[bytes] = []
             while (piece := await reader.next()) is not None:
@@ -651,21 +425,21 @@ class CapsuleHttp:
             if reader is not None:
                 await reader.aclose()
             else:
-                await _close_response(head.resp)
+                await close_response(head.resp)
         body = b"".join(parts)
         elapsed = _ms(trio.current_time() - ex.started)
         meta = ResponseMeta(head.url.url(), head.redirects, elapsed, ex.wire_bytes)
         self._log_decision(dataclasses.replace(head.decision, status=head.resp.status,
                                                bytes=len(body), elapsed_ms=elapsed))
-        return Response(head.resp.status, _response_headers(head.resp, reader.decoder is not None),
+        return Response(head.resp.status, response_headers(head.resp, reader.decoder is not None),
                         body, meta)
 
-    async def _stream(self, ex: _Exchange, call: _Call, head: _Head) -> IncomingStream:
+    async def _stream(self, ex: Exchange, call: _Call, head: _Head) -> IncomingStream:
         try:
-            reader = _BodyReader(head.resp, self._body_limit(call.opts, True), call.opts,
+            reader = BodyReader(head.resp, self._body_limit(call.opts, True), call.opts,
                                  self._io, has_body=_has_body(head))
         except HttpError:
-            await _close_response(head.resp)
+            await close_response(head.resp)
             raise
         meta = ResponseMeta(head.url.url(), head.redirects,
                             _ms(trio.current_time() - ex.started), ex.wire_bytes)
@@ -704,7 +478,7 @@ class IncomingStream:
     holds one of the capsule's open-stream slots until the body ends, fails or is closed.
     """
 
-    def __init__(self, client: CapsuleHttp, ex: _Exchange, head: _Head, reader: _BodyReader,
+    def __init__(self, client: CapsuleHttp, ex: Exchange, head: _Head, reader: BodyReader,
                  meta: ResponseMeta) -> None:
         self._client = client
         self._ex = ex
@@ -716,7 +490,7 @@ class IncomingStream:
         self._finished = False
         self._busy = False
         self.status: int = head.resp.status
-        self.headers: tuple[Header, ...] = _response_headers(head.resp,
+        self.headers: tuple[Header, ...] = response_headers(head.resp,
                                                              reader.decoder is not None)
 
     def meta(self) -> ResponseMeta:
@@ -738,7 +512,7 @@ class IncomingStream:
             self._busy = True
             try:
                 with self._client._guard():
-                    _CURRENT.set(self._ex)
+                    CURRENT.set(self._ex)
                     with self._ex.deadlines.total():
                         piece = await self._reader.next()
             except HttpError as e:
@@ -797,7 +571,7 @@ class OutgoingUpload:
     size. Holds one open-stream slot until finished, failed or closed.
     """
 
-    def __init__(self, client: CapsuleHttp, call: _Call, ex: _Exchange) -> None:
+    def __init__(self, client: CapsuleHttp, call: _Call, ex: Exchange) -> None:
         self._client = client
         self._ex = ex
         send, receive = trio.open_memory_channel[bytes](0)
@@ -814,7 +588,7 @@ class OutgoingUpload:
         self._scope = trio.CancelScope()
 
     async def _run(self) -> None:
-        _CURRENT.set(self._ex)
+        CURRENT.set(self._ex)
         try:
             with self._scope:
                 with translating(), self._ex.deadlines.total():
@@ -834,7 +608,7 @@ class OutgoingUpload:
         if self._state != "open":
             raise HttpError(ErrorCode.closed())
         with self._client._guard():
-            _CURRENT.set(self._ex)
+            CURRENT.set(self._ex)
             try:
                 self._cap.add(len(chunk))
             except HttpError:
@@ -861,7 +635,7 @@ class OutgoingUpload:
         head = await self._finish()
         try:
             with self._client._guard():
-                _CURRENT.set(self._ex)
+                CURRENT.set(self._ex)
                 with self._ex.deadlines.total():
                     return await self._client._buffer(self._ex, self._call, head)
         finally:
@@ -900,7 +674,7 @@ class OutgoingUpload:
         with trio.CancelScope(shield=True), trio.move_on_after(5):
             await self._done.wait()
         if self._head is not None:
-            await _close_response(self._head.resp)
+            await close_response(self._head.resp)
             self._head = None
         self._client._release(self)
 

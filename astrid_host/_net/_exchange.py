@@ -1,0 +1,267 @@
+"""One exchange's plumbing: per-phase deadlines, metered sockets, and the capped body reader.
+
+- :class:`Deadlines` turns the per-phase limits (data, from :class:`Limits` tightened by the
+  request's options) into trio deadlines; it is the only place that does.
+- :class:`MeteredBackend` wraps the pinned backend so that every socket read and write of an
+  exchange goes through the exchange's deadlines and is counted (``wire-bytes``). The exchange
+  travels in a context variable because httpcore calls the stream, not the engine.
+- :class:`BodyReader` pulls the body piece by piece through the size caps, the optional
+  decoder and the integrity check, stopping the moment a cap is passed.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpcore
+import trio
+
+from astrid_host._core._bodies import ByteCap, Decoder, IntegrityCheck, decoder_for
+from astrid_host._core._headers import header_values
+from astrid_host._core._limits import Limits
+from astrid_host._core._model import ErrorCode, Header, HttpError, RequestOptions, TimeoutPhase
+from astrid_host._net._backend import PinnedBackend
+
+__all__ = [
+    "CURRENT",
+    "BodyReader",
+    "Deadlines",
+    "Exchange",
+    "MeteredBackend",
+    "MeteredStream",
+    "close_response",
+    "response_headers",
+]
+
+_log = logging.getLogger("astrid_host.http")
+
+
+# --- time ------------------------------------------------------------------------------------
+
+class Deadlines:
+    """The per-phase time limits of one exchange, turned into trio deadlines (only here).
+
+    connect: handed to httpcore, which gives it to the pinned backend's connect and TLS
+      handshake (capped by what is left of total).
+    first-byte: from the end of the last request write until the response head is complete
+      (an absolute deadline, so a head trickled byte by byte still ends on time).
+    between-bytes: longest wait for one piece of the body.
+    total: the whole exchange, redirects included; for streamed responses until the body ends.
+    """
+
+    def __init__(self, limits: Limits, opts: RequestOptions, now: float) -> None:
+        self.connect_s = Limits.tighten_ms(limits.connect_timeout_s, opts.connect_timeout_ms)
+        self.first_byte_s = Limits.tighten_ms(limits.first_byte_timeout_s,
+                                              opts.first_byte_timeout_ms)
+        self.between_s = Limits.tighten_ms(limits.between_bytes_timeout_s,
+                                           opts.between_bytes_timeout_ms)
+        self.total_at = now + Limits.tighten_ms(limits.total_timeout_s, opts.total_timeout_ms)
+        self.head_at = now + self.first_byte_s
+        self.head_done = False
+
+    def httpcore_timeouts(self) -> dict[str, float | None]:
+        """The ``timeout`` extension for httpcore: only ``connect`` (reads are ours)."""
+        left = max(0.0, self.total_at - trio.current_time())
+        return {"connect": min(self.connect_s, left), "read": None, "write": None,
+                "pool": None}
+
+    def new_hop(self) -> None:
+        """A new request is about to be sent: the head deadline starts over."""
+        self.head_done = False
+        self.head_at = trio.current_time() + self.first_byte_s
+
+    def wrote(self) -> None:
+        """A request write finished: the first-byte clock counts from here."""
+        self.head_at = trio.current_time() + self.first_byte_s
+
+    @contextmanager
+    def read_phase(self) -> Iterator[None]:
+        """Bound one socket read: first-byte until the head is in, then between-bytes."""
+        if self.head_done:
+            with self._phase(TimeoutPhase.BETWEEN_BYTES,
+                             trio.current_time() + self.between_s):
+                yield
+        else:
+            with self._phase(TimeoutPhase.FIRST_BYTE, self.head_at):
+                yield
+
+    @contextmanager
+    def total(self) -> Iterator[None]:
+        """Bound a block by the exchange's total deadline."""
+        with self._phase(TimeoutPhase.TOTAL, self.total_at):
+            yield
+
+    @contextmanager
+    def _phase(self, phase: TimeoutPhase, at: float) -> Iterator[None]:
+        if self.total_at <= at:
+            phase, at = TimeoutPhase.TOTAL, self.total_at
+        with trio.move_on_at(at) as scope:
+            yield
+        if scope.cancelled_caught:
+            raise HttpError(ErrorCode.timeout(phase))
+
+
+@dataclass
+class Exchange:
+    """State shared by every hop of one request (and by its body reads)."""
+
+    deadlines: Deadlines
+    started: float
+    wire_bytes: int = 0
+
+
+CURRENT: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar(
+    "astrid_exchange", default=None)
+
+
+# --- metering backend ------------------------------------------------------------------------
+
+class MeteredStream(httpcore.AsyncNetworkStream):
+    """A pinned stream whose reads and writes obey the current exchange's deadlines."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+
+    async def read(self, max_bytes: int,
+                   timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - httpcore's API
+        ex = CURRENT.get()
+        if ex is None:
+            return await self._inner.read(max_bytes)
+        with ex.deadlines.read_phase():
+            data = await self._inner.read(max_bytes)
+        ex.wire_bytes += len(data)
+        return data
+
+    async def write(self, buffer: bytes,
+                    timeout: float | None = None) -> None:  # noqa: ASYNC109 - httpcore's API
+        await self._inner.write(buffer)
+        ex = CURRENT.get()
+        if ex is not None:
+            ex.deadlines.wrote()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's API
+                        ) -> httpcore.AsyncNetworkStream:
+        return MeteredStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class MeteredBackend(httpcore.AsyncNetworkBackend):
+    """Wraps :class:`PinnedBackend`; every stream it opens is a :class:`MeteredStream`."""
+
+    def __init__(self, inner: PinnedBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(self, host: str, port: int,
+                          timeout: float | None = None,  # noqa: ASYNC109 - httpcore's API
+                          local_address: str | None = None,
+                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        stream = await self._inner.connect_tcp(host, port, timeout, local_address,
+                                               socket_options)
+        return MeteredStream(stream)
+
+    async def connect_unix_socket(self, path: str,
+                                  timeout: float | None = None,  # noqa: ASYNC109
+                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+
+
+# --- bodies ----------------------------------------------------------------------------------
+
+class BodyReader:
+    """Pulls a response body through the caps, the decoder and the integrity check."""
+
+    def __init__(self, resp: httpcore.Response, limit: int, opts: RequestOptions,
+                 io: trio.CapacityLimiter, *, has_body: bool) -> None:
+        self._resp = resp
+        self._io = io
+        self._iter: AsyncIterator[bytes] | None = None
+        self.limit = limit
+        self.raw = ByteCap(limit)
+        self.decoded = 0
+        self.decoder: Decoder | None = None
+        if opts.decompress:
+            self.decoder = decoder_for(header_values(resp.headers, b"content-encoding"), limit)
+        self.integrity = IntegrityCheck(opts.integrity) if opts.integrity else None
+        self.done = False
+        if self.decoder is None and has_body:
+            # A declared length over the cap fails before a single body byte is read.
+            # (Not for HEAD, 204 and 304: their Content-Length describes a body never sent.)
+            for value in header_values(resp.headers, b"content-length"):
+                if value.strip().isdigit() and int(value) > limit:
+                    raise HttpError(ErrorCode.body_too_large(limit))
+
+    async def next(self) -> bytes | None:
+        """The next non-empty piece of the (decoded) body, or ``None`` at its end."""
+        if self.done:
+            return None
+        if self._iter is None:
+            stream = self._resp.stream
+            assert isinstance(stream, AsyncIterable)
+            self._iter = stream.__aiter__()
+        while True:
+            async with self._io:
+                try:
+                    raw = await self._iter.__anext__()
+                except StopAsyncIteration:
+                    raw = None
+            if raw is None:
+                tail = self.decoder.finish() if self.decoder else b""
+                self._account(tail)
+                if self.integrity:
+                    self.integrity.verify()
+                self.done = True
+                return tail or None
+            self.raw.add(len(raw))
+            out = self.decoder.feed(raw) if self.decoder else raw
+            if out:
+                self._account(out)
+                return out
+
+    def _account(self, data: bytes) -> None:
+        if self.decoder is None and not data:
+            return
+        self.decoded += len(data)
+        if self.integrity:
+            self.integrity.update(data)
+
+    async def aclose(self) -> None:
+        """Release the connection (closing it when the body was not read to its end)."""
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            it, self._iter = self._iter, None
+            try:
+                aclose = getattr(it, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+                await self._resp.aclose()
+            except Exception:
+                _log.debug("error while closing a response", exc_info=True)
+
+
+async def close_response(resp: httpcore.Response) -> None:
+    """Close a response we will not read (its connection closes unless the body was done)."""
+    with trio.CancelScope(shield=True), trio.move_on_after(5):
+        try:
+            await resp.aclose()
+        except Exception:
+            _log.debug("error while closing a response", exc_info=True)
+
+
+def response_headers(resp: httpcore.Response, decoded: bool) -> tuple[Header, ...]:
+    hidden = {b"content-encoding", b"content-length"} if decoded else set()
+    return tuple((n.decode("latin-1"), bytes(v)) for n, v in resp.headers
+                 if n.lower() not in hidden)

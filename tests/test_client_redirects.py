@@ -12,9 +12,10 @@ import pytest
 from astrid_host._core._limits import Limits
 from astrid_host._core._model import HttpError, RedirectPolicy, Request, RequestOptions
 from astrid_host._core._policy import EgressPolicy
+from astrid_host._net._backend import StaticResolver
 from astrid_host._net._client import CapsuleHttp
-from tests.servers.guard import make_client
-from tests.servers.http import TestServer
+from tests.servers.guard import NAMES, make_client
+from tests.servers.http import TestServer, run_http_server
 
 CREDS = (("Authorization", b"Bearer secret"), ("Cookie", b"session=1"), ("X-Other", b"kept"))
 
@@ -212,3 +213,54 @@ async def test_redirect_hop_is_judged_with_the_rewritten_method(
     kept = await client.send(Request("POST", _to(http_server, "/echo", 307), body=b"x"))
     assert kept.status == 200
     await client.aclose()
+
+
+# --- a redirect may never lead into the operator's local allowance -----------------------------
+
+@pytest.fixture
+async def sidecar() -> AsyncIterator[TestServer]:
+    """An operator's local service on 127.0.0.2: loopback, refused by the (test) classifier,
+    reachable only through the local allowance."""
+    async with run_http_server(host="127.0.0.2") as server:
+        yield server
+
+
+def _sidecar_client(sidecar: TestServer, local: str) -> CapsuleHttp:
+    names = {**NAMES, "sidecar.test": ["127.0.0.2"]}
+    return make_client(rules=["http://*:*"], local=[local], resolver=StaticResolver(names))
+
+
+@pytest.mark.parametrize("target_host", ["127.0.0.2", "sidecar.test"])
+@pytest.mark.parametrize("code", [302, 307])
+async def test_redirect_into_the_local_allowance_is_blocked(
+        http_server: TestServer, sidecar: TestServer, target_host: str, code: int) -> None:
+    """A remote (public) server answers with a redirect to the operator's sidecar, by IP literal
+    or by a name resolving there: the host refuses, and the sidecar never sees a request."""
+    client = _sidecar_client(sidecar, f"127.0.0.2:{sidecar.port}")
+    try:
+        target = f"http://{target_host}:{sidecar.port}/echo"
+        req = Request("POST", _to(http_server, target, code=code), body=b"capsule-secret")
+        code_ = await _code(client, req)
+        assert code_.case == "redirect-blocked"
+        assert sidecar.requests == []
+        # The capsule may still call the sidecar directly: the allowance itself works.
+        direct = await client.send(Request("GET", sidecar.url("/status?code=204",
+                                                              host=target_host)))
+        assert direct.status == 204
+    finally:
+        await client.aclose()
+
+
+async def test_a_pooled_sidecar_connection_is_not_reused_by_a_redirect(
+        http_server: TestServer, sidecar: TestServer) -> None:
+    """A keep-alive connection opened through the allowance for a direct request is not a way
+    in for a later redirect hop to the same origin."""
+    client = _sidecar_client(sidecar, f"127.0.0.2:{sidecar.port}")
+    try:
+        first = await client.send(Request("GET", sidecar.url("/status?code=200")))
+        assert first.status == 200
+        code = await _code(client, Request("GET", _to(http_server, sidecar.url("/echo"))))
+        assert code.case == "redirect-blocked"
+        assert [r.target for r in sidecar.requests] == [b"/status?code=200"]
+    finally:
+        await client.aclose()

@@ -80,6 +80,9 @@ class PolicyReason(enum.Enum):
     NO_RULE = "no-matching-rule"
     METHOD = "method-not-allowed"
     ADDRESS = "address-not-allowed"
+    #: A redirect hop whose target is covered by the local allowance: refused, so a remote
+    #: server can never steer a capsule into the operator's local services.
+    LOCAL_REDIRECT = "redirect-into-local-allowance"
 
     @property
     def allows(self) -> bool:

@@ -44,7 +44,7 @@ from astrid_host._core._model import (
     Response,
     ResponseMeta,
 )
-from astrid_host._core._policy import Classifier, EgressPolicy, PolicyDecision
+from astrid_host._core._policy import Classifier, EgressPolicy, PolicyDecision, PolicyReason
 from astrid_host._core._redirects import is_redirect, next_request, resolve_location
 from astrid_host._core._url import InvalidUrl, ParsedUrl, parse_url
 from astrid_host._net._backend import PinnedBackend, ProhibitedDestination, Resolver
@@ -142,20 +142,32 @@ class CapsuleHttp:
         self.limits = limits or Limits()
         self._classifier = classifier
         self._io = io_limiter or trio.CapacityLimiter(math.inf)
-        backend = PinnedBackend(policy, resolver, classifier=classifier,
-                                dns_timeout=self.limits.connect_timeout_s)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or default_ssl_context(),
-            max_connections=self.limits.max_connections,
-            keepalive_expiry=KEEPALIVE_EXPIRY_S,
-            http1=True, http2=False, retries=0,
-            network_backend=MeteredBackend(backend),
-        )
+        tls = ssl_context or default_ssl_context()
+        self._pool = self._new_pool(PinnedBackend(
+            policy, resolver, classifier=classifier, dns_timeout=self.limits.connect_timeout_s),
+            tls)
+        # Redirect hops use a pool whose backend knows no local allowance: a remote server must
+        # never be able to send the capsule into the operator's local services (by IP literal,
+        # by a name resolving there, or by reusing a keep-alive connection that was opened
+        # through the allowance for an earlier direct request).
+        self._redirect_pool = self._new_pool(PinnedBackend(
+            dataclasses.replace(policy, local=()), resolver, classifier=classifier,
+            dns_timeout=self.limits.connect_timeout_s), tls)
         self._scopes: set[trio.CancelScope] = set()
         self._open: set[IncomingStream | OutgoingUpload] = set()
         # start() holds a slot while its head is on the way, before the stream exists.
         self._reserved = 0
         self._closed = False
+
+    def _new_pool(self, backend: PinnedBackend,
+                  tls: ssl.SSLContext) -> httpcore.AsyncConnectionPool:
+        return httpcore.AsyncConnectionPool(
+            ssl_context=tls,
+            max_connections=self.limits.max_connections,
+            keepalive_expiry=KEEPALIVE_EXPIRY_S,
+            http1=True, http2=False, retries=0,
+            network_backend=MeteredBackend(backend),
+        )
 
     # -- public API --
 
@@ -212,11 +224,12 @@ class CapsuleHttp:
         with trio.CancelScope(shield=True):
             for handle in list(self._open):
                 await handle._abort()
-            with trio.move_on_after(5):
-                try:
-                    await self._pool.aclose()
-                except Exception:
-                    _log.debug("error while closing the pool", exc_info=True)
+            for pool in (self._pool, self._redirect_pool):
+                with trio.move_on_after(5):
+                    try:
+                        await pool.aclose()
+                    except Exception:
+                        _log.debug("error while closing a pool", exc_info=True)
 
     @property
     def open_streams(self) -> int:
@@ -336,6 +349,10 @@ class CapsuleHttp:
 
     def _redirect_decision(self, url: ParsedUrl, method: str) -> PolicyDecision:
         decision = self._check(url, method)
+        if decision.allowed and decision.via_local:
+            decision = dataclasses.replace(
+                decision, allowed=False, reason=PolicyReason.LOCAL_REDIRECT,
+                detail="a redirect may not lead into the operator's local allowance")
         if not decision.allowed:
             self._log_decision(EgressDecision.from_policy(self.name, method, url.redacted(),
                                                           decision))
@@ -370,7 +387,8 @@ class CapsuleHttp:
         smethod = method.decode("latin-1")
         try:
             async with self._io:
-                resp = await self._pool.handle_async_request(request)
+                pool = self._redirect_pool if hop else self._pool
+                resp = await pool.handle_async_request(request)
         except Exception as e:  # log the hop's decision whatever failed, then let it go on
             if isinstance(e, ProhibitedDestination):
                 self._log_decision(EgressDecision.from_policy(

@@ -15,8 +15,12 @@ from astrid_host._core._model import DigestAlgorithm, HttpError, Integrity
 
 
 def _feed_all(dec: Decoder, data: bytes, step: int) -> bytes:
-    out = b"".join(dec.feed(data[i:i + step]) for i in range(0, len(data), step))
-    return out + dec.finish()
+    out = []
+    for i in range(0, len(data), step):
+        out.append(dec.feed(data[i:i + step]))
+        while dec.pending:
+            out.append(dec.feed(b""))
+    return b"".join(out) + dec.finish()
 
 
 def _raw_deflate(data: bytes) -> bytes:
@@ -61,8 +65,28 @@ def test_gzip_bomb_stops_one_byte_past_the_cap() -> None:
     dec = Decoder("gzip", 1024 * 1024)
     with pytest.raises(HttpError) as exc:
         dec.feed(bomb)
+        for _ in range(100):  # bounded: 1 MiB at 256 KiB a step needs five
+            dec.feed(b"")
     assert exc.value.code.case == "body-too-large" and exc.value.code.payload == 1024 * 1024
     assert dec.cap.total == 1024 * 1024 + 1
+
+
+def test_one_step_of_a_bomb_decodes_at_most_one_piece() -> None:
+    """A 64 KiB piece of a 200 MiB bomb must not become 64 MiB in memory at once."""
+    bomb = gzip.compress(bytes(200 * 1024 * 1024))[: 64 * 1024]
+    dec = Decoder("gzip", 1 << 30, piece=256 * 1024)
+    sizes = [len(dec.feed(bomb))]
+    while dec.pending and len(sizes) < 10:
+        sizes.append(len(dec.feed(b"")))
+    assert max(sizes) <= 256 * 1024
+    assert dec.pending  # far more is left in that one piece
+
+
+@given(st.binary(max_size=4096), st.integers(1, 700), st.integers(1, 300))
+def test_small_steps_decode_the_same_bytes(data: bytes, step: int, piece: int) -> None:
+    """Invariant: the step size of input and output never changes the decoded bytes."""
+    dec = Decoder("gzip", 1 << 20, piece=piece)
+    assert _feed_all(dec, gzip.compress(data), step) == data
 
 
 def test_corrupt_gzip_is_a_protocol_error() -> None:

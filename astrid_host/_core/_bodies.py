@@ -37,48 +37,64 @@ class ByteCap:
             raise HttpError(code)
 
 
+#: Most decoded bytes one :meth:`Decoder.feed` returns (bounds memory per step of a bomb).
+DECODE_PIECE_BYTES = 256 * 1024
+
+
 class Decoder:
     """Incremental ``gzip`` / ``deflate`` decoder whose output may not exceed ``limit`` bytes.
 
-    zlib is asked for at most ``limit - produced + 1`` bytes per step, so a decompression bomb
-    allocates at most one byte past the cap before ``body-too-large(limit)`` is raised.
-    Corrupt input is the server's fault: ``protocol-error``.
+    Each :meth:`feed` returns at most ``piece`` decoded bytes, however much the input expands:
+    what zlib has not consumed yet is kept, and :attr:`pending` says to call ``feed(b"")``
+    again. So a 64 KiB piece of a decompression bomb never becomes 64 MiB in memory at once,
+    and the whole body allocates at most one byte past the cap before
+    ``body-too-large(limit)`` is raised. Corrupt input is the server's fault: ``protocol-error``.
     """
 
-    def __init__(self, encoding: str, limit: int) -> None:
+    def __init__(self, encoding: str, limit: int, *, piece: int = DECODE_PIECE_BYTES) -> None:
         if encoding not in ("gzip", "deflate"):
             raise ValueError(f"unsupported content-coding {encoding!r}")
+        if piece < 1:
+            raise ValueError("piece must be at least 1 byte")
         self.encoding = encoding
         self.cap = ByteCap(limit)
+        self._piece = piece
         # deflate: RFC 9110 says zlib-wrapped, but servers also send raw deflate; the first
         # byte tells which (a zlib header's low nibble is 8), decided on first data.
         self._obj: zlib._Decompress | None = (
             zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None)
+        self._tail = b""
         self._done = False
 
+    @property
+    def pending(self) -> bool:
+        """True while input is left that the next ``feed(b"")`` will decode further."""
+        return bool(self._tail) and not self._done
+
     def feed(self, data: bytes) -> bytes:
-        """Decode one piece of the body; returns the decoded bytes (may be empty)."""
-        if not data:
+        """Add ``data`` (may be empty) and decode the next piece: at most ``piece`` bytes."""
+        if data:
+            if self._obj is None:
+                raw = (data[0] & 0x0F) != 8
+                self._obj = zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+            self._tail = self._tail + data if self._tail else data
+        if not self._tail or self._done or self._obj is None:
             return b""
-        if self._obj is None:
-            raw = (data[0] & 0x0F) != 8
-            self._obj = zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
-        out: list[bytes] = []
-        pending = data
-        while pending and not self._done:
-            try:
-                chunk = self._obj.decompress(pending, self.cap.limit - self.cap.total + 1)
-            except zlib.error as exc:
-                raise HttpError(ErrorCode.protocol_error(
-                    f"response body is not valid {self.encoding}: {exc}")) from None
-            self.cap.add(len(chunk))
-            out.append(chunk)
-            pending = self._obj.unconsumed_tail
-            if self._obj.eof:
-                self._done = True
-            elif not chunk and pending:  # pragma: no cover - zlib always progresses
-                break
-        return b"".join(out)
+        before = len(self._tail)
+        want = min(self._piece, self.cap.limit - self.cap.total + 1)
+        try:
+            chunk = self._obj.decompress(self._tail, want)
+        except zlib.error as exc:
+            raise HttpError(ErrorCode.protocol_error(
+                f"response body is not valid {self.encoding}: {exc}")) from None
+        self.cap.add(len(chunk))
+        self._tail = self._obj.unconsumed_tail
+        if self._obj.eof:
+            self._done, self._tail = True, b""
+        elif not chunk and len(self._tail) >= before:
+            raise HttpError(ErrorCode.protocol_error(
+                f"{self.encoding} decoder made no progress"))
+        return chunk
 
     def finish(self) -> bytes:
         """End of body: returns what zlib still held; a truncated stream is a protocol error."""

@@ -214,6 +214,13 @@ class BodyReader:
             assert isinstance(stream, AsyncIterable)
             self._iter = stream.__aiter__()
         while True:
+            if self.decoder is not None and self.decoder.pending:
+                # A piece that decodes to more than one step's worth: hand it out in steps.
+                out = self.decoder.feed(b"")
+                if out:
+                    self._account(out)
+                    return out
+                continue
             async with self._io:
                 try:
                     raw = await self._iter.__anext__()

@@ -6,7 +6,9 @@ same process, alternating round by round, and compared as a ratio of medians.
 
 from __future__ import annotations
 
+import json
 import math
+import ssl
 import statistics
 import subprocess
 import sys
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["CONFORMANCE", "ROOT", "Result", "compare", "guest", "interleave", "loopback_server",
-           "median_time", "wit_request"]
+           "median_time", "Server", "wit_request"]
 
 #: The repository root (benchmarks import `tests.servers` and read `build/guests/`).
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,12 +126,17 @@ async def interleave(variants: dict[str, Callable[[], Awaitable[object]]],
 
 
 _SERVER_CODE = """
-import sys, trio
+import json, sys, trio
 from tests.servers.http import run_http_server
 
-async def main():
-    async with run_http_server() as server:
-        print(server.port, flush=True)
+async def main(tls):
+    ssl_context, ca_pem = None, None
+    if tls:
+        from tests.servers.tls import TestCA
+        ca = TestCA()
+        ssl_context, ca_pem = ca.server_context(), ca.ca.cert_pem.bytes().decode()
+    async with run_http_server(ssl_context=ssl_context) as server:
+        print(json.dumps({"port": server.port, "ca": ca_pem}), flush=True)
         # Until the parent closes our stdin; the recorded requests are dropped as we go.
         async with trio.open_nursery() as nursery:
             async def forget():
@@ -140,25 +147,42 @@ async def main():
             await trio.to_thread.run_sync(sys.stdin.read, abandon_on_cancel=True)
             nursery.cancel_scope.cancel()
 
-trio.run(main)
+trio.run(main, sys.argv[1] == "tls")
 """
 
 
+@dataclass(frozen=True)
+class Server:
+    """A loopback test server in a child process: its port and (HTTPS) its CA certificate."""
+
+    port: int
+    ca_pem: str | None
+
+    def client_context(self) -> ssl.SSLContext:
+        """A verifying client context that trusts only the server's throwaway CA."""
+        ctx = ssl.create_default_context()
+        if self.ca_pem is not None:
+            ctx.load_verify_locations(cadata=self.ca_pem)
+        return ctx
+
+
 @contextmanager
-def loopback_server() -> Iterator[int]:
-    """The trio/h11 test server (tests/servers/http.py) in a child process; yields its port.
+def loopback_server(*, tls: bool = False) -> Iterator[Server]:
+    """The trio/h11 test server (tests/servers/http.py) in a child process.
 
     A separate process, so the server's work does not share the event loop (or the GIL) with
-    the client being measured; candidate and baseline talk to the same server.
+    the client being measured; candidate and baseline talk to the same server. ``tls``: HTTPS
+    with a certificate for the test names from a throwaway CA (tests/servers/tls.py).
     """
-    proc = subprocess.Popen([sys.executable, "-c", _SERVER_CODE], cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", _SERVER_CODE, "tls" if tls else "plain"],
+                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line.strip():
             raise RuntimeError("the loopback test server did not start")
-        yield int(line)
+        info = json.loads(line)
+        yield Server(int(info["port"]), info["ca"])
     finally:
         if proc.stdin is not None:
             proc.stdin.close()

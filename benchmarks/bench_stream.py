@@ -70,8 +70,8 @@ async def _measure(quick: bool, tiny: bool, port: int) -> Result:
 
 def run(quick: bool, *, tiny: bool = False) -> list[Result]:
     """One row; value is the guest's MB/s, ratio its share of httpcore's."""
-    with loopback_server() as port:
-        return [trio.run(_measure, quick, tiny, port)]
+    with loopback_server() as server:
+        return [trio.run(_measure, quick, tiny, server.port)]
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import math
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -54,6 +53,7 @@ from astrid_host._net._exchange import (
     BodyReader,
     Deadlines,
     Exchange,
+    IoGate,
     MeteredBackend,
     close_response,
     response_headers,
@@ -141,7 +141,8 @@ class CapsuleHttp:
         self.policy = policy
         self.limits = limits or Limits()
         self._classifier = classifier
-        self._io = io_limiter or trio.CapacityLimiter(math.inf)
+        # At most one foreground operation plus one per open stream/upload at a time.
+        self._gate = IoGate(io_limiter, self.limits.max_open_streams + 1)
         tls = ssl_context or default_ssl_context()
         self._pool = self._new_pool(PinnedBackend(
             policy, resolver, classifier=classifier, dns_timeout=self.limits.connect_timeout_s),
@@ -166,7 +167,7 @@ class CapsuleHttp:
             max_connections=self.limits.max_connections,
             keepalive_expiry=KEEPALIVE_EXPIRY_S,
             http1=True, http2=False, retries=0,
-            network_backend=MeteredBackend(backend),
+            network_backend=MeteredBackend(backend, self._gate),
         )
 
     # -- public API --
@@ -386,9 +387,8 @@ class CapsuleHttp:
         )
         smethod = method.decode("latin-1")
         try:
-            async with self._io:
-                pool = self._redirect_pool if hop else self._pool
-                resp = await pool.handle_async_request(request)
+            pool = self._redirect_pool if hop else self._pool
+            resp = await pool.handle_async_request(request)
         except Exception as e:  # log the hop's decision whatever failed, then let it go on
             if isinstance(e, ProhibitedDestination):
                 self._log_decision(EgressDecision.from_policy(
@@ -415,7 +415,7 @@ class CapsuleHttp:
         """Drop a redirect's body, reusing the connection when the body is small."""
         reader = None
         try:
-            reader = BodyReader(resp, REDIRECT_DRAIN_BYTES, RequestOptions(), self._io,
+            reader = BodyReader(resp, REDIRECT_DRAIN_BYTES, RequestOptions(),
                                  has_body=True)
             while await reader.next() is not None:
                 pass
@@ -435,7 +435,7 @@ class CapsuleHttp:
         reader = None
         try:
             reader = BodyReader(head.resp, self._body_limit(call.opts, False), call.opts,
-                                 self._io, has_body=_has_body(head))
+                                 has_body=_has_body(head))
             parts: list[bytes] = []
             while (piece := await reader.next()) is not None:
                 parts.append(piece)
@@ -455,7 +455,7 @@ class CapsuleHttp:
     async def _stream(self, ex: Exchange, call: _Call, head: _Head) -> IncomingStream:
         try:
             reader = BodyReader(head.resp, self._body_limit(call.opts, True), call.opts,
-                                 self._io, has_body=_has_body(head))
+                                 has_body=_has_body(head))
         except HttpError:
             await close_response(head.resp)
             raise

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "BodyReader",
     "Deadlines",
     "Exchange",
+    "IoGate",
     "MeteredBackend",
     "MeteredStream",
     "close_response",
@@ -120,27 +122,53 @@ CURRENT: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar(
     "astrid_exchange", default=None)
 
 
+# --- I/O tokens ------------------------------------------------------------------------------
+
+class IoGate:
+    """Tokens for one network operation (connect, TLS handshake, one read, one write).
+
+    The capsule's own limiter is taken first, then the host-wide one, so no capsule can hold
+    more than ``per_capsule`` of the host's tokens. Tokens are held per operation, never while
+    waiting for the guest (an upload waiting for its next piece holds none), so capsules that
+    stall cannot starve the others.
+    """
+
+    def __init__(self, host: trio.CapacityLimiter | None, per_capsule: int) -> None:
+        self._own = trio.CapacityLimiter(per_capsule)
+        self._host = host if host is not None else trio.CapacityLimiter(math.inf)
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """One token from the capsule's share and one from the host's, for one operation."""
+        async with self._own, self._host:
+            yield
+
+
 # --- metering backend ------------------------------------------------------------------------
 
 class MeteredStream(httpcore.AsyncNetworkStream):
     """A pinned stream whose reads and writes obey the current exchange's deadlines."""
 
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+    def __init__(self, inner: httpcore.AsyncNetworkStream, gate: IoGate) -> None:
         self._inner = inner
+        self._gate = gate
 
     async def read(self, max_bytes: int,
                    timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - httpcore's API
         ex = CURRENT.get()
         if ex is None:
-            return await self._inner.read(max_bytes)
+            async with self._gate.hold():
+                return await self._inner.read(max_bytes)
         with ex.deadlines.read_phase():
-            data = await self._inner.read(max_bytes)
+            async with self._gate.hold():
+                data = await self._inner.read(max_bytes)
         ex.wire_bytes += len(data)
         return data
 
     async def write(self, buffer: bytes,
                     timeout: float | None = None) -> None:  # noqa: ASYNC109 - httpcore's API
-        await self._inner.write(buffer)
+        async with self._gate.hold():
+            await self._inner.write(buffer)
         ex = CURRENT.get()
         if ex is not None:
             ex.deadlines.wrote()
@@ -151,7 +179,9 @@ class MeteredStream(httpcore.AsyncNetworkStream):
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                         timeout: float | None = None,  # noqa: ASYNC109 - httpcore's API
                         ) -> httpcore.AsyncNetworkStream:
-        return MeteredStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+        async with self._gate.hold():
+            tls = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return MeteredStream(tls, self._gate)
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -160,16 +190,18 @@ class MeteredStream(httpcore.AsyncNetworkStream):
 class MeteredBackend(httpcore.AsyncNetworkBackend):
     """Wraps :class:`PinnedBackend`; every stream it opens is a :class:`MeteredStream`."""
 
-    def __init__(self, inner: PinnedBackend) -> None:
+    def __init__(self, inner: PinnedBackend, gate: IoGate) -> None:
         self._inner = inner
+        self._gate = gate
 
     async def connect_tcp(self, host: str, port: int,
                           timeout: float | None = None,  # noqa: ASYNC109 - httpcore's API
                           local_address: str | None = None,
                           socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_tcp(host, port, timeout, local_address,
-                                               socket_options)
-        return MeteredStream(stream)
+        async with self._gate.hold():
+            stream = await self._inner.connect_tcp(host, port, timeout, local_address,
+                                                   socket_options)
+        return MeteredStream(stream, self._gate)
 
     async def connect_unix_socket(self, path: str,
                                   timeout: float | None = None,  # noqa: ASYNC109
@@ -186,9 +218,8 @@ class BodyReader:
     """Pulls a response body through the caps, the decoder and the integrity check."""
 
     def __init__(self, resp: httpcore.Response, limit: int, opts: RequestOptions,
-                 io: trio.CapacityLimiter, *, has_body: bool) -> None:
+                 *, has_body: bool) -> None:
         self._resp = resp
-        self._io = io
         self._iter: AsyncIterator[bytes] | None = None
         self.limit = limit
         self.raw = ByteCap(limit)
@@ -221,11 +252,10 @@ class BodyReader:
                     self._account(out)
                     return out
                 continue
-            async with self._io:
-                try:
-                    raw = await self._iter.__anext__()
-                except StopAsyncIteration:
-                    raw = None
+            try:
+                raw = await self._iter.__anext__()
+            except StopAsyncIteration:
+                raw = None
             if raw is None:
                 tail = self.decoder.finish() if self.decoder else b""
                 self._account(tail)

@@ -304,7 +304,18 @@ def _to_component_binary(name: str, wasm: bytes) -> bytes:
 
 
 def _load_reason(message: str) -> str:
-    first = message.strip().splitlines()[0] if message.strip() else message
+    # wasmtime's first line says what failed, the first line after "Caused by:" why. For a trap
+    # the first line is always the generic "error while executing at wasm backtrace:".
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    head = lines[0] if lines else message.strip()
+    cause = ""
+    if "Caused by:" in message:
+        after = [ln.strip() for ln in message.split("Caused by:", 1)[1].splitlines() if ln.strip()]
+        cause = after[0] if after else ""
+    if head.startswith("error while executing") and cause:
+        first = cause
+    else:
+        first = f"{head} ({cause})" if cause and cause not in head else head
     if "matching implementation was not found" in message or "import" in first:
         return f"needs an import the host does not provide: {first}"
     return f"cannot be instantiated: {first}"

@@ -387,9 +387,6 @@ async def test_guest_spinning_in_its_start_function_fails_the_load_on_time(
     assert await (await load_hostile(real_host)).call("drop-all") == 0  # host still usable
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "_host._load_reason keeps only the first line of wasmtime's message, which for a trap is "
-    "always 'error while executing at wasm backtrace:'; the cause is after 'Caused by:'"))
 async def test_load_error_of_a_guest_spinning_at_start_names_the_deadline(
         real_host: Host) -> None:
     with pytest.raises(CapsuleLoadError) as info:

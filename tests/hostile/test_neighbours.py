@@ -12,7 +12,6 @@ import statistics
 import time
 from pathlib import Path
 
-import pytest
 import trio
 
 from astrid_host._core._limits import Limits, MiB
@@ -94,13 +93,6 @@ async def test_capsules_keep_their_latency_while_a_neighbour_traps_repeatedly(
     assert p99_noisy < 3 * p99_calm + 0.050
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an upload holds the host-wide io_limiter for its whole request, body included "
-    "(_net/_client.py _roundtrip: `async with self._io: resp = await "
-    "self._pool.handle_async_request(request)`), i.e. while waiting for the *guest* to write "
-    "the next piece: 2 capsules x 4 unfinished uploads take all 8 tokens of Host(max_io=8) "
-    "and every other capsule's request waits until its own total timeout; with the default "
-    "max_io=64, 16 hostile capsules starve the host for total_timeout_s (120 s)"))
 async def test_unfinished_uploads_of_some_capsules_do_not_starve_the_others(
         cache_dir: Path, http_server: TestServer) -> None:
     async with Host(cache_dir=cache_dir, resolver=test_resolver(),

@@ -88,7 +88,7 @@ def test_methods_can_be_restricted_or_opened() -> None:
 
 LOCAL = EgressPolicy.parse(
     ["https://*:443"],
-    local=["127.0.0.1:8080", "10.9.0.0/16:443", "db.internal:5432", "[fd00::/8]:9000-9001"])
+    local=["127.0.0.1:8080", "10.9.0.0/16:443", "db.internal:5432", "[fd00:ab::/32]:9000-9001"])
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,8 @@ LOCAL = EgressPolicy.parse(
      ("https://10.10.0.1/", False, "private", False),
      ("http://db.internal:5432/", True, "allowed-by-local-allowance", True),
      ("http://db.internal:5433/", False, "no-matching-rule", False),
-     ("http://[fd12::1]:9001/", True, "allowed-by-local-allowance", True),
+     ("http://[fd00:ab::1]:9001/", True, "allowed-by-local-allowance", True),
+     ("http://[fd12::1]:9001/", False, "no-matching-rule", False),
      ("https://example.com/", True, "allowed-by-rule", False)],
 )
 def test_local_allowance_is_the_only_way_to_non_global_addresses(
@@ -181,7 +182,7 @@ def test_rules_must_be_a_list_not_one_string() -> None:
 
 _RULE_POOL = [*RULES, "*://*:*", "http://*", "https://localhost", "*://127.0.0.0/8:*",
               "*://[::/0]:*", "*://0.0.0.0/0:*"]
-_LOCAL_POOL = ["127.0.0.1:8080", "10.0.0.0/8:443", "localhost:8080", "[fd00::/8]:443",
+_LOCAL_POOL = ["127.0.0.1:8080", "10.0.0.0/8:443", "localhost:8080", "[fd00:ab::/32]:443",
                "169.254.169.254:80"]
 _HOSTS = ["api.example.com", "a.example.com", "localhost", "example.org", "127.0.0.1",
           "2130706433", "0x7f.1", "10.1.2.3", "169.254.169.254", "[::1]", "[::ffff:7f00:1]",
@@ -260,3 +261,12 @@ def test_check_url_without_policy_applies_only_the_address_rules(
         url: str, allowed: bool, reason: str) -> None:
     _, decision = check_url(url, method="PROPFIND")
     assert (decision.allowed, decision.reason_key) == (allowed, reason)
+
+
+@pytest.mark.parametrize("entry", ["0.0.0.0/0:443", "128.0.0.0/1:80", "[::/0]:443",
+                                   "[fd00::/8]:9000", "[::/8]:80"])
+def test_a_local_entry_may_not_open_a_whole_network(entry: str) -> None:
+    """An entry names services: anything wider than an IPv4 /8 or an IPv6 /32 is refused
+    (0.0.0.0/0 would reach the metadata address on that port)."""
+    with pytest.raises(PolicyError, match="wider than"):
+        EgressPolicy.parse([], local=[entry])

@@ -370,6 +370,11 @@ def parse_rule(text: str) -> Rule:
 _LOCAL = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]]*):(?P<port>[^:]*)")
 
 
+#: The widest network a local entry may name, per IP version (10.0.0.0/8 is fine; 0.0.0.0/0
+#: would make every address, metadata included, reachable on that port).
+_LOCAL_MIN_PREFIX = {4: 8, 6: 32}
+
+
 def parse_local(text: str) -> LocalEndpoint:
     """Parse one local-allowance entry: ``host:port``, ``CIDR:port`` or ``[v6/len]:port``.
 
@@ -385,6 +390,11 @@ def parse_local(text: str) -> LocalEndpoint:
     assert ports is not None
     network = _parse_network(text, m.group("host"), m.start("host"))
     if network is not None:
+        shortest = _LOCAL_MIN_PREFIX[network.version]
+        if network.prefixlen < shortest:
+            raise _fail(text, m.start("host"),
+                        f"local network {network} is wider than /{shortest}: an entry names "
+                        "services, it does not open the internal network")
         return LocalEndpoint(text, ports, network=network)
     return LocalEndpoint(text, ports, host=_parse_name(text, m.group("host"), m.start("host")))
 

@@ -119,3 +119,13 @@ def test_cross_origin_never_carries_credentials(headers: list[tuple[bytes, bytes
     kept = [h for h in headers if h[0].lower() not in CREDENTIAL_HEADERS
             and (nxt.body is not None or h[0].lower() != b"content-type")]
     assert list(nxt.headers) == kept
+
+
+@pytest.mark.parametrize(("location", "expected"), [
+    (b"/\\evil.example/x", "https://evil.example/x"),      # a browser reads /\ as //
+    (b"\\\\evil.example/x", "https://evil.example/x"),
+    (b"  http://10.0.0.1/  ", "http://10.0.0.1/"),        # surrounding spaces dropped
+    (b"/a\\b?q=\\x", "https://api.example.com/a/b?q=\\x"),  # not inside the query
+])
+def test_location_is_read_the_way_a_browser_reads_it(location: bytes, expected: str) -> None:
+    assert resolve_location("https://api.example.com/p/q", location) == expected

@@ -75,9 +75,17 @@ def resolve_location(base_url: str, location: bytes) -> str:
     ``protocol-error`` when the value is empty or contains control characters, because the
     server sent something that is not a URI reference.
     """
+    # Read it the way a browser would (WHATWG URL, special schemes): surrounding spaces are
+    # dropped, and a backslash before the query is a slash (so "/\\evil.example" is the
+    # scheme-relative "//evil.example", not a path). The result is judged by the guard anyway;
+    # this keeps the host that the capsule is told about equal to the one a browser would see.
+    location = location.strip(b" ")
     if not location or any(c < 0x20 or c == 0x7F for c in location):
         raise HttpError(ErrorCode.protocol_error(
             f"redirect with an unusable Location header {location[:200]!r}"))
+    cut = min((i for i in (location.find(b"?"), location.find(b"#")) if i >= 0),
+              default=len(location))
+    location = location[:cut].replace(b"\\", b"/") + location[cut:]
     text = urllib.parse.quote(location, safe="".join(chr(c) for c in range(0x21, 0x7F)))
     absolute = urllib.parse.urljoin(base_url, text)
     return urllib.parse.urldefrag(absolute).url

@@ -29,7 +29,8 @@ def guests(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Build the guests, then run the whole test suite. In CI nothing may be skipped."""
-    _install(session, "test", "guests")
+    # typecheck and lint too: tests run mypy --strict and ruff on freshly generated bindings.
+    _install(session, "test", "guests", "typecheck", "lint")
     session.run("python", "scripts/build_guests.py")
     env = {"ASTRID_REQUIRE_ALL": "1"} if IN_CI else {}
     session.run("pytest", *session.posargs, env=env)

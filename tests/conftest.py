@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,3 +70,15 @@ async def host(cache_dir: Path, fake_http: FakeHttp,
 
     async with Host(cache_dir=cache_dir, http_factory=factory, limits=Limits()) as h:
         yield h
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Under ASTRID_REQUIRE_ALL=1 (CI) a skipped test is a failure: nothing the issues require
+    may be skipped there, whatever the reason (a missing toolchain, nginx, mypy, ...)."""
+    outcome = yield
+    report = outcome.get_result()
+    if (os.environ.get("ASTRID_REQUIRE_ALL") == "1" and report.skipped
+            and not hasattr(report, "wasxfail")):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, which CI does not allow: {report.longrepr}"

@@ -219,13 +219,17 @@ class _BoundExport:
     look as expected.
     """
 
-    __slots__ = ("func", "params", "raw", "result")
+    __slots__ = ("func", "params", "raw", "result", "type")
 
-    def __init__(self, func: Any, params: list[Any], result: Any, raw: Any) -> None:
+    def __init__(self, func: Any, params: list[Any], result: Any, raw: Any,
+                 fty: Any = None) -> None:
         self.func = func
         self.params = params
         self.result = result
         self.raw = raw
+        # The parameter types own their C pointers, but keeping the function type alive as
+        # long as they are used costs nothing and does not depend on that.
+        self.type = fty
 
     @classmethod
     def of(cls, func: Any, store: Store) -> _BoundExport:
@@ -235,7 +239,7 @@ class _BoundExport:
         fty = func.type(store)
         result = fty.result
         return cls(func, [freeze_type(ty) for _, ty in fty.params],
-                   None if result is None else freeze_type(result), raw)
+                   None if result is None else freeze_type(result), raw, fty)
 
     def __call__(self, store: Store, args: tuple[Any, ...]) -> Any:
         if self.raw is None:

@@ -129,4 +129,6 @@ def _text(value: object) -> str:
 def log_decision(decision: EgressDecision, logger: logging.Logger | None = None) -> None:
     """Write the decision's one line: INFO when allowed, WARNING when denied."""
     level = logging.INFO if decision.allowed else logging.WARNING
-    (logger or _logger).log(level, "%s", decision.line())
+    target = logger or _logger
+    if target.isEnabledFor(level):  # formatting the line costs ~35 µs per request
+        target.log(level, "%s", decision.line())

@@ -326,3 +326,28 @@ def test_precheck_leaves_values_of_another_shape_to_the_normal_path() -> None:
 
 class _FakeRaw:
     kind = -1  # not a record
+
+
+def test_lowering_budget_makes_large_copies_wait_for_each_other() -> None:
+    """Invariant: the bytes being lowered at once never exceed the budget; a copy larger than
+    the whole budget still runs, alone."""
+    import threading
+    import time as _time
+
+    from astrid_host._wasm._imports import _ByteBudget
+
+    budget = _ByteBudget(100)
+    assert budget.acquire(1000) == 100  # clamped: runs alone
+    done = threading.Event()
+
+    def second() -> None:
+        budget.release(budget.acquire(60))
+        done.set()
+
+    worker = threading.Thread(target=second)
+    worker.start()
+    _time.sleep(0.05)
+    assert not done.is_set()  # waits while the first copy holds everything
+    budget.release(100)
+    assert done.wait(5)
+    worker.join(5)

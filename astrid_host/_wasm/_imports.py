@@ -29,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -87,7 +88,7 @@ CLIENT_INTERFACE = "astrid:http/client@0.1.0"
 #: Largest piece handed back by one ``read``: moving ``list<u8>`` across the boundary costs
 #: about a microsecond per byte in wasmtime-py, so a huge ``max`` only makes one call slow.
 #: ``read`` may return fewer bytes than asked, so clamping is invisible to a correct guest.
-READ_CHUNK_MAX = 1024 * 1024
+READ_CHUNK_MAX = 256 * 1024
 
 # Host resource type ids (any u32 unique within this linker).
 _INCOMING = 0xA5710001
@@ -432,6 +433,9 @@ def _io_result(session: StoreSession, convert: Callable[[Any], Any],
     """Run one backend call and turn *every* outcome into an _Ok or an _Err."""
     try:
         value = session.run_io(afn, *args)
+        too_big = _exceeds_guest_memory(session, value)
+        if too_big is not None:
+            return _Err(error_to_wit(too_big))
         return _Ok(convert(value))
     except HttpError as exc:
         return _Err(error_to_wit(exc.code))
@@ -449,6 +453,57 @@ def _io_result(session: StoreSession, convert: Callable[[Any], Any],
             f"host fault ({type(exc).__name__}); details are in the host log")))
     except BaseException:  # trio.Cancelled, KeyboardInterrupt: never into wasmtime
         return _Err(error_to_wit(ErrorCode.cancelled()))
+
+
+def _body_bytes(value: Any) -> int:
+    """Bytes a result will copy into the guest: a read piece, or a buffered response body."""
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    body = getattr(value, "body", None)
+    return len(body) if isinstance(body, (bytes, bytearray)) else 0
+
+
+def _exceeds_guest_memory(session: StoreSession, value: Any) -> ErrorCode | None:
+    """A body that cannot fit in the capsule's memory limit is refused before it is lowered:
+    the guest's allocator would fail anyway, after the host had spent time and memory on it."""
+    size = _body_bytes(value)
+    if size > session.limits.memory_bytes:
+        return ErrorCode.body_too_large(session.limits.memory_bytes)
+    return None
+
+
+class _ByteBudget:
+    """A host-wide budget for bytes being copied into guests at the same time.
+
+    Lowering a ``list<u8>`` costs wasmtime-py about 80 bytes of transient host memory per
+    payload byte (a 32-byte C value per byte, then wasmtime's own copy), so a 10 MiB body
+    costs ~840 MiB while it crosses. Large copies wait for their share of this budget; a copy
+    larger than the budget waits until it can run alone.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._free = capacity
+        self._cond = threading.Condition()
+
+    def acquire(self, n: int) -> int:
+        n = min(n, self.capacity)
+        with self._cond:
+            self._cond.wait_for(lambda: self._free >= n)
+            self._free -= n
+        return n
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self._free += n
+            self._cond.notify_all()
+
+
+#: Payload bytes that may be crossing into guests at once, host-wide (~1.3 GiB transient).
+LOWERING_BUDGET_BYTES = 16 * 1024 * 1024
+#: Copies smaller than this skip the budget (the common case: small bodies, read pieces).
+_BUDGET_FROM_BYTES = 512 * 1024
+_LOWERING = _ByteBudget(LOWERING_BUDGET_BYTES)
 
 
 def _with_request(session: StoreSession, req_value: Any,
@@ -640,6 +695,18 @@ _REGISTRY: dict[int, str] = {}
 _NEXT_ID = itertools.count(1)
 
 
+def _payload_bytes(payload: Any) -> int:
+    """Byte-list payload size of a lowered result: bytes, a Record with a ``body``, or an
+    option/variant holding one."""
+    if isinstance(payload, (bytes, bytearray)):
+        return len(payload)
+    body = getattr(payload, "body", None)
+    if isinstance(body, (bytes, bytearray)):
+        return len(body)
+    inner = getattr(payload, "payload", None)
+    return len(inner) if isinstance(inner, (bytes, bytearray)) else 0
+
+
 def _lower_result(store: StoreContext, ty: ResultType, value: _Ok | _Err,
                   out: ctypes._Pointer[Any]) -> None:
     # Mirrors ResultType.convert_to_c, but the case is chosen by the caller, not guessed.
@@ -650,8 +717,14 @@ def _lower_result(store: StoreContext, ty: ResultType, value: _Ok | _Err,
     raw_ptr = None
     if payload_ty is not None:
         raw = ffi.wasmtime_component_val_t()
-        payload_ty.convert_to_c(store, payload, ctypes.pointer(raw))
-        raw_ptr = ffi.wasmtime_component_val_new(ctypes.byref(raw))
+        size = _payload_bytes(payload)
+        held = _LOWERING.acquire(size) if size >= _BUDGET_FROM_BYTES else 0
+        try:
+            payload_ty.convert_to_c(store, payload, ctypes.pointer(raw))
+            raw_ptr = ffi.wasmtime_component_val_new(ctypes.byref(raw))
+        finally:
+            if held:
+                _LOWERING.release(held)
     out.contents.kind = ffi.WASMTIME_COMPONENT_RESULT
     out.contents.of.result.is_ok = is_ok
     out.contents.of.result.val = raw_ptr

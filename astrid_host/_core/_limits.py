@@ -43,7 +43,9 @@ class Limits:
     between_bytes_timeout_s: float = 120.0
     total_timeout_s: float = 120.0
     max_response_bytes: int = 10 * MiB
-    max_request_bytes: int = 10 * MiB
+    # One guest->host call cannot carry much more than 2 MiB (wasmtime traps the guest past
+    # ~3 MiB); larger bodies go through `upload`.
+    max_request_bytes: int = 2 * MiB
     max_stream_bytes: int = 1024 * MiB
     max_upload_bytes: int = 1024 * MiB
     max_redirects: int = 10

@@ -223,7 +223,9 @@ class Request:
     set by the host and rejected here with `invalid-request`.
     """
     body: bytes | None = None
-    """The request body, if any."""
+    """The request body, if any. At most 2 MiB by default (`request-too-large`): one call
+    cannot carry much more, so larger bodies go through `client.upload`.
+    """
     options: RequestOptions | None = None
     """Per-request options; the capsule's defaults when absent."""
 

@@ -51,6 +51,7 @@ from astrid_host._wasm._errors import CapsuleLoadError as CapsuleLoadError
 from astrid_host._wasm._errors import CapsuleRunError as CapsuleRunError
 from astrid_host._wasm._errors import CapsuleTrap as CapsuleTrap
 from astrid_host._wasm._errors import ExportNotFound as ExportNotFound
+from astrid_host._wasm._errors import StaleResource as StaleResource
 from astrid_host._wasm._host import CapsuleContext as CapsuleContext
 from astrid_host._wasm._host import Host as Host
 from astrid_host._wasm._imports import HttpBackend as HttpBackend
@@ -94,6 +95,7 @@ __all__ = [
     "Response",
     "ResponseMeta",
     "Some",
+    "StaleResource",
     "StaticResolver",
     "SystemResolver",
     "TimeoutPhase",

@@ -45,6 +45,7 @@ from astrid_host._wasm._errors import (
     CapsuleRunError,
     CapsuleTrap,
     ExportNotFound,
+    StaleResource,
     TrapKind,
 )
 from astrid_host._wasm._imports import HttpBackend, StoreSession, current_session, freeze_type
@@ -273,6 +274,23 @@ class _BoundExport:
                 ffi.wasmtime_component_val_delete(ctypes.byref(param_capi[i]))
 
 
+_DROPPED_TAG = "_astrid_dropped"
+
+
+def _holds_foreign_resource(value: Any, store: Store) -> bool:
+    """True if ``value`` contains a resource handle not tagged with ``store`` (see above)."""
+    if isinstance(value, ResourceAny):
+        return getattr(value, _STORE_TAG, None) is not store or hasattr(value, _DROPPED_TAG)
+    if isinstance(value, (list, tuple)):
+        return any(_holds_foreign_resource(item, store) for item in value
+                   if not isinstance(item, (int, float, str, bytes, bool)))
+    if isinstance(value, Variant):
+        return _holds_foreign_resource(value.payload, store)
+    if isinstance(value, Record):
+        return any(_holds_foreign_resource(item, store) for item in vars(value).values())
+    return False
+
+
 @dataclass
 class _Live:
     """A Store with its instance and the session its host imports use."""
@@ -350,6 +368,10 @@ class Capsule:
             if live is None:
                 live = await self._instantiate()
                 self._check_open()  # aclose may have come while the Store was being built
+            if _holds_foreign_resource(args, live.store):
+                # Handing wasmtime a handle of another Store fails inside the guest call and
+                # would poison this healthy Store; refuse it here instead.
+                raise StaleResource(self.name, export)
             live.session.begin_call()
             result = await self._run_guest(live, self._enter, live, export, args)
             if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
@@ -412,15 +434,19 @@ class Capsule:
 
     async def drop_resource(self, handle: Any) -> None:
         """Drop a guest-owned resource handle that an export returned (generated bindings'
-        ``close()``). A handle from a Store that has since died is already gone: no-op."""
+        ``close()``). A handle from a Store that has since died, or one already dropped, is
+        already gone: no-op. A guest destructor runs like any call (fuel, deadline, host
+        imports); if it traps, :class:`CapsuleTrap` and the next call gets a fresh Store."""
         self._check_open()
         async with self._lock:
             live = self._live
             # Using a handle with a Store other than its own aborts the process (a Rust
             # panic), so only handles tagged with the live Store are ever dropped.
-            if live is None or getattr(handle, _STORE_TAG, None) is not live.store:
+            if (live is None or getattr(handle, _STORE_TAG, None) is not live.store
+                    or hasattr(handle, _DROPPED_TAG)):
                 return
-            result = await self._run_guest(live, lambda: handle.drop(live.store))
+            live.session.begin_call()
+            result = await self._run_guest(live, self._enter_drop, live, handle)
             if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
                 raise CapsuleTrap(classify_trap(result.error.message), "[resource-drop]",
                                   result.error.message) from None
@@ -532,17 +558,27 @@ class Capsule:
             if func is None:
                 raise ExportNotFound(self.name, export, self.exports)
             bound = live.exports[export] = _BoundExport.of(func, live.store)
+        result = self._in_store(live, lambda: bound(live.store, args))
+        _tag_resources(result, live.store)
+        return result
+
+    def _enter_drop(self, live: _Live, handle: Any) -> None:
+        """Runs on the worker thread, holding the capsule lock: a resource's destructor."""
+        self._in_store(live, lambda: handle.drop(live.store))
+        setattr(handle, _DROPPED_TAG, True)
+
+    def _in_store(self, live: _Live, fn: Callable[[], Any]) -> Any:
+        """Enter the Store as a call does: fresh fuel and deadline, the session for the host
+        imports, and any wasmtime failure reported as a trap."""
         self._reset_budget(live.store, live.budget)
         var = current_session()
         token = var.set(live.session)
         try:
-            result = bound(live.store, args)
+            return fn()
         except WasmtimeError as exc:
             raise _Trapped(str(exc)) from None
         finally:
             var.reset(token)
-        _tag_resources(result, live.store)
-        return result
 
     async def _discard(self) -> None:
         """Drop the current Store and close every host resource its guest still held."""

@@ -58,6 +58,19 @@ class ExportNotFound(CapsuleError):
         self.available = available
 
 
+class StaleResource(CapsuleError):
+    """A guest resource handle was passed to a Store it does not belong to: another capsule's,
+    or one from before this capsule's Store was replaced after a trap (the caller's mistake).
+    The call is refused before the guest runs; the capsule stays healthy."""
+
+    def __init__(self, name: str, export: str) -> None:
+        super().__init__(f"capsule {name!r}, export {export!r}: a resource handle argument does "
+                         "not belong to this capsule's current Store (another capsule's, or "
+                         "from before a trap replaced the Store)")
+        self.name = name
+        self.export = export
+
+
 class CapsuleClosed(CapsuleError):
     """The capsule was closed (by :meth:`Capsule.aclose` or its host) before this call."""
 

@@ -571,6 +571,7 @@ class Capsule:
         """Enter the Store as a call does: fresh fuel and deadline, the session for the host
         imports, and any wasmtime failure reported as a trap."""
         self._reset_budget(live.store, live.budget)
+        live.session.call_deadline = live.budget.deadline
         var = current_session()
         token = var.set(live.session)
         try:

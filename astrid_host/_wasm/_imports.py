@@ -29,7 +29,9 @@ from __future__ import annotations
 import ctypes
 import itertools
 import logging
+import math
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -341,6 +343,8 @@ class StoreSession:
 
     #: Set when the caller of the current call was cancelled; reset by :meth:`begin_call`.
     call_cancelled: bool = False
+    #: ``time.monotonic()`` when the current call's wall-clock budget ends (set on entry).
+    call_deadline: float = math.inf
 
     # -- called on the trio thread
 
@@ -368,15 +372,20 @@ class StoreSession:
         self.resources.clear()
         return objs
 
-    async def _guarded(self, afn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    async def _guarded(self, afn: Callable[..., Awaitable[Any]], remaining: float,
+                       *args: Any) -> Any:
         if self.closed or self.call_cancelled:
             raise _Cancelled
-        with trio.CancelScope() as scope:
+        # The call's wall-clock budget bounds its host I/O too: the epoch deadline only
+        # interrupts guest code, and a request's own timeouts may be longer than the call's.
+        with trio.CancelScope() as scope, trio.move_on_after(max(remaining, 0.0)) as budget:
             self._scopes.add(scope)
             try:
                 return await afn(*args)
             finally:
                 self._scopes.discard(scope)
+        if budget.cancelled_caught and not scope.cancelled_caught:
+            raise HttpError(ErrorCode.timeout(TimeoutPhase.TOTAL))
         raise _Cancelled  # only reached when the scope was cancelled
 
     # -- called on the worker thread
@@ -386,7 +395,9 @@ class StoreSession:
         if self.closed or self.call_cancelled:
             raise _Cancelled
         try:
-            return trio.from_thread.run(self._guarded, afn, *args, trio_token=self.trio_token)
+            remaining = self.call_deadline - time.monotonic()
+            return trio.from_thread.run(self._guarded, afn, remaining, *args,
+                                        trio_token=self.trio_token)
         except trio.RunFinishedError:
             raise _Cancelled from None
 

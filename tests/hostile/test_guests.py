@@ -391,3 +391,21 @@ async def test_load_error_of_a_guest_spinning_at_start_names_the_deadline(
         await real_host.load(SPIN_AT_START_WAT, limits=Limits(call_timeout_s=0.2,
                                                                fuel_per_call=10**15))
     assert "wall-clock budget" in info.value.reason
+
+
+async def test_the_call_deadline_bounds_host_io_the_guest_is_blocked_in(
+        real_host: Host, http_server: TestServer) -> None:
+    """A server that never answers, a request whose own first-byte timeout is 30 s, and a
+    0.4 s call: the guest's host I/O is cut at the call's deadline (it gets timeout(total)) and
+    the call ends on time instead of 30 s later."""
+    capsule = await load_hostile(real_host, Limits(call_timeout_s=0.4))
+    start = time.monotonic()
+    try:
+        outcome: object = code(await capsule.call("send-url",
+                                                  url(http_server, "/never-headers")))
+    except CapsuleTrap as exc:
+        outcome = exc.kind
+    took = time.monotonic() - start
+    assert outcome in ("timeout", "deadline")
+    assert took < 0.4 + DEADLINE_SLACK_S
+    assert await capsule.call("send-url", url(http_server, "/bytes?n=10")) == 200

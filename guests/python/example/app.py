@@ -42,12 +42,21 @@ def _error_summary(code: Any) -> dict[str, Any]:
     # `value`. The case name is turned back into the WIT spelling for the summary.
     name = type(code).__name__.removeprefix("ErrorCode_")
     case = "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
-    detail = getattr(code, "value", None)
-    if hasattr(detail, "value") and not isinstance(detail, (str, int)):  # an enum payload
-        detail = detail.value
-    elif detail is not None and not isinstance(detail, (str, int)):
-        detail = repr(detail)
-    return {"ok": False, "error": case, "detail": detail}
+    return {"ok": False, "error": case, "detail": _detail(getattr(code, "value", None))}
+
+
+def _detail(payload: Any) -> Any:
+    """The payload as text a person can read: records spelled out, enums by name."""
+    if payload is None or isinstance(payload, (str, int)):
+        return payload
+    if hasattr(payload, "addresses"):  # prohibited-address
+        refused = ", ".join(f"{a.address} ({a.reason})" for a in payload.addresses)
+        return f"{payload.host} -> {refused}"
+    if hasattr(payload, "part"):  # invalid-request
+        return f"{_detail(payload.part)}: {payload.detail}"
+    if hasattr(payload, "name") and hasattr(payload, "value"):  # an enum case
+        return str(payload.name).lower().replace("_", "-")
+    return repr(payload)
 
 
 class WitWorld(wit_world.WitWorld):

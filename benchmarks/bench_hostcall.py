@@ -32,7 +32,7 @@ import trio
 from wasmtime import Config, Engine, Store
 from wasmtime.component import Component, Linker, ResourceHost, ResourceType
 
-from astrid_host._wasm import _imports
+from astrid_host._wasm import _imports, _values
 from astrid_host._wasm._host import Host
 from tests.fakes import CLIENT_GUEST_WAT, FakeHttp
 
@@ -64,7 +64,7 @@ def _bare(token: trio.lowlevel.TrioToken) -> Callable[[int], Any]:
         # What astrid's handler does: the handle table lookup and the u16 range check.
         host = this.to_host(store)
         slot = session.resources[host.rep]
-        return _imports._uint(slot.obj.status, 0xFFFF, "status")
+        return _values.checked_uint(slot.obj.status, 0xFFFF, "status")
 
     linker = Linker(engine)
     with linker.root() as root, root.add_instance(_imports.CLIENT_INTERFACE) as client:

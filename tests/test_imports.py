@@ -29,12 +29,10 @@ from astrid_host._core._model import (
     TimeoutPhase,
 )
 from astrid_host._wasm._host import Host
-from astrid_host._wasm._imports import (
-    CLIENT_INTERFACE,
-    READ_CHUNK_MAX,
-    _GuestValueError,
+from astrid_host._wasm._imports import CLIENT_INTERFACE, READ_CHUNK_MAX, precheck_request
+from astrid_host._wasm._values import (
+    GuestValueError,
     error_to_wit,
-    precheck_request,
     request_from_wit,
     response_to_wit,
 )
@@ -96,7 +94,7 @@ def test_request_options_convert_field_by_field() -> None:
                                               ("max_response_bytes", 2**64),
                                               ("total_timeout_ms", -1)])
 def test_out_of_range_option_is_the_guests_invalid_request(field: str, value: int) -> None:
-    with pytest.raises(_GuestValueError) as info:
+    with pytest.raises(GuestValueError) as info:
         request_from_wit(_wit_request(Variant("get"), options=_wit_options(**{field: value})))
     assert info.value.code.case == "invalid-request"
     assert isinstance(info.value.code.payload, InvalidRequest)

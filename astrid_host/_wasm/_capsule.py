@@ -48,7 +48,8 @@ from astrid_host._wasm._errors import (
     StaleResource,
     TrapKind,
 )
-from astrid_host._wasm._imports import HttpBackend, StoreSession, current_session, freeze_type
+from astrid_host._wasm._imports import HttpBackend, StoreSession, current_session
+from astrid_host._wasm._typeinfo import freeze_type
 
 if TYPE_CHECKING:
     from wasmtime import Engine

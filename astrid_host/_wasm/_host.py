@@ -33,7 +33,8 @@ from astrid_host._wasm import _fastbytes
 from astrid_host._wasm._cache import CompileCache, LoadInfo, default_cache_dir
 from astrid_host._wasm._capsule import Capsule, EpochTicker
 from astrid_host._wasm._errors import CapsuleClosed, CapsuleLoadError, CapsuleTrap
-from astrid_host._wasm._imports import HttpBackend, check_client_imports, link_client
+from astrid_host._wasm._imports import HttpBackend, link_client
+from astrid_host._wasm._typeinfo import check_client_imports
 
 __all__ = ["CapsuleContext", "Host", "HttpFactory"]
 

@@ -1,4 +1,7 @@
-"""The host side of `astrid:http/client@0.1.0`: linking, value conversion, resource handles.
+"""The host side of `astrid:http/client@0.1.0`: linking, the handlers, resource handles.
+
+Value conversion lives in :mod:`astrid_host._wasm._values`; reading, rendering and checking
+wasmtime-py types in :mod:`astrid_host._wasm._typeinfo`.
 
 What happens on one guest -> host call:
 
@@ -42,26 +45,31 @@ from wasmtime import WasmtimeError
 from wasmtime import _ffi as ffi
 from wasmtime._store import StoreContext
 from wasmtime.component import Record, ResourceHost, ResourceType, Variant
-from wasmtime.component import _types as _t
 from wasmtime.component._types import FuncType, ResultType, ValType
 
 from astrid_host._core._limits import Limits
 from astrid_host._core._model import (
-    STANDARD_METHODS,
-    DigestAlgorithm,
     ErrorCode,
     Header,
     HttpError,
-    Integrity,
-    InvalidRequest,
-    ProhibitedAddress,
-    RedirectPolicy,
     Request,
-    RequestOptions,
     RequestPart,
     Response,
     ResponseMeta,
     TimeoutPhase,
+)
+from astrid_host._wasm._typeinfo import freeze_type
+from astrid_host._wasm._values import (
+    U16_MAX,
+    U32_MAX,
+    GuestValueError,
+    HostFault,
+    checked_uint,
+    error_to_wit,
+    headers_to_wit,
+    meta_to_wit,
+    request_from_wit,
+    response_to_wit,
 )
 
 __all__ = [
@@ -71,15 +79,9 @@ __all__ = [
     "OutgoingUpload",
     "READ_CHUNK_MAX",
     "StoreSession",
-    "check_client_imports",
     "current_session",
-    "error_to_wit",
-    "freeze_type",
     "link_client",
-    "meta_to_wit",
     "precheck_request",
-    "request_from_wit",
-    "response_to_wit",
 ]
 
 log = logging.getLogger("astrid_host.wasm")
@@ -128,171 +130,6 @@ class HttpBackend(Protocol):
     async def start(self, req: Request) -> IncomingStream: ...
     async def upload(self, req: Request) -> OutgoingUpload: ...
     async def aclose(self) -> None: ...
-
-
-# --------------------------------------------------------------------------------------------
-# Value conversion: WIT (wasmtime-py values) <-> model. Pure functions.
-
-
-class _GuestValueError(ValueError):
-    """A value from the guest is not acceptable; carries the `error-code` to answer with."""
-
-    def __init__(self, code: ErrorCode) -> None:
-        super().__init__(str(code))
-        self.code = code
-
-
-class _HostFault(Exception):
-    """The host cannot answer and the import has no error channel: the guest must trap."""
-
-
-_U16 = (1 << 16) - 1
-_U32 = (1 << 32) - 1
-_U64 = (1 << 64) - 1
-
-
-def _record(fields: dict[str, Any]) -> Record:
-    # wasmtime-py lowers records by attribute, and the untagged-result check needs a Record.
-    r = Record()
-    r.__dict__.update(fields)
-    return r
-
-
-def _opt_int(value: Any, limit: int, name: str) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
-        raise _GuestValueError(ErrorCode.invalid_request(RequestPart.OPTIONS,
-                                                         f"{name} out of range"))
-    return value
-
-
-def _method_from_wit(value: Any) -> str:
-    if not isinstance(value, Variant):
-        raise TypeError(f"method must be a Variant, got {type(value).__name__}")
-    if value.tag == "other":
-        if not isinstance(value.payload, str):
-            raise TypeError("method other(...) payload must be a string")
-        # Passed on as given; validating the token is the HTTP engine's job.
-        return value.payload
-    try:
-        return STANDARD_METHODS[value.tag]
-    except KeyError:
-        raise TypeError(f"unknown method case {value.tag!r}") from None
-
-
-def _headers_from_wit(value: Any) -> tuple[Header, ...]:
-    out: list[Header] = []
-    for item in value:
-        name, raw = item
-        if not isinstance(name, str) or not isinstance(raw, (bytes, bytearray)):
-            raise TypeError("header must be (string, bytes)")
-        out.append((name, bytes(raw)))
-    return tuple(out)
-
-
-def _options_from_wit(value: Any) -> RequestOptions | None:
-    if value is None:
-        return None
-    g = value.__dict__
-    integrity_value = g["integrity"]
-    integrity = None
-    if integrity_value is not None:
-        integrity = Integrity(DigestAlgorithm(integrity_value.algorithm),
-                              bytes(integrity_value.digest))
-    policy = g["redirect-policy"]
-    return RequestOptions(
-        connect_timeout_ms=_opt_int(g["connect-timeout-ms"], _U32, "connect-timeout-ms"),
-        first_byte_timeout_ms=_opt_int(g["first-byte-timeout-ms"], _U32, "first-byte-timeout-ms"),
-        between_bytes_timeout_ms=_opt_int(g["between-bytes-timeout-ms"], _U32,
-                                          "between-bytes-timeout-ms"),
-        total_timeout_ms=_opt_int(g["total-timeout-ms"], _U32, "total-timeout-ms"),
-        redirect_policy=None if policy is None else RedirectPolicy(policy),
-        max_redirects=_opt_int(g["max-redirects"], _U32, "max-redirects"),
-        max_response_bytes=_opt_int(g["max-response-bytes"], _U64, "max-response-bytes"),
-        https_only=bool(g["https-only"]),
-        decompress=bool(g["decompress"]),
-        integrity=integrity,
-    )
-
-
-def request_from_wit(value: Any) -> Request:
-    """A WIT `request` (as wasmtime-py lifts it) as a :class:`Request`.
-
-    The method becomes its wire token (``other(x)`` gives ``x`` unchanged). Raises
-    ``TypeError``/``KeyError``/``AttributeError`` when the value does not have the WIT shape
-    (a host fault) and :class:`_GuestValueError` for an out-of-range number.
-    """
-    body = value.body
-    return Request(
-        method=_method_from_wit(value.method),
-        url=value.url if isinstance(value.url, str) else _bad("url must be a string"),
-        headers=_headers_from_wit(value.headers),
-        body=None if body is None else bytes(body),
-        options=_options_from_wit(value.options),
-    )
-
-
-def _bad(message: str) -> Any:
-    raise TypeError(message)
-
-
-def _uint(value: int, limit: int, what: str) -> int:
-    # wasmtime-py does not range-check integers (u64 2**64 silently becomes 0): check here.
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
-        raise ValueError(f"{what} {value!r} does not fit its WIT type")
-    return value
-
-
-def _headers_to_wit(headers: tuple[Header, ...] | list[Header]) -> list[tuple[str, bytes]]:
-    return [(str(name), bytes(raw)) for name, raw in headers]
-
-
-def meta_to_wit(meta: ResponseMeta) -> Record:
-    """A :class:`ResponseMeta` as a WIT `response-meta` record (numbers range-checked)."""
-    return _record({
-        "final-url": str(meta.final_url),
-        "redirect-count": _uint(meta.redirect_count, _U32, "redirect-count"),
-        "elapsed-ms": _uint(meta.elapsed_ms, _U64, "elapsed-ms"),
-        "wire-bytes": _uint(meta.wire_bytes, _U64, "wire-bytes"),
-    })
-
-
-def response_to_wit(resp: Response) -> Record:
-    """A :class:`Response` as a WIT `response` record."""
-    return _record({
-        "status": _uint(resp.status, _U16, "status"),
-        "headers": _headers_to_wit(resp.headers),
-        "body": bytes(resp.body),
-        "meta": meta_to_wit(resp.meta),
-    })
-
-
-#: Largest number each integer-payload case can carry on the wire.
-_INT_CASE_LIMITS = {"body-too-large": _U64, "request-too-large": _U64,
-                    "too-many-redirects": _U32, "stream-limit": _U32}
-
-
-def error_to_wit(code: ErrorCode) -> Variant:
-    """An :class:`ErrorCode` as the WIT `error-code` variant value wasmtime-py lowers.
-
-    Integer payloads larger than their WIT type saturate: the guest learns "at least this
-    much", which is truer than wasmtime's silent wrap-around to 0.
-    """
-    payload: Any = code.payload
-    if isinstance(payload, ProhibitedAddress):
-        payload = _record({
-            "host": payload.host,
-            "addresses": [_record({"address": a.address, "reason": a.reason})
-                          for a in payload.addresses],
-        })
-    elif isinstance(payload, InvalidRequest):
-        payload = _record({"part": payload.part.value, "detail": payload.detail})
-    elif isinstance(payload, TimeoutPhase):
-        payload = payload.value
-    elif isinstance(payload, int):
-        payload = max(0, min(payload, _INT_CASE_LIMITS[code.case]))
-    return Variant(code.case, payload)
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,8 +251,8 @@ class StoreSession:
 
     def add(self, kind: int, obj: Any) -> int:
         rep = next(self._reps)
-        if rep > _U32:
-            raise _HostFault("resource handle space exhausted")
+        if rep > U32_MAX:
+            raise HostFault("resource handle space exhausted")
         self.resources[rep] = _Slot(kind, obj)
         return rep
 
@@ -423,7 +260,7 @@ class StoreSession:
         host = this.to_host(store)
         slot = self.resources.get(host.rep)
         if slot is None or slot.kind != kind or host.type != kind:
-            raise _HostFault(f"unknown resource handle {host.rep}")
+            raise HostFault(f"unknown resource handle {host.rep}")
         return slot.obj
 
 
@@ -452,9 +289,9 @@ def _io_result(session: StoreSession, convert: Callable[[Any], Any],
         return _Err(error_to_wit(exc.code))
     except _Cancelled:
         return _Err(error_to_wit(ErrorCode.cancelled()))
-    except _GuestValueError as exc:
+    except GuestValueError as exc:
         return _Err(error_to_wit(exc.code))
-    except _HostFault:
+    except HostFault:
         raise
     except Exception as exc:
         log.exception("host import failed in capsule %s", session.name)
@@ -521,7 +358,7 @@ def _with_request(session: StoreSession, req_value: Any,
                   body: Callable[[Request], _Ok | _Err]) -> _Ok | _Err:
     try:
         req = request_from_wit(req_value)
-    except _GuestValueError as exc:
+    except GuestValueError as exc:
         return _Err(error_to_wit(exc.code))
     return body(req)
 
@@ -548,11 +385,11 @@ def _upload(session: StoreSession, store: StoreContext, req: Any) -> _Ok | _Err:
 
 
 def _status(session: StoreSession, store: StoreContext, this: Any) -> int:
-    return _uint(session.get(_INCOMING, this, store).status, _U16, "status")
+    return checked_uint(session.get(_INCOMING, this, store).status, U16_MAX, "status")
 
 
 def _headers(session: StoreSession, store: StoreContext, this: Any) -> list[tuple[str, bytes]]:
-    return _headers_to_wit(session.get(_INCOMING, this, store).headers)
+    return headers_to_wit(session.get(_INCOMING, this, store).headers)
 
 
 def _meta(session: StoreSession, store: StoreContext, this: Any) -> Record:
@@ -562,7 +399,7 @@ def _meta(session: StoreSession, store: StoreContext, this: Any) -> Record:
 def _read(session: StoreSession, store: StoreContext, this: Any, max_bytes: int) -> _Ok | _Err:
     stream = session.get(_INCOMING, this, store)
     # 0 would make "at least one byte" impossible; huge values make one call slow.
-    want = max(1, min(_uint(max_bytes, _U32, "max"), READ_CHUNK_MAX))
+    want = max(1, min(checked_uint(max_bytes, U32_MAX, "max"), READ_CHUNK_MAX))
     return _io_result(session, lambda b: None if b is None else bytes(b), stream.read, want)
 
 
@@ -615,87 +452,6 @@ def _dtor(store: StoreContext, rep: int) -> None:
             _drop(session, rep)
     except BaseException:
         log.exception("resource destructor failed")
-
-
-# --------------------------------------------------------------------------------------------
-# Type structure read once
-
-# wasmtime-py's type objects read their structure from C on every access: each conversion of
-# a `request` re-reads its record fields, the 18 cases of `error-code`, every list's element
-# type, and recomputes whether each variant is "tagged" (one ctypes call per name and type).
-# That was a third of a `send` round trip. A frozen type keeps what it read: it is the same
-# object with its class switched to a subclass whose structural properties come from the
-# instance (read once, eagerly) and whose `_tagged()` answer is remembered. The conversion code
-# itself is wasmtime-py's own (and `_fastbytes`' for byte lists).
-
-_STRUCTURE: dict[type, tuple[str, ...]] = {
-    _t.ListType: ("element",),
-    _t.RecordType: ("fields",),
-    _t.TupleType: ("elements",),
-    _t.VariantType: ("cases",),
-    _t.EnumType: ("names",),
-    _t.FlagsType: ("names",),
-    _t.OptionType: ("payload",),
-    _t.ResultType: ("ok", "err"),
-}
-_FROZEN: dict[type, type] = {}
-_FROZEN_TYPES: set[type] = set()
-_TAGGED = "_astrid_tagged"
-
-
-def _remembered_tagged(self: Any) -> bool:
-    tagged: bool | None = self.__dict__.get(_TAGGED)
-    if tagged is None:
-        tagged = self.__dict__[_TAGGED] = _t.VariantLikeType._tagged(self)
-    return tagged
-
-
-def _frozen_class(cls: type) -> type:
-    frozen = _FROZEN.get(cls)
-    if frozen is None:
-        # A plain class attribute is not a data descriptor, so the instance's own value
-        # (stored by freeze_type) wins over it; it only stands in for the base's property.
-        namespace: dict[str, Any] = {name: None for name in _STRUCTURE[cls]}
-        if issubclass(cls, _t.VariantLikeType):
-            namespace["_tagged"] = _remembered_tagged
-        frozen = type(f"Frozen{cls.__name__}", (cls,), namespace)
-        _FROZEN[cls] = frozen
-        _FROZEN_TYPES.add(frozen)
-    return frozen
-
-
-def _children(ty: Any) -> list[Any]:
-    if isinstance(ty, _t.ListType):
-        return [ty.element]
-    if isinstance(ty, (_t.RecordType, _t.VariantType)):
-        return [child for _, child in (ty.fields if isinstance(ty, _t.RecordType)
-                                       else ty.cases)]
-    if isinstance(ty, _t.TupleType):
-        return list(ty.elements)
-    if isinstance(ty, _t.OptionType):
-        return [ty.payload]
-    if isinstance(ty, _t.ResultType):
-        return [ty.ok, ty.err]
-    return []
-
-
-def freeze_type(ty: ValType) -> ValType:
-    """Make ``ty`` (and every type inside it) read its structure from C once, not per use.
-
-    Returns ``ty`` itself. Types without structure (numbers, strings, resources) and types of
-    classes this wasmtime-py version does not have in :data:`_STRUCTURE` are left as they
-    are, so an unexpected wasmtime-py change costs speed, never correctness.
-    """
-    cls = type(ty)
-    if cls in _FROZEN_TYPES or cls not in _STRUCTURE:
-        return ty
-    values = {name: getattr(ty, name) for name in _STRUCTURE[cls]}
-    ty.__dict__.update(values)
-    ty.__class__ = _frozen_class(cls)
-    for child in _children(ty):
-        if child is not None:
-            freeze_type(child)
-    return ty
 
 
 # --------------------------------------------------------------------------------------------
@@ -790,11 +546,11 @@ def _invoke(name: str, context: Any, ty_raw: Any, args: Any, nargs: int,
     try:
         session = _SESSION.get()
         if session is None:
-            raise _HostFault("host import called outside a capsule call")
+            raise HostFault("host import called outside a capsule call")
         session.calls += 1
         params, result_ty = _types_for(session, name, store, ty_raw)
         if len(params) != nargs or nresults != (0 if result_ty is None else 1):
-            raise _HostFault("import signature differs from astrid:http/client")
+            raise HostFault("import signature differs from astrid:http/client")
         refusal = None
         if name in _REQUEST_IMPORTS and nargs == 1:
             refusal = precheck_request(args[0], session.limits)
@@ -810,14 +566,14 @@ def _invoke(name: str, context: Any, ty_raw: Any, args: Any, nargs: int,
             return 0
         if isinstance(value, (_Ok, _Err)):
             if not isinstance(result_ty, ResultType):
-                raise _HostFault("import signature differs from astrid:http/client")
+                raise HostFault("import signature differs from astrid:http/client")
             _lower_result(store, result_ty, value, results)
         else:
             result_ty.convert_to_c(store, value, results)
         return 0
     except BaseException as exc:
         message = f"astrid host import {name}: {type(exc).__name__}: {exc}"
-        if not isinstance(exc, _HostFault):
+        if not isinstance(exc, HostFault):
             log.error("%s", message, exc_info=True)
         err = WasmtimeError(message)
         return ctypes.cast(err._consume(), ctypes.c_void_p).value or 0
@@ -863,103 +619,3 @@ def link_client(linker: Any) -> None:
         for name in _FUNCS:
             _add_func(client, name)
 
-
-# --------------------------------------------------------------------------------------------
-# Load-time check of the guest's declared import types
-
-
-def render_type(ty: Any, resources: dict[str, Any]) -> str:
-    """A canonical text for a wasmtime-py component value type (pure over the type objects).
-
-    Two types render the same exactly when they are structurally equal; resources render as
-    the name under which the imported instance exports them.
-    """
-    from wasmtime.component import _types as t
-
-    if isinstance(ty, (t.OwnType, t.BorrowType)):
-        kind = "own" if isinstance(ty, t.OwnType) else "borrow"
-        name = next((n for n, r in resources.items() if r == ty.ty), "?")
-        return f"{kind}<{name}>"
-    if isinstance(ty, t.ListType):
-        return f"list<{render_type(ty.element, resources)}>"
-    if isinstance(ty, t.OptionType):
-        return f"option<{render_type(ty.payload, resources)}>"
-    if isinstance(ty, t.ResultType):
-        ok = "_" if ty.ok is None else render_type(ty.ok, resources)
-        err = "_" if ty.err is None else render_type(ty.err, resources)
-        return f"result<{ok},{err}>"
-    if isinstance(ty, t.TupleType):
-        return "tuple<" + ",".join(render_type(e, resources) for e in ty.elements) + ">"
-    if isinstance(ty, t.RecordType):
-        return "record{" + ",".join(f"{n}:{render_type(f, resources)}"
-                                    for n, f in ty.fields) + "}"
-    if isinstance(ty, t.VariantType):
-        return "variant{" + ",".join(
-            n if c is None else f"{n}({render_type(c, resources)})" for n, c in ty.cases) + "}"
-    if isinstance(ty, t.EnumType):
-        return "enum{" + ",".join(ty.names) + "}"
-    if isinstance(ty, t.FlagsType):
-        return "flags{" + ",".join(ty.names) + "}"
-    return type(ty).__name__.lower()
-
-
-def render_func(fty: Any, resources: dict[str, Any]) -> str:
-    """``func(name:type,...)->type`` for a wasmtime-py component FuncType."""
-    params = ",".join(f"{n}:{render_type(p, resources)}" for n, p in fty.params)
-    result = fty.result
-    return f"func({params})" + ("" if result is None else f"->{render_type(result, resources)}")
-
-
-#: sha256 of :func:`render_func` of every client function as declared in wit/client.wit.
-#: tests/test_imports.py recomputes these from guests built from wit/ and fails on drift.
-EXPECTED_SIGNATURES: dict[str, str] = {
-    "[method]incoming-response.status":
-        "6d80cbbace9f3228f044e94752ecae062db13047057460c89d1177c6ee053d51",
-    "[method]incoming-response.headers":
-        "bf58eb30f5f3728c0a2d0e217a1809d4b76e1a811d85350fe808e70ee567549c",
-    "[method]incoming-response.meta":
-        "467ba8e76b6acdfe6837726cff6d0a12605ce0cecd9fc900c9c4c3d28c973c1c",
-    "[method]incoming-response.read":
-        "2343cf77ee9aecd37c850978a082f381f6c46f1a15d7283a88a283b7c0d82081",
-    "[method]outgoing-body.write":
-        "202497236007419a4f9d432fcdcc233be45481af172cf4e4e0f8f1e31a91f7a2",
-    "[method]outgoing-body.finish":
-        "50a4f895dd4cc7dd84887c324435b961b2aeca9aa1b64cd67d9109f5941f539b",
-    "[method]outgoing-body.finish-streaming":
-        "19d51c987d6899a7ff3fa278938504884b35d856339b7b6ea41c843c3454babd",
-    "send": "bf72256cb6b31905a2774db3b038e0583d6df0c5d2a2702d2c486480d15a286e",
-    "start": "b470572cd3caa8a700a8261ac0b6b54316c44985fa219812aa51dc006d5bae7e",
-    "upload": "4eb379b8da16fa7392d3afd642217e6526083b3f9dfc63608a442dd5c35301ec",
-}
-
-
-def check_client_imports(component: Any, engine: Any) -> str | None:
-    """Why the component's `astrid:http/client` import cannot be served, or ``None`` if it can.
-
-    wasmtime cannot type-check host functions defined dynamically (as ours are), so a guest
-    declaring `send` with other types would only fail at its first call. This compares each
-    declared function's signature with `wit/client.wit`; importing a subset is fine.
-    """
-    import hashlib
-
-    from wasmtime.component import _types as t
-
-    for name, ext in component.type.imports(engine).items():
-        if not name.startswith("astrid:http/client@"):
-            continue
-        instance = ext.ty
-        if not isinstance(instance, t.ComponentInstanceType):
-            return f"{name} is imported as a {type(instance).__name__}, not an interface"
-        items = instance.exports(engine)
-        resources = {n: x.ty for n, x in items.items() if isinstance(x.ty, ResourceType)}
-        for fname, item in items.items():
-            if not isinstance(item.ty, t.FuncType):
-                continue
-            expected = EXPECTED_SIGNATURES.get(fname)
-            if expected is None:
-                return f"{name} has no function {fname!r}"
-            digest = hashlib.sha256(render_func(item.ty, resources).encode()).hexdigest()
-            if digest != expected:
-                return (f"{name}: {fname!r} is declared with other types than in "
-                        "wit/client.wit (a guest built from another version of the WIT?)")
-    return None

@@ -140,8 +140,18 @@ class IoGate:
     @asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
         """One token from the capsule's share and one from the host's, for one operation."""
-        async with self._own, self._host:
-            yield
+        # A fresh borrower per operation: trio refuses a second token to the same task, and a
+        # task that already holds the host's limiter (a caller's own use of it) must not fail.
+        borrower = object()
+        await self._own.acquire_on_behalf_of(borrower)
+        try:
+            await self._host.acquire_on_behalf_of(borrower)
+            try:
+                yield
+            finally:
+                self._host.release_on_behalf_of(borrower)
+        finally:
+            self._own.release_on_behalf_of(borrower)
 
 
 # --- metering backend ------------------------------------------------------------------------

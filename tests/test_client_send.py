@@ -24,7 +24,7 @@ from astrid_host._core._model import (
 from astrid_host._core._policy import EgressPolicy
 from astrid_host._net._backend import Resolver
 from astrid_host._net._client import CapsuleHttp
-from tests.servers.guard import make_client
+from tests.servers.guard import aclose_during, make_client
 from tests.servers.http import TestServer, run_http_server
 
 
@@ -212,22 +212,11 @@ async def test_calls_after_aclose_fail_with_closed(http_server: TestServer) -> N
 
 async def test_aclose_cancels_an_in_flight_send(http_server: TestServer) -> None:
     client = make_client()
-    result: list[Any] = []
-
-    async def call() -> None:
-        try:
-            await client.send(Request("GET", http_server.url("/never-headers",
-                                                             host="public.test")))
-        except HttpError as e:
-            result.append(e.code.case)
-
-    async with trio.open_nursery() as n:
-        n.start_soon(call)
-        await trio.sleep(0.1)
-        t0 = trio.current_time()
-        await client.aclose()
+    url = http_server.url("/never-headers", host="public.test")
+    result, took = await aclose_during(client, lambda: client.send(Request("GET", url)),
+                                       after=0.1)
     assert result == ["cancelled"]
-    assert trio.current_time() - t0 < 0.5
+    assert took < 0.5
 
 
 async def test_io_limiter_bounds_concurrent_host_io(http_server: TestServer) -> None:

@@ -13,7 +13,7 @@ import trio
 from astrid_host._core._limits import Limits
 from astrid_host._core._model import HttpError, Request, RequestOptions
 from astrid_host._net._client import CapsuleHttp, IncomingStream
-from tests.servers.guard import make_client
+from tests.servers.guard import aclose_during, make_client
 from tests.servers.http import TestServer, pattern
 
 MiB = 1024 * 1024
@@ -107,22 +107,14 @@ async def test_closing_an_unread_stream_closes_its_connection(
 async def test_aclose_cancels_an_in_flight_read_promptly(http_server: TestServer) -> None:
     client = make_client()
     stream = await client.start(_get(http_server, "/trickle?n=100&interval=5"))
-    outcome: list[str] = []
 
     async def reader() -> None:
-        try:
-            await stream.read(1)  # first byte comes at once
-            await stream.read(1)  # then five seconds of silence
-        except HttpError as e:
-            outcome.append(e.code.case)
+        await stream.read(1)  # first byte comes at once
+        await stream.read(1)  # then five seconds of silence
 
-    async with trio.open_nursery() as n:
-        n.start_soon(reader)
-        await trio.sleep(0.2)
-        t0 = trio.current_time()
-        await client.aclose()
+    outcome, took = await aclose_during(client, reader, after=0.2)
     assert outcome == ["cancelled"]
-    assert trio.current_time() - t0 < 0.5
+    assert took < 0.5
     with pytest.raises(HttpError) as later:
         await stream.read(1)
     assert later.value.code.case == "closed"

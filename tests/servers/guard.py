@@ -14,19 +14,20 @@ Loopback is refused by the real classifier. Tests reach it in one of two honest 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from ipaddress import ip_address
 
 import trio
 
 from astrid_host._core._classify import IPAddress, IpVerdict, classify_ip
 from astrid_host._core._limits import Limits
+from astrid_host._core._model import HttpError
 from astrid_host._core._policy import Classifier, EgressPolicy
 from astrid_host._core._ranges import Reason
 from astrid_host._net._backend import Resolver, StaticResolver
 from astrid_host._net._client import CapsuleHttp
 
-__all__ = ["NAMES", "loopback_as_public", "make_client", "test_resolver"]
+__all__ = ["NAMES", "aclose_during", "loopback_as_public", "make_client", "test_resolver"]
 
 #: The made-up names tests use and what they resolve to.
 NAMES = {
@@ -80,3 +81,23 @@ def make_client(
     return CapsuleHttp(name, policy, limits or Limits(), resolver=resolver or test_resolver(),
                        classifier=loopback_as_public(), ssl_context=ssl_context,
                        io_limiter=io_limiter)
+
+
+async def aclose_during(client: CapsuleHttp, operation: Callable[[], Awaitable[object]],
+                        *, after: float) -> tuple[list[str], float]:
+    """Start ``operation``, close ``client`` ``after`` seconds into it, and return the error-code
+    cases the operation ended with and how long ``aclose`` took (trio clock)."""
+    cases: list[str] = []
+
+    async def run() -> None:
+        try:
+            await operation()
+        except HttpError as e:
+            cases.append(e.code.case)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+        await trio.sleep(after)
+        t0 = trio.current_time()
+        await client.aclose()
+    return cases, trio.current_time() - t0

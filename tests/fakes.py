@@ -174,6 +174,22 @@ MISSING_IMPORT_WAT = r"""
 """
 
 # The client interface with the exact types of wit/types.wit and wit/client.wit.
+#: The body of a `realloc(old, old_size, align, size)` bump allocator over a global `$next`
+#: and a local `$p` (declared by the caller), growing memory as needed. When memory cannot
+#: grow it returns an address past the end, which wasmtime must refuse.
+BUMP_ALLOC_BODY = r"""
+      (local.set $p (i32.and (i32.add (global.get $next) (i32.sub (local.get 2) (i32.const 1)))
+                             (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $next (i32.add (local.get $p) (local.get 3)))
+      (block $fits
+        (br_if $fits (i32.le_u (global.get $next)
+                               (i32.mul (memory.size) (i32.const 65536))))
+        (drop (memory.grow (i32.add (i32.shr_u (i32.sub (global.get $next)
+                                       (i32.mul (memory.size) (i32.const 65536)))
+                                     (i32.const 16)) (i32.const 1)))))
+      (local.get $p))
+"""
+
 _CLIENT_INSTANCE_TYPE = r"""
   (type $client-type (instance
     (type $bytes (list u8))
@@ -271,17 +287,7 @@ CLIENT_GUEST_WAT = r"""
     (global $next (mut i32) (i32.const 65536))
     (func (export "realloc") (param i32 i32 i32 i32) (result i32)
       (local $p i32)
-      (local.set $p (i32.and (i32.add (global.get $next) (i32.sub (local.get 2) (i32.const 1)))
-                             (i32.sub (i32.const 0) (local.get 2))))
-      (global.set $next (i32.add (local.get $p) (local.get 3)))
-      (block $fits
-        (br_if $fits (i32.le_u (global.get $next)
-                               (i32.mul (memory.size) (i32.const 65536))))
-        (drop (memory.grow (i32.add (i32.shr_u (i32.sub (global.get $next)
-                                       (i32.mul (memory.size) (i32.const 65536)))
-                                     (i32.const 16)) (i32.const 1)))))
-      (local.get $p))
-  )
+""" + BUMP_ALLOC_BODY + r"""  )
   (core instance $mem (instantiate $Mem))
   (alias core export $mem "memory" (core memory $memory))
   (alias core export $mem "realloc" (core func $realloc))

@@ -20,7 +20,7 @@ host calls it while lowering a result into the guest.
 
 from __future__ import annotations
 
-from tests.fakes import _CLIENT_INSTANCE_TYPE
+from tests.fakes import _CLIENT_INSTANCE_TYPE, BUMP_ALLOC_BODY
 
 __all__ = ["HOSTILE_GUEST_WAT", "pack_open_many"]
 
@@ -62,17 +62,7 @@ HOSTILE_GUEST_WAT = r"""
           (if (i32.eq (global.get $mode) (i32.const 1)) (then (loop $forever (br $forever))))
           (if (i32.eq (global.get $mode) (i32.const 2)) (then unreachable))
           (return (i32.const 0xFFFFFF00))))
-      (local.set $p (i32.and (i32.add (global.get $next) (i32.sub (local.get 2) (i32.const 1)))
-                             (i32.sub (i32.const 0) (local.get 2))))
-      (global.set $next (i32.add (local.get $p) (local.get 3)))
-      (block $fits
-        (br_if $fits (i32.le_u (global.get $next)
-                               (i32.mul (memory.size) (i32.const 65536))))
-        (drop (memory.grow (i32.add (i32.shr_u (i32.sub (global.get $next)
-                                       (i32.mul (memory.size) (i32.const 65536)))
-                                     (i32.const 16)) (i32.const 1)))))
-      (local.get $p))
-  )
+""" + BUMP_ALLOC_BODY + r"""  )
   (core instance $mem (instantiate $Mem))
   (alias core export $mem "memory" (core memory $memory))
   (alias core export $mem "realloc" (core func $realloc))

@@ -1,15 +1,19 @@
 """Egress decisions as values, and their one canonical log line.
 
-Every request a capsule makes produces one :class:`EgressDecision` (allowed or denied, with the
-reason) and :func:`log_decision` writes it as one line on the ``astrid_host.egress`` logger. The
-field names never change and every field is always present (``-`` when empty), so the lines can be
-grepped and parsed without knowing which path produced them. Allowed at INFO, denied at WARNING.
+Every hop of every request a capsule makes ends in one :class:`EgressDecision` (allowed or
+denied, with the reason, what was resolved and the address chosen, and the error that ended it,
+if one did), and :func:`log_decision` writes it as one line on the ``astrid_host.egress`` logger.
+A request whose response reached the capsule adds one *completion* line when its body ends
+(the final hop's fields plus ``bytes`` and ``elapsed_ms``). The field names never change and
+every field is always present (``-`` when empty), so the lines can be grepped and parsed without
+knowing which path produced them. Allowed at INFO, denied at WARNING.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +21,7 @@ from astrid_host._core._classify import IPAddress
 from astrid_host._core._model import AddressVerdict
 from astrid_host._core._policy import AddressCheck, PolicyDecision
 
-__all__ = ["EgressDecision", "LOGGER_NAME", "Resolution", "log_decision"]
+__all__ = ["EgressDecision", "LOGGER_NAME", "Resolution", "log_decision", "redact_url_text"]
 
 #: The logger every decision line goes to.
 LOGGER_NAME = "astrid_host.egress"
@@ -25,7 +29,10 @@ _logger = logging.getLogger(LOGGER_NAME)
 
 #: The fields of a decision line, in order. Part of the log format: do not rename.
 FIELDS = ("capsule", "method", "url", "decision", "reason", "rule", "addresses", "chosen",
-          "status", "bytes", "elapsed_ms")
+          "status", "bytes", "elapsed_ms", "error")
+
+#: Longest text of an unparseable URL kept in a line (a hostile Location can be kilobytes).
+URL_TEXT_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -56,14 +63,17 @@ class Resolution:
 
 @dataclass(frozen=True)
 class EgressDecision:
-    """One egress decision, and optionally how the request then ended.
+    """One egress decision, and how the hop or request it belongs to ended.
 
     capsule: the capsule's name; method: the request method token.
     url: the redacted URL (no credentials, no query string).
-    allowed/reason: the outcome and its stable reason key (e.g. ``allowed-by-rule``, ``loopback``).
+    allowed/reason: the guard's verdict and its stable reason key (e.g. ``allowed-by-rule``,
+      ``loopback``, ``too-many-redirects``).
     rule: the rule or local-allowance entry that allowed the endpoint, if any.
     addresses: every resolved (or literal) address with its check; chosen: the one connected to.
-    status/bytes/elapsed_ms: filled in for completion lines, ``None`` otherwise.
+    status: the response status, once a response head arrived.
+    bytes/elapsed_ms: body bytes delivered and time taken, on completion lines only.
+    error: the WIT error-code case that ended the hop or request (``None``: it did not fail).
     """
 
     capsule: str
@@ -77,6 +87,7 @@ class EgressDecision:
     status: int | None = None
     bytes: int | None = None
     elapsed_ms: int | None = None
+    error: str | None = None
 
     @classmethod
     def from_policy(
@@ -99,6 +110,21 @@ class EgressDecision:
                 reason = resolution.addresses[0].verdict.reason.value if addresses else "dns-error"
         return cls(capsule, method, url, allowed, reason, decision.rule, addresses, chosen)
 
+    @classmethod
+    def refused(
+        cls, capsule: str, method: str, url: str, reason: str, error: str,
+        policy: PolicyDecision | None = None,
+    ) -> EgressDecision:
+        """A request or hop refused before anything was resolved or sent.
+
+        ``policy`` is given when the policy was the refusal: its rule and, for an IP literal,
+        the address check go into the line.
+        """
+        if policy is None:
+            return cls(capsule, method, url, False, reason, error=error)
+        addresses = (policy.address,) if policy.address is not None else ()
+        return cls(capsule, method, url, False, reason, policy.rule, addresses, error=error)
+
     def fields(self) -> dict[str, str]:
         """The line's fields as text, in :data:`FIELDS` order (``-`` for empty)."""
         addresses = ",".join(
@@ -109,12 +135,23 @@ class EgressDecision:
             "decision": "allow" if self.allowed else "deny", "reason": self.reason,
             "rule": self.rule, "addresses": addresses, "chosen": self.chosen,
             "status": self.status, "bytes": self.bytes, "elapsed_ms": self.elapsed_ms,
+            "error": self.error,
         }
         return {k: _text(values[k]) for k in FIELDS}
 
     def line(self) -> str:
         """The canonical ``key=value`` line (values with spaces or quotes are JSON-quoted)."""
         return "egress " + " ".join(f"{k}={v}" for k, v in self.fields().items())
+
+
+def redact_url_text(text: str) -> str:
+    """A URL that could not be parsed, as a line shows it: without query, fragment or
+    userinfo, and cut to :data:`URL_TEXT_LIMIT` characters (marked with ``...``)."""
+    text = re.split(r"[?#]", text, maxsplit=1)[0]
+    text = re.sub(r"^([^:/?#]*:[/\\]*)[^/\\]*@", r"\1", text)
+    if len(text) > URL_TEXT_LIMIT:
+        return text[:URL_TEXT_LIMIT] + "..."
+    return text
 
 
 def _text(value: object) -> str:

@@ -13,11 +13,17 @@ connection pool uses it for every new connection. For each ``connect_tcp(host, p
 Because the address connected to is the address that was classified, a second DNS answer cannot
 change the destination (DNS rebinding). The stream answers
 ``get_extra_info("astrid.resolution")`` with the :class:`Resolution`.
+
+What a hop resolved and connected to also reaches the engine when the hop fails (DNS answered
+but every connect was refused, the TLS handshake failed, the server never answered): the engine
+puts a fresh :class:`HopTrace` in :data:`TRACE` before each hop, and the backend reports into it
+(see :class:`HopTrace`).
 """
 
 from __future__ import annotations
 
 import abc
+import contextvars
 import errno
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -36,6 +42,8 @@ from astrid_host._core._policy import AddressCheck, Classifier, EgressPolicy
 __all__ = [
     "Connector",
     "DEFAULT_DNS_TIMEOUT",
+    "TRACE",
+    "HopTrace",
     "PinnedBackend",
     "ProhibitedDestination",
     "Resolver",
@@ -49,6 +57,34 @@ DEFAULT_DNS_TIMEOUT = 10.0
 #: Opens a TCP stream to one already-classified address: ``(ip, port, local_address)``.
 #: Injected by tests to record connection attempts without sending anything.
 Connector = Callable[[IPAddress, int, str | None], Awaitable[trio.abc.Stream]]
+
+
+class HopTrace:
+    """Where one hop went, as far as it got: the last :class:`Resolution` reported for it.
+
+    httpcore calls the backend and the stream, never the engine, so the engine learns this
+    through the context variable :data:`TRACE` (set per hop, in the task that sends the hop).
+    The backend reports the resolution once every answer is judged, again with the chosen
+    address once connected, and a stream reports its own whenever it carries a request (that
+    covers a pooled connection, for which nothing is resolved). After a failure the trace still
+    holds what was resolved and, if a connection was made, the address chosen.
+    """
+
+    __slots__ = ("resolution",)
+
+    def __init__(self) -> None:
+        self.resolution: Resolution | None = None
+
+
+#: The trace of the hop in flight in the current task (``None``: nobody is listening).
+TRACE: contextvars.ContextVar[HopTrace | None] = contextvars.ContextVar("astrid_hop_trace",
+                                                                       default=None)
+
+
+def _report(resolution: Resolution) -> None:
+    trace = TRACE.get()
+    if trace is not None:
+        trace.resolution = resolution
 
 
 class Resolver(abc.ABC):
@@ -141,6 +177,12 @@ class PinnedStream(TrioStream):
         assert isinstance(tls, TrioStream)
         return PinnedStream(tls._stream, self.resolution)
 
+    async def write(self, buffer: bytes,
+                    timeout: float | None = None) -> None:  # noqa: ASYNC109 -- httpcore's
+        """Send ``buffer``; tells the hop in flight which connection carries it."""
+        _report(self.resolution)
+        await super().write(buffer, timeout)
+
     def get_extra_info(self, info: str) -> Any:
         """httpcore's infos, plus ``"astrid.resolution"``."""
         if info == "astrid.resolution":
@@ -216,6 +258,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         ``timeout`` bounds the whole connect phase (all attempts together).
         """
         resolution = await self.resolve(host, port)
+        _report(resolution)
         candidates = resolution.allowed
         if not candidates:
             raise ProhibitedDestination(resolution)
@@ -232,6 +275,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
                         stream.setsockopt(*option)  # type: ignore[attr-defined]
                     pinned = Resolution(resolution.host, resolution.addresses, check.address,
                                         check.via_local)
+                    _report(pinned)
                     return PinnedStream(stream, pinned)
         except trio.TooSlowError:
             raise HttpError(ErrorCode.timeout(TimeoutPhase.CONNECT)) from None

@@ -197,7 +197,7 @@ async def test_every_request_logs_a_decision_and_a_completion_line(
     await _code(client, Request("GET", "http://example.com/"))
     lines = [r.getMessage() for r in caplog.records if r.name == "astrid_host.egress"]
     assert len(lines) == 3
-    assert "decision=allow" in lines[0] and "status=-" in lines[0]
+    assert "decision=allow" in lines[0] and "status=200 bytes=-" in lines[0]
     assert "chosen=127.0.0.1" in lines[0] and "secret" not in lines[0]
     assert "status=200" in lines[1] and "bytes=7" in lines[1]
     assert "decision=deny" in lines[2] and "reason=no-matching-rule" in lines[2]

@@ -1,10 +1,14 @@
 """Redirect rules: which responses redirect, where to, and what the next request looks like.
 
-Pure logic. The network layer asks :func:`resolve_location` for the next URL, runs the full
-egress check on it (URL normalisation, policy, DNS, classification, pinned connect: a redirect
-is a new request, never a continuation), and builds the next request with :func:`next_request`.
+Pure logic (no I/O). The network layer calls :func:`plan_redirect` once per response; it answers
+:class:`Stop` (hand the response to the capsule), :class:`Refusal` (the hop is not made: log it
+and fail with its error code) or :class:`Follow` (the next hop, already judged by the policy).
+A redirect is a new request, never a continuation: the target goes through URL normalisation
+and the policy here, then through DNS, classification and the pinned connect in the network
+layer, like the capsule's own request.
 
 Decisions and their sources:
+
 - Redirect statuses are 301, 302, 303, 307 and 308 (RFC 9110 §15.4). 300 and 304 are not
   redirects to follow; they are returned as they are.
 - 301, 302 and 303 turn into ``GET`` without a body (RFC 9110 §15.4.2-4 allow it for 301/302
@@ -12,49 +16,123 @@ Decisions and their sources:
   redirect can never replay a body to a new place). ``HEAD`` stays ``HEAD``. The headers that
   describe the dropped body (``Content-Type``, ``Content-Encoding``, ``Content-Language``,
   ``Content-Location``) go with it, as in the Fetch standard.
-- 307 and 308 keep the method and the body (RFC 9110 §15.4.8-9). A *streamed* upload cannot
-  be replayed, so the caller returns such a response instead of following it.
-- On a cross-origin hop (scheme, host or port differ) the credentials ``Authorization``,
-  ``Cookie`` and ``Proxy-Authorization`` are dropped, so a redirect cannot forward them to a
-  host the capsule never named.
-- https to http is refused when the request is https-only.
+- 307 and 308 keep the method and the body (RFC 9110 §15.4.8-9), but only on the same origin.
+  A *streamed* upload cannot be replayed at all, so such a response is returned instead.
+- The **origin** is scheme, host and port as normalised by :func:`parse_url` (lower-case host,
+  default port left out, IPv6 compressed): ``http://A.test:80/x`` and ``http://a.test/y`` are
+  one origin; ``http``/``https``, another host or another port are not.
+- A **cross-origin** hop carries only the headers in :data:`CROSS_ORIGIN_HEADERS` and never a
+  body: a 307/308 to another origin for a request with a body is refused (``redirect-blocked``).
+  The capsule may opt in with ``redirect-policy.manual`` and send the request there itself, so
+  the decision to hand a body or a credential to a host it never named is always the capsule's.
+- Endpoints reached through the operator's local allowance never follow redirects, and no
+  redirect leads into the allowance.
+- With ``https-only`` every hop must be https.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from astrid_host._core._model import ErrorCode, HttpError
+from astrid_host._core._decision import redact_url_text
+from astrid_host._core._model import ErrorCode, HttpError, RedirectPolicy
+from astrid_host._core._policy import PolicyDecision, PolicyReason
+from astrid_host._core._url import DEFAULT_MAX_LENGTH, InvalidUrl, ParsedUrl, parse_url
 
 __all__ = [
-    "CREDENTIAL_HEADERS",
+    "CROSS_ORIGIN_HEADERS",
     "REDIRECT_STATUSES",
+    "Follow",
     "NextRequest",
+    "RedirectRules",
+    "RedirectStep",
+    "Refusal",
+    "Stop",
+    "carried_headers",
     "is_redirect",
-    "keeps_body",
     "next_request",
+    "plan_redirect",
     "resolve_location",
+    "rewrite_method",
 ]
+
+Headers = tuple[tuple[bytes, bytes], ...]
 
 #: Statuses that carry a ``Location`` the host may follow.
 REDIRECT_STATUSES: frozenset[int] = frozenset({301, 302, 303, 307, 308})
 
-#: Dropped when a redirect leaves the origin.
-CREDENTIAL_HEADERS: frozenset[bytes] = frozenset({b"authorization", b"cookie",
-                                                  b"proxy-authorization"})
+#: The only request headers (lower case) that follow a cross-origin hop. They negotiate the
+#: representation or control caches and identify nothing: ``Accept``, ``Accept-Language``,
+#: ``Accept-Encoding`` (the capsule's own value; the host adds its ``gzip, deflate`` on every
+#: hop when ``decompress`` is on), ``User-Agent``, ``Cache-Control``, ``Pragma`` and ``Range``
+#: (a download redirected to a mirror asks for the same bytes). Everything else is dropped:
+#: credentials (``Authorization``, ``Cookie``), custom headers (``X-Api-Key``, ...), ``Referer``
+#: and ``Origin`` (they name the first host), the body's headers (no body crosses origins), and
+#: the conditional ``If-*`` headers: their validators belong to the origin that issued them (an
+#: ETag can be an identifier, and another origin's 304 against it would be wrong).
+CROSS_ORIGIN_HEADERS: frozenset[bytes] = frozenset({
+    b"accept", b"accept-language", b"accept-encoding", b"user-agent", b"cache-control",
+    b"pragma", b"range",
+})
 
 # Fetch standard "request-body-header name": they describe a body that a 301/302/303 drops.
 _BODY_HEADERS: frozenset[bytes] = frozenset({b"content-type", b"content-encoding",
                                              b"content-language", b"content-location"})
 
+
 @dataclass(frozen=True)
 class NextRequest:
-    """The request to send for the next hop."""
+    """What is sent on a hop: method, headers and the buffered body (``None``: no body)."""
 
     method: bytes
-    headers: tuple[tuple[bytes, bytes], ...]
+    headers: Headers
     body: bytes | None
+
+
+@dataclass(frozen=True)
+class RedirectRules:
+    """What one request allows its redirects (its options within the capsule's limits)."""
+
+    policy: RedirectPolicy = RedirectPolicy.FOLLOW
+    max_redirects: int = 10
+    https_only: bool = False
+    max_url_bytes: int = DEFAULT_MAX_LENGTH
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Not followed: the response goes to the capsule as it is."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The next hop is not made.
+
+    url: the hop's URL for the log (redacted; the ``Location`` text, redacted, when unusable).
+    method: the method the hop would have used. reason: a stable key for the decision line.
+    code: the error the capsule gets. policy: the policy's decision when it was the refusal.
+    """
+
+    url: str
+    method: str
+    reason: str
+    code: ErrorCode
+    policy: PolicyDecision | None = None
+
+
+@dataclass(frozen=True)
+class Follow:
+    """The next hop: its URL, the request to send there, and the policy's (allowing) decision."""
+
+    url: ParsedUrl
+    request: NextRequest
+    policy: PolicyDecision
+
+
+RedirectStep = Stop | Refusal | Follow
 
 
 def is_redirect(status: int) -> bool:
@@ -62,9 +140,36 @@ def is_redirect(status: int) -> bool:
     return status in REDIRECT_STATUSES
 
 
-def keeps_body(status: int, method: bytes) -> bool:
-    """True when following ``status`` re-sends the request body (307/308, or HEAD never)."""
-    return status in (307, 308) and method != b"HEAD"
+def rewrite_method(status: int, method: bytes) -> tuple[bytes, bool]:
+    """The next hop's method, and whether it re-sends the body (307/308 only)."""
+    if status in (307, 308):
+        return method, True
+    return (method if method == b"HEAD" else b"GET"), False
+
+
+def carried_headers(headers: Headers, *, cross_origin: bool, body_kept: bool) -> Headers:
+    """The request headers that go on to the next hop, in their order.
+
+    When the redirect drops the body (301/302/303) the headers describing it go too; across
+    origins only :data:`CROSS_ORIGIN_HEADERS` remain.
+    """
+    out = headers
+    if not body_kept:
+        out = tuple((n, v) for n, v in out if n.lower() not in _BODY_HEADERS)
+    if cross_origin:
+        out = tuple((n, v) for n, v in out if n.lower() in CROSS_ORIGIN_HEADERS)
+    return out
+
+
+def next_request(*, status: int, sent: NextRequest, cross_origin: bool) -> NextRequest | None:
+    """The request a ``status`` redirect leads to, or ``None`` when it would carry the body of
+    ``sent`` to another origin (which is never done)."""
+    method, keeps_body = rewrite_method(status, sent.method)
+    body = sent.body if keeps_body else None
+    if cross_origin and body is not None:
+        return None
+    return NextRequest(method, carried_headers(sent.headers, cross_origin=cross_origin,
+                                               body_kept=keeps_body), body)
 
 
 def resolve_location(base_url: str, location: bytes) -> str:
@@ -73,7 +178,8 @@ def resolve_location(base_url: str, location: bytes) -> str:
     Bytes outside ASCII are percent-encoded (servers send raw UTF-8 in Location; RFC 3986
     needs them encoded) and the fragment is removed: it is never sent. Raises
     ``protocol-error`` when the value is empty or contains control characters, because the
-    server sent something that is not a URI reference.
+    server sent something that is not a URI reference, and :class:`InvalidUrl` when it cannot
+    be joined to the current URL at all (``http://[::1/``).
     """
     # Read it the way a browser would (WHATWG URL, special schemes): surrounding spaces are
     # dropped, and a backslash before the query is a slash (so "/\\evil.example" is the
@@ -87,33 +193,88 @@ def resolve_location(base_url: str, location: bytes) -> str:
               default=len(location))
     location = location[:cut].replace(b"\\", b"/") + location[cut:]
     text = urllib.parse.quote(location, safe="".join(chr(c) for c in range(0x21, 0x7F)))
-    absolute = urllib.parse.urljoin(base_url, text)
+    try:
+        absolute = urllib.parse.urljoin(base_url, text)
+    except ValueError as e:  # "Invalid IPv6 URL"
+        raise InvalidUrl(f"{e} in the Location") from None
     return urllib.parse.urldefrag(absolute).url
 
 
-def next_request(
+def _locate(url: ParsedUrl, location: bytes, method: str, max_url_bytes: int,
+            ) -> ParsedUrl | Refusal:
+    """The normalised target of ``location``, or the refusal of an unusable one."""
+    text = location.strip(b" ").decode("latin-1")
+    try:
+        text = resolve_location(url.url(), location)
+        return parse_url(text, max_length=max_url_bytes)
+    except HttpError as e:
+        return Refusal(redact_url_text(text), method, "unusable-location", e.code)
+    except InvalidUrl as e:
+        return Refusal(redact_url_text(text), method, "invalid-url",
+                       ErrorCode.redirect_blocked(f"Location is not a usable URL: {e}"))
+
+
+def plan_redirect(
     *,
     status: int,
-    method: bytes,
-    headers: tuple[tuple[bytes, bytes], ...],
-    body: bytes | None,
-    current: str,
-    target: str,
-    https_only: bool,
-) -> NextRequest:
-    """The request that follows a ``status`` redirect from origin ``current`` to ``target``.
+    locations: Sequence[bytes],
+    url: ParsedUrl,
+    sent: NextRequest,
+    streamed: bool,
+    from_local: bool,
+    redirects: int,
+    rules: RedirectRules,
+    check: Callable[[ParsedUrl, str], PolicyDecision],
+) -> RedirectStep:
+    """Decide what follows a response with ``status`` to the request ``sent`` to ``url``.
 
-    Origins are ``scheme://host[:port]`` as normalised by the URL parser. Raises
-    ``redirect-blocked`` for a refused https to http downgrade.
+    locations: the response's ``Location`` values (the first is used).
+    streamed: the request body was a streamed upload (``sent.body`` is then ``None``).
+    from_local: the endpoint was reached through the local allowance.
+    redirects: hops already followed. check: the capsule's policy, ``check(url, method)``.
+
+    The order of the checks is the order of the refusal reasons: the capsule's own
+    ``redirect-policy-error``, ``redirect-from-local-allowance``, ``too-many-redirects``, an
+    unusable ``Location`` (``unusable-location``: protocol-error; ``invalid-url``), ``https-only``,
+    the policy (its reason key, e.g. ``no-matching-rule``, ``private``,
+    ``redirect-into-local-allowance``), then ``cross-origin-body``.
     """
-    if https_only and current.startswith("https:") and not target.startswith("https:"):
-        raise HttpError(ErrorCode.redirect_blocked(
-            "https to http downgrade refused: the request is https-only"))
-    new_method, new_body = method, body
-    out = list(headers)
-    if status in (301, 302, 303) and method != b"HEAD":
-        new_method, new_body = b"GET", None
-        out = [(n, v) for n, v in out if n.lower() not in _BODY_HEADERS]
-    if current != target:
-        out = [(n, v) for n, v in out if n.lower() not in CREDENTIAL_HEADERS]
-    return NextRequest(new_method, tuple(out), new_body)
+    if not is_redirect(status) or rules.policy is RedirectPolicy.MANUAL or not locations:
+        return Stop()
+    if streamed and status in (307, 308):
+        return Stop()
+    method = rewrite_method(status, sent.method)[0].decode("latin-1")
+    target = _locate(url, locations[0], method, rules.max_url_bytes)
+    shown = target.url if isinstance(target, Refusal) else target.redacted()
+
+    def refuse(reason: str, code: ErrorCode, policy: PolicyDecision | None = None) -> Refusal:
+        return Refusal(shown, method, reason, code, policy)
+
+    if rules.policy is RedirectPolicy.ERROR:
+        return refuse("redirect-policy-error", ErrorCode.redirect_blocked(
+            f"redirect policy is error: {status} from {url.redacted()}"))
+    if from_local:
+        return refuse("redirect-from-local-allowance", ErrorCode.redirect_blocked(
+            "endpoints reached through the local allowance never follow redirects"))
+    if redirects >= rules.max_redirects:
+        return refuse("too-many-redirects", ErrorCode.too_many_redirects(rules.max_redirects))
+    if isinstance(target, Refusal):
+        return target
+    if rules.https_only and target.scheme != "https":
+        return refuse("https-only", ErrorCode.redirect_blocked(
+            f"https to http downgrade refused (https-only): {shown}"))
+    decision = check(target, method)
+    if decision.allowed and decision.via_local:
+        decision = dataclasses.replace(
+            decision, allowed=False, reason=PolicyReason.LOCAL_REDIRECT,
+            detail="a redirect may not lead into the operator's local allowance")
+    if not decision.allowed:
+        return refuse(decision.reason_key, ErrorCode.redirect_blocked(
+            f"{shown}: {decision.reason_key}: {decision.detail}"), decision)
+    nxt = next_request(status=status, sent=sent, cross_origin=target.origin != url.origin)
+    if nxt is None:
+        return refuse("cross-origin-body", ErrorCode.redirect_blocked(
+            f"a {status} to another origin ({target.origin}) would send the request body there;"
+            " the host never does: use redirect-policy manual and send the request to the"
+            " Location yourself"))
+    return Follow(target, nxt, decision)

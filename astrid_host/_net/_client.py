@@ -1,10 +1,18 @@
 """The HTTP engine behind ``astrid:http/client``: :class:`CapsuleHttp`, one per capsule.
 
 Plain trio code, usable without wasm. Every request runs hop by hop through the egress guard:
-each hop (the first request and every redirect) is parsed by ``parse_url``, judged by
-``EgressPolicy.check`` and logged with ``log_decision``; the connection is made by
+each hop (the first request and every redirect) is parsed by ``parse_url`` and judged by
+``EgressPolicy.check``; the connection is made by
 :class:`~astrid_host._net._backend.PinnedBackend`, which resolves once, classifies every answer
-and dials a vetted address. The HTTP library (httpcore) never follows redirects.
+and dials a vetted address. What follows a response is decided by the pure
+:func:`~astrid_host._core._redirects.plan_redirect`. The HTTP library (httpcore) never follows
+redirects.
+
+Decision lines (``astrid_host.egress``) are written by ``CapsuleHttp._record`` only, from
+three points: a request or hop **refused** before anything was resolved (``_refuse``), a hop that
+**ended** (its response head arrived, or it failed on the way: ``_hop_ended``, with what the
+backend resolved and chose, read from the hop's :class:`~astrid_host._net._backend.HopTrace`),
+and the **completion** of a response's body.
 
 The plumbing of one exchange (per-phase deadlines, metered sockets, the capped body reader)
 lives in :mod:`astrid_host._net._exchange`. Errors are translated at the edge by
@@ -19,7 +27,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import certifi
@@ -28,7 +36,7 @@ import trio
 
 from astrid_host._core._bodies import ByteCap
 from astrid_host._core._classify import classify_ip
-from astrid_host._core._decision import EgressDecision, Resolution, log_decision
+from astrid_host._core._decision import EgressDecision, log_decision, redact_url_text
 from astrid_host._core._headers import WireRequest, header_values, validate_request
 from astrid_host._core._limits import Limits
 from astrid_host._core._model import (
@@ -43,10 +51,22 @@ from astrid_host._core._model import (
     Response,
     ResponseMeta,
 )
-from astrid_host._core._policy import Classifier, EgressPolicy, PolicyDecision, PolicyReason
-from astrid_host._core._redirects import is_redirect, next_request, resolve_location
+from astrid_host._core._policy import Classifier, EgressPolicy, PolicyDecision
+from astrid_host._core._redirects import (
+    NextRequest,
+    RedirectRules,
+    Refusal,
+    Stop,
+    plan_redirect,
+)
 from astrid_host._core._url import InvalidUrl, ParsedUrl, parse_url
-from astrid_host._net._backend import PinnedBackend, ProhibitedDestination, Resolver
+from astrid_host._net._backend import (
+    TRACE,
+    HopTrace,
+    PinnedBackend,
+    ProhibitedDestination,
+    Resolver,
+)
 from astrid_host._net._errors import translating
 from astrid_host._net._exchange import (
     CURRENT,
@@ -90,6 +110,24 @@ def default_ssl_context() -> ssl.SSLContext:
 # --- hops ------------------------------------------------------------------------------------
 
 @dataclass
+class _Hop:
+    """One request on the wire: where it goes, the policy's (allowing) decision, what is sent,
+    and the trace the backend fills in with what it resolved and connected to."""
+
+    url: ParsedUrl
+    decision: PolicyDecision
+    method: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: Any  # bytes | None | the streamed upload's pieces
+    trace: HopTrace = field(default_factory=HopTrace)
+
+    @property
+    def streamed(self) -> bool:
+        """The body is a streamed upload (it cannot be sent twice)."""
+        return self.body is not None and not isinstance(self.body, bytes)
+
+
+@dataclass
 class _Head:
     """A response head and how it was reached."""
 
@@ -102,14 +140,13 @@ class _Head:
 
 @dataclass
 class _Call:
-    """What a request asks for, after validation."""
+    """What a request asks for, after validation, and the hop in flight (for the audit)."""
 
     req: Request
     wire: WireRequest
     opts: RequestOptions
-    first: tuple[ParsedUrl, PolicyDecision]
-    streamed_body: bool = False
-    body: Any = None  # bytes | None | async iterable for a streamed upload
+    first: _Hop
+    inflight: _Hop | None = None
 
 
 class CapsuleHttp:
@@ -178,13 +215,9 @@ class CapsuleHttp:
             call = self._prepare(req)
             ex = self._new_exchange(call.opts)
             CURRENT.set(ex)
-            try:
-                with ex.deadlines.total(), translating():
-                    head = await self._fetch_head(ex, call)
-                    return await self._buffer(ex, call, head)
-            except HttpError as e:
-                self._log_failure(call, e)
-                raise
+            with self._audited(call), ex.deadlines.total(), translating():
+                head = await self._fetch_head(ex, call)
+                return await self._buffer(ex, call, head)
 
     async def start(self, req: Request) -> IncomingStream:
         """Send ``req``; return as soon as the response head arrived, body still to read."""
@@ -194,12 +227,9 @@ class CapsuleHttp:
             ex = self._new_exchange(call.opts)
             CURRENT.set(ex)
             try:
-                with ex.deadlines.total(), translating():
+                with self._audited(call), ex.deadlines.total(), translating():
                     head = await self._fetch_head(ex, call)
                     return await self._stream(ex, call, head)
-            except HttpError as e:
-                self._log_failure(call, e)
-                raise
             finally:
                 self._reserved -= 1
 
@@ -264,108 +294,118 @@ class CapsuleHttp:
         return Exchange(Deadlines(self.limits, opts, now), now)
 
     def _prepare(self, req: Request) -> _Call:
+        """Validate ``req`` and judge its URL; a refusal is recorded (a request-shape error,
+        found before the URL is judged, is the capsule's ``invalid-request`` and no decision)."""
         wire = validate_request(req, self.limits)
         opts = req.options or RequestOptions()
         try:
             url = parse_url(req.url, max_length=self.limits.max_url_bytes)
         except InvalidUrl as e:
-            raise HttpError(ErrorCode.invalid_request(RequestPart.URL, str(e))) from None
+            raise self._refuse(req.method, redact_url_text(req.url), "invalid-url",
+                               ErrorCode.invalid_request(RequestPart.URL, str(e))) from None
         if url.username or url.password:
-            raise HttpError(ErrorCode.invalid_request(
-                RequestPart.URL,
-                "credentials in the URL are not sent; use an Authorization header"))
+            raise self._refuse(req.method, url.redacted(), "credentials-in-url",
+                               ErrorCode.invalid_request(
+                                   RequestPart.URL,
+                                   "credentials in the URL are not sent; use an Authorization"
+                                   " header"))
         decision = self._check(url, req.method)
         if not decision.allowed:
-            self._log_decision(EgressDecision.from_policy(self.name, req.method, url.redacted(),
-                                                          decision))
+            code = ErrorCode.denied(f"{decision.reason_key}: {decision.detail}")
             if decision.address is not None and not decision.address.allowed:
                 a = decision.address
-                raise HttpError(ErrorCode.destination_prohibited(url.host, (
-                    AddressVerdict(str(a.address), a.verdict.reason.value),)))
-            raise HttpError(ErrorCode.denied(f"{decision.reason_key}: {decision.detail}"))
+                code = ErrorCode.destination_prohibited(url.host, (
+                    AddressVerdict(str(a.address), a.verdict.reason.value),))
+            raise self._refuse(req.method, url.redacted(), decision.reason_key, code, decision)
         if opts.https_only and url.scheme != "https":
-            self._log_decision(EgressDecision(self.name, req.method, url.redacted(), False,
-                                              "https-only", decision.rule))
-            raise HttpError(ErrorCode.denied("https-only: the request refuses http: URLs"))
-        return _Call(req, wire, opts, (url, decision), body=req.body)
+            raise self._refuse(req.method, url.redacted(), "https-only", ErrorCode.denied(
+                "https-only: the request refuses http: URLs"), decision)
+        return _Call(req, wire, opts, _Hop(url, decision, wire.method, wire.headers, req.body))
 
     def _check(self, url: ParsedUrl, method: str) -> PolicyDecision:
         return self.policy.check(url, method, classifier=self._classifier)
 
-    def _log_decision(self, d: EgressDecision) -> None:
+    # -- the audit: every decision line is written by _record, from these three places --
+
+    def _record(self, d: EgressDecision) -> None:
         log_decision(d)
 
-    def _log_failure(self, call: _Call, e: HttpError) -> None:
+    def _refuse(self, method: str, url: str, reason: str, code: ErrorCode,
+                policy: PolicyDecision | None = None) -> HttpError:
+        """Record a request or hop refused before anything was resolved; the capsule's error."""
+        self._record(EgressDecision.refused(self.name, method, url, reason, code.case, policy))
+        return HttpError(code)
+
+    def _hop_ended(self, hop: _Hop, *, status: int | None = None,
+                   error: ErrorCode | None = None) -> EgressDecision:
+        """Record how a hop ended: its head arrived (``status``) or it failed (``error``)."""
+        d = dataclasses.replace(
+            EgressDecision.from_policy(self.name, hop.method.decode("latin-1"),
+                                       hop.url.redacted(), hop.decision, hop.trace.resolution),
+            status=status, error=None if error is None else error.case)
+        self._record(d)
+        return d
+
+    @contextmanager
+    def _audited(self, call: _Call) -> Iterator[None]:
+        """Around a request's hops: if it ends while a hop is in flight, that hop's decision is
+        recorded with the error the capsule gets (wrap the deadline and the translation, so
+        the error is the final one); every failure is logged on ``astrid_host.http``."""
+        try:
+            yield
+        except HttpError as e:
+            self._failed(call, e.code)
+            raise
+        except trio.Cancelled:
+            self._failed(call, ErrorCode.cancelled())
+            raise
+
+    def _failed(self, call: _Call, code: ErrorCode) -> None:
+        hop, call.inflight = call.inflight, None
+        if hop is not None:
+            self._hop_ended(hop, error=code)
         _log.warning("http failed capsule=%s method=%s url=%s error=%s", self.name,
-                     call.req.method, call.first[0].redacted(), e.code)
+                     call.req.method, call.first.url.redacted(), code)
 
     async def _fetch_head(self, ex: Exchange, call: _Call) -> _Head:
         """Send hop after hop until a response that is not followed; return its head."""
         opts = call.opts
-        policy = opts.redirect_policy or RedirectPolicy.FOLLOW
-        max_hops = min(self.limits.max_redirects,
-                       self.limits.max_redirects if opts.max_redirects is None
-                       else opts.max_redirects)
-        url, decision = call.first
-        method, headers, body = call.wire.method, call.wire.headers, call.body
+        max_hops = self.limits.max_redirects
+        if opts.max_redirects is not None:
+            max_hops = min(max_hops, opts.max_redirects)
+        rules = RedirectRules(opts.redirect_policy or RedirectPolicy.FOLLOW, max_hops,
+                              opts.https_only, self.limits.max_url_bytes)
+        hop = call.first
         redirects = 0
         while True:
             ex.deadlines.new_hop()
-            resp, logged = await self._roundtrip(ex, url, decision, method, headers, body,
-                                                 hop=redirects, decompress=opts.decompress)
-            resolution = _resolution(resp)
-            status = resp.status
-            locations = header_values(resp.headers, b"location")
-            if (not is_redirect(status) or policy is RedirectPolicy.MANUAL or not locations
-                    or (call.streamed_body and status in (307, 308) and body is not None)):
-                return _Head(resp, url, redirects, logged, method)
+            call.inflight = hop
+            resp = await self._roundtrip(ex, hop, first=redirects == 0,
+                                         decompress=opts.decompress)
+            call.inflight = None
+            decision = self._hop_ended(hop, status=resp.status)
+            resolution = hop.trace.resolution
+            step = plan_redirect(
+                status=resp.status, locations=header_values(resp.headers, b"location"),
+                url=hop.url,
+                sent=NextRequest(hop.method, hop.headers, None if hop.streamed else hop.body),
+                streamed=hop.streamed,
+                from_local=hop.decision.via_local or (resolution is not None
+                                                      and resolution.via_local),
+                redirects=redirects, rules=rules, check=self._check)
+            if isinstance(step, Stop):
+                return _Head(resp, hop.url, redirects, decision, hop.method)
             await self._discard(resp)
-            if policy is RedirectPolicy.ERROR:
-                raise HttpError(ErrorCode.redirect_blocked(
-                    f"redirect policy is error: {status} from {url.redacted()}"))
-            if decision.via_local or (resolution is not None and resolution.via_local):
-                raise HttpError(ErrorCode.redirect_blocked(
-                    "endpoints reached through the local allowance never follow redirects"))
-            if redirects >= max_hops:
-                raise HttpError(ErrorCode.too_many_redirects(max_hops))
-            target = self._redirect_url(resolve_location(url.url(), locations[0]), opts)
-            nxt = next_request(status=status, method=method, headers=headers, body=body,
-                               current=url.origin, target=target.origin,
-                               https_only=opts.https_only)
-            # The policy judges the request that will really be sent (a 303 turns it into GET).
-            decision = self._redirect_decision(target, nxt.method.decode("latin-1"))
-            url, method, headers, body = target, nxt.method, nxt.headers, nxt.body
+            if isinstance(step, Refusal):
+                raise self._refuse(step.method, step.url, step.reason, step.code, step.policy)
+            nxt = step.request
+            hop = _Hop(step.url, step.policy, nxt.method, nxt.headers, nxt.body)
             redirects += 1
 
-    def _redirect_url(self, text: str, opts: RequestOptions) -> ParsedUrl:
-        try:
-            url = parse_url(text, max_length=self.limits.max_url_bytes)
-        except InvalidUrl as e:
-            raise HttpError(ErrorCode.redirect_blocked(
-                f"Location is not a usable URL: {e}")) from None
-        if opts.https_only and url.scheme != "https":
-            raise HttpError(ErrorCode.redirect_blocked(
-                f"https to http downgrade refused (https-only): {url.redacted()}"))
-        return url
-
-    def _redirect_decision(self, url: ParsedUrl, method: str) -> PolicyDecision:
-        decision = self._check(url, method)
-        if decision.allowed and decision.via_local:
-            decision = dataclasses.replace(
-                decision, allowed=False, reason=PolicyReason.LOCAL_REDIRECT,
-                detail="a redirect may not lead into the operator's local allowance")
-        if not decision.allowed:
-            self._log_decision(EgressDecision.from_policy(self.name, method, url.redacted(),
-                                                          decision))
-            raise HttpError(ErrorCode.redirect_blocked(
-                f"{url.redacted()}: {decision.reason_key}: {decision.detail}"))
-        return decision
-
-    async def _roundtrip(self, ex: Exchange, url: ParsedUrl, decision: PolicyDecision,
-                         method: bytes, headers: tuple[tuple[bytes, bytes], ...], body: Any,
-                         *, hop: int, decompress: bool,
-                         ) -> tuple[httpcore.Response, EgressDecision]:
-        """One request on the wire, up to its response head; logs the hop's decision."""
+    async def _roundtrip(self, ex: Exchange, hop: _Hop, *, first: bool,
+                         decompress: bool) -> httpcore.Response:
+        """One hop on the wire, up to its response head; the backend reports into its trace."""
+        url, method, headers, body = hop.url, hop.method, hop.headers, hop.body
         extra: list[tuple[bytes, bytes]] = []
         if decompress and not header_values(headers, b"accept-encoding"):
             extra.append((b"Accept-Encoding", b"gzip, deflate"))
@@ -385,31 +425,21 @@ class CapsuleHttp:
             content=body,
             extensions={"timeout": ex.deadlines.httpcore_timeouts()},
         )
-        smethod = method.decode("latin-1")
+        TRACE.set(hop.trace)
         try:
-            pool = self._redirect_pool if hop else self._pool
+            pool = self._pool if first else self._redirect_pool
             resp = await pool.handle_async_request(request)
-        except Exception as e:  # log the hop's decision whatever failed, then let it go on
-            if isinstance(e, ProhibitedDestination):
-                self._log_decision(EgressDecision.from_policy(
-                    self.name, smethod, url.redacted(), decision, e.resolution))
-                if hop:
-                    raise HttpError(ErrorCode.redirect_blocked(
-                        f"{url.redacted()}: {e.code}")) from None
-            else:
-                self._log_decision(EgressDecision.from_policy(self.name, smethod,
-                                                              url.redacted(), decision))
-            raise
+        except ProhibitedDestination as e:
+            if first:
+                raise
+            raise HttpError(ErrorCode.redirect_blocked(f"{url.redacted()}: {e.code}")) from None
         ex.deadlines.head_done = True
-        logged = EgressDecision.from_policy(self.name, smethod, url.redacted(), decision,
-                                            _resolution(resp))
-        self._log_decision(logged)
         head_bytes = sum(len(n) + len(v) + 4 for n, v in resp.headers)
         if head_bytes > self.limits.max_response_header_bytes:
             await close_response(resp)
             raise HttpError(ErrorCode.protocol_error(
                 f"response head over {self.limits.max_response_header_bytes} bytes"))
-        return resp, logged
+        return resp
 
     async def _discard(self, resp: httpcore.Response) -> None:
         """Drop a redirect's body, reusing the connection when the body is small."""
@@ -419,8 +449,10 @@ class CapsuleHttp:
                                  has_body=True)
             while await reader.next() is not None:
                 pass
-        except HttpError:
-            pass  # too large or broken: closing the connection below is all we need
+        except Exception:
+            # Too large, too slow or broken (a raw read error from httpcore, too): the body is
+            # dropped anyway, and closing the connection below is all it needs.
+            pass
         finally:
             if reader is not None:
                 await reader.aclose()
@@ -447,8 +479,7 @@ class CapsuleHttp:
         body = b"".join(parts)
         elapsed = _ms(trio.current_time() - ex.started)
         meta = ResponseMeta(head.url.url(), head.redirects, elapsed, ex.wire_bytes)
-        self._log_decision(dataclasses.replace(head.decision, status=head.resp.status,
-                                               bytes=len(body), elapsed_ms=elapsed))
+        self._record(dataclasses.replace(head.decision, bytes=len(body), elapsed_ms=elapsed))
         return Response(head.resp.status, response_headers(head.resp, reader.decoder is not None),
                         body, meta)
 
@@ -473,14 +504,6 @@ def _has_body(head: _Head) -> bool:
     """Whether the response can carry a body at all (RFC 9110 §6.4.1)."""
     status = head.resp.status
     return head.method != b"HEAD" and status not in (204, 304) and status >= 200
-
-
-def _resolution(resp: httpcore.Response) -> Resolution | None:
-    stream = resp.extensions.get("network_stream")
-    if stream is None:
-        return None
-    res = stream.get_extra_info("astrid.resolution")
-    return res if isinstance(res, Resolution) else None
 
 
 def _ms(seconds: float) -> int:
@@ -566,8 +589,8 @@ class IncomingStream:
         await self._reader.aclose()
         if self._failed is None:
             elapsed = _ms(trio.current_time() - self._ex.started)
-            log_decision(dataclasses.replace(self._head.decision, status=self.status,
-                                             bytes=self._reader.decoded, elapsed_ms=elapsed))
+            self._client._record(dataclasses.replace(
+                self._head.decision, bytes=self._reader.decoded, elapsed_ms=elapsed))
 
 
 class _Pieces:
@@ -595,8 +618,7 @@ class OutgoingUpload:
         send, receive = trio.open_memory_channel[bytes](0)
         self._send = send
         self._receive = receive
-        call.streamed_body = True
-        call.body = _Pieces(receive)
+        call.first.body = _Pieces(receive)
         self._call = call
         self._cap = ByteCap(client.limits.max_upload_bytes, request=True)
         self._done = trio.Event()
@@ -609,7 +631,8 @@ class OutgoingUpload:
         CURRENT.set(self._ex)
         try:
             with self._scope:
-                with translating(), self._ex.deadlines.total():
+                with (self._client._audited(self._call), self._ex.deadlines.total(),
+                      translating()):
                     self._head = await self._client._fetch_head(self._ex, self._call)
             if self._scope.cancelled_caught:
                 self._error = HttpError(ErrorCode.cancelled())

@@ -204,3 +204,16 @@ def test_a_cross_origin_hop_never_carries_a_header_outside_the_safelist_or_a_bod
         assert step.request.headers == carried_headers(tuple(headers), cross_origin=False,
                                                        body_kept=keeps)
         assert keeps or all(n.lower() != b"content-type" for n, _ in step.request.headers)
+
+
+@given(location=st.binary(max_size=300), status=st.sampled_from([301, 302, 303, 307, 308]))
+def test_any_location_is_followed_or_refused_never_an_exception(location: bytes,
+                                                                status: int) -> None:
+    """Invariant: whatever bytes a server puts in Location, the plan is a Follow to an http(s)
+    URL the policy allows or a Refusal with a reason, and never leaks the query into the log."""
+    step = _plan(location, status, method=b"POST", body=b"b")
+    assert isinstance(step, Follow | Refusal)
+    if isinstance(step, Follow):
+        assert step.url.scheme in ("http", "https") and step.policy.allowed
+    else:
+        assert step.reason and "?" not in step.url

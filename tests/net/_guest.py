@@ -27,7 +27,8 @@ from tests.hostile._values import outcome_of, wit_request
 from tests.servers.guard import NAMES, TEST_RULES, loopback_as_public
 from tests.servers.http import Exchange, TestServer
 
-__all__ = ["egress_lines", "fetch", "load_guest", "open_host", "redirect_to"]
+__all__ = ["GUEST_NAMES", "egress_lines", "fetch", "host_fixture", "load_guest", "open_host",
+           "redirect_to", "redirect_url"]
 
 #: The test names plus one more that resolves to loopback (for a port nobody listens on).
 GUEST_NAMES = {**NAMES, "refused.test": ["127.0.0.1"], "sidecar.test": ["127.0.0.2"]}

@@ -16,10 +16,15 @@ from typing import Any
 import pytest
 import trio
 
+from astrid_host._core._limits import Limits
+from astrid_host._core._model import HttpError, Request, RequestOptions
 from astrid_host._core._policy import EgressPolicy
+from astrid_host._net._backend import StaticResolver
+from astrid_host._net._client import CapsuleHttp
 from astrid_host._wasm._host import Host
 from tests.hostile.servers import silent_tls_port
 from tests.net._guest import (
+    GUEST_NAMES,
     egress_lines,
     fetch,
     host_fixture,
@@ -27,7 +32,7 @@ from tests.net._guest import (
     redirect_to,
     redirect_url,
 )
-from tests.servers.guard import TEST_RULES
+from tests.servers.guard import TEST_RULES, aclose_during, make_client
 from tests.servers.http import Exchange, TestServer, run_http_server
 from tests.servers.tls import TestCA
 
@@ -281,3 +286,55 @@ async def test_a_redirect_body_that_breaks_while_drained_does_not_end_the_reques
     kind, resp = await _run(host, http_server.url("/moved", host="public.test"))
     assert kind == "ok" and resp.status == 200
     assert _summary(audit)[:2] == [_hop(302), _hop(200)]
+
+
+# --- the engine's other ways to end a hop (no guest needed to reach them) -------------------
+
+def _engine(limits: Limits | None = None) -> CapsuleHttp:
+    return make_client(resolver=StaticResolver(GUEST_NAMES), limits=limits)
+
+
+async def test_a_hop_cut_short_by_aclose_is_recorded_as_cancelled(
+        http_server: TestServer, audit: pytest.LogCaptureFixture) -> None:
+    client = _engine()
+    url = http_server.url("/never-headers", host="public.test")
+    cases, _ = await aclose_during(client, lambda: client.send(Request("GET", url)), after=0.1)
+    assert cases == ["cancelled"]
+    assert _summary(audit) == [("allow", "allowed-by-rule", LOOPBACK, "127.0.0.1", "-",
+                                "cancelled")]
+
+
+async def test_a_hop_cut_short_by_the_total_deadline_is_recorded_as_a_timeout(
+        http_server: TestServer, audit: pytest.LogCaptureFixture) -> None:
+    client = _engine()
+    with pytest.raises(HttpError) as exc:
+        await client.send(Request("GET", http_server.url("/never-headers", host="public.test"),
+                                  options=RequestOptions(total_timeout_ms=200)))
+    await client.aclose()
+    assert exc.value.code.case == "timeout"
+    assert _summary(audit) == [("allow", "allowed-by-rule", LOOPBACK, "127.0.0.1", "-",
+                                "timeout")]
+
+
+async def test_an_upload_whose_connection_is_refused_writes_one_line(
+        closed_port: int, audit: pytest.LogCaptureFixture) -> None:
+    client = _engine()
+    upload = await client.upload(Request("POST", f"http://refused.test:{closed_port}/"))
+    with pytest.raises(HttpError) as exc:
+        await upload.finish()
+    await client.aclose()
+    assert exc.value.code.case == "connection-refused"
+    assert _summary(audit) == [("allow", "allowed-by-rule", LOOPBACK, "-", "-",
+                                "connection-refused")]
+
+
+async def test_a_response_head_over_the_limit_is_recorded_with_its_error(
+        http_server: TestServer, audit: pytest.LogCaptureFixture) -> None:
+    client = _engine(Limits(max_response_header_bytes=1024))
+    with pytest.raises(HttpError) as exc:
+        await client.send(Request("GET", http_server.url("/many-headers?n=100",
+                                                         host="public.test")))
+    await client.aclose()
+    assert exc.value.code.case == "protocol-error"
+    assert _summary(audit) == [("allow", "allowed-by-rule", LOOPBACK, "127.0.0.1", "-",
+                                "protocol-error")]

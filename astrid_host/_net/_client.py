@@ -53,6 +53,7 @@ from astrid_host._core._model import (
 )
 from astrid_host._core._policy import Classifier, EgressPolicy, PolicyDecision
 from astrid_host._core._redirects import (
+    Follow,
     NextRequest,
     RedirectRules,
     Refusal,
@@ -393,14 +394,19 @@ class CapsuleHttp:
                 from_local=hop.decision.via_local or (resolution is not None
                                                       and resolution.via_local),
                 redirects=redirects, rules=rules, check=self._check)
-            if isinstance(step, Stop):
-                return _Head(resp, hop.url, redirects, decision, hop.method)
-            await self._discard(resp)
-            if isinstance(step, Refusal):
-                raise self._refuse(step.method, step.url, step.reason, step.code, step.policy)
-            nxt = step.request
-            hop = _Hop(step.url, step.policy, nxt.method, nxt.headers, nxt.body)
-            redirects += 1
+            match step:
+                case Stop():
+                    return _Head(resp, hop.url, redirects, decision, hop.method)
+                case Refusal():
+                    # Recorded when decided, before the redirect's body is drained.
+                    refused = self._refuse(step.method, step.url, step.reason, step.code,
+                                           step.policy)
+                    await self._discard(resp)
+                    raise refused
+                case Follow(url=target, request=nxt, policy=allowed):
+                    await self._discard(resp)
+                    hop = _Hop(target, allowed, nxt.method, nxt.headers, nxt.body)
+                    redirects += 1
 
     async def _roundtrip(self, ex: Exchange, hop: _Hop, *, first: bool,
                          decompress: bool) -> httpcore.Response:

@@ -72,8 +72,6 @@ class Decoder:
             raise ValueError(f"unsupported content-coding {encoding!r}")
         if piece < 1:
             raise ValueError("piece must be at least 1 byte")
-        if max_ratio is not None and max_ratio < 1:
-            raise ValueError("max_ratio must be at least 1")
         self.encoding = encoding
         self.cap = ByteCap(limit)
         self.max_ratio = max_ratio

@@ -257,18 +257,27 @@ class MeteredBackend(httpcore.AsyncNetworkBackend):
 # --- bodies ----------------------------------------------------------------------------------
 
 class BodyReader:
-    """Pulls a response body through the caps, the decoder and the integrity check."""
+    """Pulls a response body through the caps, the decoder and the integrity check.
+
+    ``limit`` caps the body as received and as decoded; ``decoded_limit`` and ``max_ratio``
+    (streams) cap what the host decodes further (see :class:`Decoder`). A response that
+    cannot have a body (``has_body`` false: HEAD, 204, 304) is never decoded.
+    """
 
     def __init__(self, resp: httpcore.Response, limit: int, opts: RequestOptions,
-                 *, has_body: bool) -> None:
+                 *, has_body: bool, decoded_limit: int | None = None,
+                 max_ratio: float | None = None) -> None:
         self._resp = resp
         self._iter: AsyncIterator[bytes] | None = None
         self.limit = limit
         self.raw = ByteCap(limit)
         self.decoded = 0
         self.decoder: Decoder | None = None
-        if opts.decompress:
-            self.decoder = decoder_for(header_values(resp.headers, b"content-encoding"), limit)
+        if opts.decompress and has_body:
+            self.decoder = decoder_for(
+                header_values(resp.headers, b"content-encoding"),
+                limit if decoded_limit is None else min(limit, decoded_limit),
+                max_ratio=max_ratio)
         self.integrity = IntegrityCheck(opts.integrity) if opts.integrity else None
         self.done = False
         if self.decoder is None and has_body:

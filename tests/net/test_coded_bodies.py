@@ -1,7 +1,7 @@
 """Content-coded bodies on the wire: every gzip member comes back, anything else that follows
 fails, and the host's decoding of a stream is capped by ratio and by size (docs/http.md,
 "Decompression"). Each case runs through ``send`` and through a stream, on the engine and
-through the hand-written WAT guest.
+through the hand-written WAT guest; the main ones also through every built conformance guest.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from astrid_host._core._limits import Limits, MiB
 from astrid_host._core._model import HttpError, Request, RequestOptions
 from astrid_host._net._client import CapsuleHttp
 from astrid_host._wasm._host import Host
+from tests.conftest import built_guest
 from tests.fakes import ERROR_CASES
 from tests.hostile._support import HOSTILE
 from tests.hostile._values import outcome_of, wit_request
@@ -200,3 +201,46 @@ async def test_a_guest_streaming_a_bomb_gets_body_too_large(host: Host,
     got = await _guest(capsule, _url(server, f"/gzip-bomb?n={64 * MiB}"), True)
     assert got == "body-too-large"
     await capsule.aclose()
+
+
+# --- through the conformance guests (python, rust, go) -----------------------------------
+
+CONFORMANCE = "astrid:http/conformance-tests@0.1.0"
+
+
+@pytest.fixture(params=["python", "rust", "go"])
+async def conformance(request: pytest.FixtureRequest, host: Host) -> Any:
+    path = built_guest(f"{request.param}-conformance.wasm")
+    return await host.load(path, policy=list(TEST_RULES), name=f"{request.param}-conformance")
+
+
+@pytest.mark.guest("conformance")
+@pytest.mark.parametrize("streamed", [False, True], ids=["send", "stream"])
+@pytest.mark.parametrize("case", ["gzip-two-members", "gzip-trailing-garbage",
+                                  "gzip-second-member-cut", "zlib-trailing-byte",
+                                  "raw-deflate-trailing-byte"])
+async def test_coded_bodies_through_the_conformance_guests(
+        conformance: Any, server: TestServer, case: str, streamed: bool) -> None:
+    req = wit_request(_url(server, f"/coded?case={case}"), options={"decompress": True})
+    expected = CODED[case][2]
+    if streamed:
+        kind, report = outcome_of(await conformance.call(f"{CONFORMANCE}#stream-all", req,
+                                                         65536))
+        got: Any = getattr(report, "total-bytes") if kind == "ok" else kind
+        assert got == (len(expected) if isinstance(expected, bytes) else expected)
+    else:
+        kind, resp = outcome_of(await conformance.call(f"{CONFORMANCE}#fetch", req))
+        assert (bytes(resp.body) if kind == "ok" else kind) == expected
+
+
+@pytest.mark.guest("conformance")
+@pytest.mark.parametrize("lang", ["python", "rust", "go"])
+async def test_a_conformance_guest_streaming_a_bomb_gets_body_too_large(
+        host: Host, server: TestServer, lang: str) -> None:
+    # A ratio of 10 stops this bomb at the free first MiB: the interpreted python guest
+    # hashes every byte it reads, and 6.4 MiB (the default ratio's stop) exceeds its fuel.
+    capsule = await host.load(built_guest(f"{lang}-conformance.wasm"), policy=list(TEST_RULES),
+                              name=f"{lang}-bomb", limits=Limits(max_decompression_ratio=10))
+    req = wit_request(_url(server, f"/gzip-bomb?n={64 * MiB}"), options={"decompress": True})
+    kind, payload = outcome_of(await capsule.call(f"{CONFORMANCE}#stream-all", req, 65536))
+    assert (kind, payload) == ("body-too-large", MiB)

@@ -21,6 +21,7 @@ from astrid_host._core._limits import Limits
 from astrid_host._core._model import Request
 from astrid_host._net._client import CapsuleHttp
 from astrid_host._wasm._host import Host
+from tests.conftest import built_guest
 from tests.hostile._support import HOSTILE
 from tests.hostile._values import outcome_of, wit_request
 from tests.net.rawserver import RawServer, Reply, raw_server
@@ -191,3 +192,22 @@ async def test_a_guest_gets_the_real_second_response(host: Host, kind: str,
             assert (first, second) == (expected, (200, b"real"))
         assert server.connections == 2
         await capsule.aclose()
+
+
+CONFORMANCE = "astrid:http/conformance-tests@0.1.0"
+
+
+@pytest.mark.guest("conformance")
+@pytest.mark.parametrize("lang", ["python", "rust", "go"])
+async def test_a_conformance_guest_gets_the_real_second_response(host: Host, lang: str) -> None:
+    capsule = await host.load(built_guest(f"{lang}-conformance.wasm"), policy=list(TEST_RULES),
+                              name=f"{lang}-conformance")
+    async with raw_server(smuggling("content-length")) as server:
+        bodies = []
+        for path in ("/first", "/second"):
+            kind, resp = outcome_of(await capsule.call(f"{CONFORMANCE}#fetch",
+                                                       wit_request(server.url(path))))
+            assert kind == "ok", resp
+            bodies.append(bytes(resp.body))
+        assert bodies == [b"first", b"real"]
+        assert server.connections == 2

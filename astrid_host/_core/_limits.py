@@ -28,6 +28,11 @@ class Limits:
       connect/first_byte/between_bytes/total timeouts: per-phase time limits of one request.
       max_response_bytes / max_request_bytes: buffered bodies (`send`, `finish`).
       max_stream_bytes / max_upload_bytes: streamed bodies (`start`, `upload`).
+      max_decoded_stream_bytes: a streamed body the host decodes (`decompress`) stops here,
+        even under a larger `max_stream_bytes` (the capsule can stream the coded body and
+        decode it on its own fuel instead).
+      max_decompression_ratio: a streamed body the host decodes may grow to at most this many
+        times the coded bytes received so far (past its first MiB, see `_bodies`).
       max_redirects: redirects followed before `too-many-redirects`.
       max_url_bytes, max_request_headers, max_request_header_bytes: request shape.
       max_response_header_bytes: total size of a response head (h11's own cap).
@@ -47,6 +52,8 @@ class Limits:
     # ~3 MiB); larger bodies go through `upload`.
     max_request_bytes: int = 2 * MiB
     max_stream_bytes: int = 1024 * MiB
+    max_decoded_stream_bytes: int = 256 * MiB
+    max_decompression_ratio: int = 100
     max_upload_bytes: int = 1024 * MiB
     max_redirects: int = 10
     max_url_bytes: int = 8192

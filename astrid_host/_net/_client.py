@@ -492,7 +492,9 @@ class CapsuleHttp:
     async def _stream(self, ex: Exchange, call: _Call, head: _Head) -> IncomingStream:
         try:
             reader = BodyReader(head.resp, self._body_limit(call.opts, True), call.opts,
-                                 has_body=_has_body(head))
+                                 has_body=_has_body(head),
+                                 decoded_limit=self.limits.max_decoded_stream_bytes,
+                                 max_ratio=self.limits.max_decompression_ratio)
         except HttpError:
             await close_response(head.resp)
             raise

@@ -6,7 +6,9 @@
   exchange goes through the exchange's deadlines and is counted (``wire-bytes``). The exchange
   travels in a context variable because httpcore calls the stream, not the engine.
 - :class:`BodyReader` pulls the body piece by piece through the size caps, the optional
-  decoder and the integrity check, stopping the moment a cap is passed.
+  decoder and the integrity check, stopping the moment a cap is passed. When the response's
+  framing ends it makes sure nothing else arrived on the connection: a connection holding
+  bytes that belong to no response is closed, never reused (see :meth:`MeteredStream.spoil`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import h11
 import httpcore
 import trio
 
@@ -157,11 +160,38 @@ class IoGate:
 # --- metering backend ------------------------------------------------------------------------
 
 class MeteredStream(httpcore.AsyncNetworkStream):
-    """A pinned stream whose reads and writes obey the current exchange's deadlines."""
+    """A pinned stream whose reads and writes obey the current exchange's deadlines.
+
+    It also lets the engine keep a connection out of the pool: once :meth:`spoil` is called,
+    ``get_extra_info("is_readable")`` answers true, which is how httpcore learns that an idle
+    connection has data nobody asked for; the pool then closes it instead of reusing it.
+    """
 
     def __init__(self, inner: httpcore.AsyncNetworkStream, gate: IoGate) -> None:
         self._inner = inner
         self._gate = gate
+        self.spoiled = False
+
+    def spoil(self) -> None:
+        """Never reuse this connection: it holds bytes that belong to no response."""
+        self.spoiled = True
+
+    def holds_unread(self) -> bool:
+        """Whether bytes arrived that no :meth:`read` has returned yet.
+
+        Plain TCP keeps nothing (what is not read stays in the socket, which httpcore checks
+        before reusing a connection). TLS can: trio's ``SSLStream`` may hold whole records
+        received from the socket, encrypted, and OpenSSL decrypted bytes not read yet. When
+        the stream is not the shape this knows, the answer is "yes": never reuse on a guess.
+        """
+        stream = getattr(self._inner, "_stream", None)
+        if not isinstance(stream, trio.SSLStream):
+            return not isinstance(stream, trio.SocketStream)
+        incoming = getattr(stream, "_incoming", None)
+        ssl_object = self._inner.get_extra_info("ssl_object")
+        if not isinstance(incoming, ssl.MemoryBIO) or not isinstance(ssl_object, ssl.SSLObject):
+            return True
+        return incoming.pending > 0 or ssl_object.pending() > 0
 
     async def read(self, max_bytes: int,
                    timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - httpcore's API
@@ -194,6 +224,8 @@ class MeteredStream(httpcore.AsyncNetworkStream):
         return MeteredStream(tls, self._gate)
 
     def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and self.spoiled:
+            return True
         return self._inner.get_extra_info(info)
 
 
@@ -225,18 +257,27 @@ class MeteredBackend(httpcore.AsyncNetworkBackend):
 # --- bodies ----------------------------------------------------------------------------------
 
 class BodyReader:
-    """Pulls a response body through the caps, the decoder and the integrity check."""
+    """Pulls a response body through the caps, the decoder and the integrity check.
+
+    ``limit`` caps the body as received and as decoded; ``decoded_limit`` and ``max_ratio``
+    (streams) cap what the host decodes further (see :class:`Decoder`). A response that
+    cannot have a body (``has_body`` false: HEAD, 204, 304) is never decoded.
+    """
 
     def __init__(self, resp: httpcore.Response, limit: int, opts: RequestOptions,
-                 *, has_body: bool) -> None:
+                 *, has_body: bool, decoded_limit: int | None = None,
+                 max_ratio: float | None = None) -> None:
         self._resp = resp
         self._iter: AsyncIterator[bytes] | None = None
         self.limit = limit
         self.raw = ByteCap(limit)
         self.decoded = 0
         self.decoder: Decoder | None = None
-        if opts.decompress:
-            self.decoder = decoder_for(header_values(resp.headers, b"content-encoding"), limit)
+        if opts.decompress and has_body:
+            self.decoder = decoder_for(
+                header_values(resp.headers, b"content-encoding"),
+                limit if decoded_limit is None else min(limit, decoded_limit),
+                max_ratio=max_ratio)
         self.integrity = IntegrityCheck(opts.integrity) if opts.integrity else None
         self.done = False
         if self.decoder is None and has_body:
@@ -267,6 +308,7 @@ class BodyReader:
             except StopAsyncIteration:
                 raw = None
             if raw is None:
+                self._end_of_message()
                 tail = self.decoder.finish() if self.decoder else b""
                 self._account(tail)
                 if self.integrity:
@@ -278,6 +320,32 @@ class BodyReader:
             if out:
                 self._account(out)
                 return out
+
+    def _end_of_message(self) -> None:
+        """The response's framing ended: keep the connection only if nothing else came.
+
+        h11 keeps bytes received past the end of a response (after a ``Content-Length`` or
+        chunked body, or any body of a response to HEAD, 204 or 304) as the start of the next
+        one, and httpcore's pool would hand the connection to the next request, which would
+        then read the server's extra bytes as its answer. So a connection that received more
+        than its response framed is spoiled: the pool closes it, the next request gets a
+        fresh one. Bytes arriving later, while the connection is idle, make its socket
+        readable, which httpcore already checks before reusing it.
+        """
+        stream = self._resp.extensions.get("network_stream")
+        if not isinstance(stream, MeteredStream):
+            return
+        extra = _bytes_past_response(self._resp)
+        if extra is None:
+            why = "cannot tell whether bytes arrived after the response"
+        elif extra:
+            why = f"{extra} bytes arrived after the response"
+        elif stream.holds_unread():
+            why = "bytes arrived after the response (held by TLS)"
+        else:
+            return
+        _log.info("connection not reused: %s", why)
+        stream.spoil()
 
     def _account(self, data: bytes) -> None:
         if self.decoder is None and not data:
@@ -297,6 +365,20 @@ class BodyReader:
                 await self._resp.aclose()
             except Exception:
                 _log.debug("error while closing a response", exc_info=True)
+
+
+def _bytes_past_response(resp: httpcore.Response) -> int | None:
+    """How many bytes h11 holds past the end of ``resp`` (``None``: this cannot tell).
+
+    The h11 state lives in httpcore's connection, reachable only through private names
+    (the pool's stream, its HTTP/1.1 stream, the connection); if httpcore changes that shape
+    the answer is ``None`` and the connection is not reused, which a test notices.
+    """
+    inner = getattr(resp.stream, "_stream", None)
+    state = getattr(getattr(inner, "_connection", None), "_h11_state", None)
+    if not isinstance(state, h11.Connection):
+        return None
+    return len(state.trailing_data[0])
 
 
 async def close_response(resp: httpcore.Response) -> None:

@@ -57,8 +57,9 @@ def register(subparsers: Any) -> None:
     url.add_argument("url", metavar="URL")
     url.add_argument("--allow", action="append", default=[], metavar="RULE",
                      help="an allow rule such as https://*.example.com:8443 (repeatable)")
-    url.add_argument("--local", action="append", default=[], metavar="HOST:PORT",
-                     help="a local-allowance entry: host:port or CIDR:port (repeatable)")
+    url.add_argument("--local", action="append", default=[], metavar="ENTRY",
+                     help="a local-allowance entry: ADDRESS:PORT or CIDR:PORT for IP-literal "
+                          "URLs, NAME=ADDRESS:PORT for a name (repeatable)")
     url.add_argument("--resolve", action="append", default=[], metavar="HOST=IP[,IP...]",
                      help="use these answers instead of DNS for HOST (repeatable)")
     url.add_argument("--method", default="GET", help="request method (default GET)")

@@ -12,9 +12,17 @@ non-global (loopback, private, link-local, ...). Rules (``scheme://host[:port]``
     http://example.com:8000-8100     a port range
 
 A rule never lifts the address check: ``https://*`` still refuses ``https://127.0.0.1/`` and
-names that resolve to private addresses. Local allowance entries (``host:port``, ``CIDR:port``,
-``[v6]:port``, given in code by the operator, never read from the environment) both allow the
-endpoint and lift the address check for it; endpoints reached that way never follow redirects.
+names that resolve to private addresses. Local allowance entries, given in code by the operator
+(never read from the environment), both allow the endpoint and lift the address check for it;
+endpoints reached that way never follow redirects::
+
+    127.0.0.1:8080                   the IP-literal URL http://127.0.0.1:8080/ only, never a name
+    10.1.0.0/16:5432                 IP-literal URLs in 10.1.0.0/16 (IPv6 in brackets)
+    sidecar.internal=127.0.0.1:8080  the name sidecar.internal, on 8080, when it resolves there
+
+An entry is judged by every address it really reaches (the IPv4 addresses inside NAT64, 6to4,
+Teredo and IPv4-mapped networks included, see :mod:`~astrid_host._core._reach`): too wide a
+network, or one reaching link-local or a cloud metadata address, is refused when parsed.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import NamedTuple
 
 from astrid_host._core._classify import IPAddress, IpVerdict, classify_ip
 from astrid_host._core._model import STANDARD_METHODS
+from astrid_host._core._reach import allowance_problem
 from astrid_host._core._url import (
     DEFAULT_MAX_LENGTH,
     DEFAULT_PORTS,
@@ -151,20 +160,35 @@ class Rule:
 
 @dataclass(frozen=True)
 class LocalEndpoint:
-    """One local-allowance entry: a host name or network, and the ports it covers."""
+    """One local-allowance entry: the network it opens, the ports, and for a name entry
+    (``NAME=ADDRESS:PORT``) the one host name that may lead there.
+
+    Without ``host`` the entry covers IP-literal URLs only: a name resolving into ``network``
+    is not covered, or a capsule could reach the service under a name (and ``Host`` header) of
+    its own choosing, through any resolver answer it can arrange.
+    """
 
     text: str
     ports: PortRange
+    network: IPNetwork
     host: str = ""
-    network: IPNetwork | None = None
 
-    def covers(self, ip: IPAddress | None, port: int, host: str | None = None) -> bool:
-        """True if this entry covers ``ip`` (or, for a name entry, ``host``) on ``port``."""
-        if port not in self.ports:
+    def matches(self, url: ParsedUrl) -> bool:
+        """True if ``url`` names this entry's endpoint: its name, or an address in it."""
+        if url.port not in self.ports:
             return False
-        if self.network is not None:
-            return ip is not None and _unmapped(ip) in self.network
-        return host is not None and host == self.host
+        if self.host:
+            return url.ip is None and url.host == self.host
+        return url.ip is not None and _unmapped(url.ip) in self.network
+
+    def covers(self, ip: IPAddress, port: int, host: str | None = None) -> bool:
+        """True if this entry lifts the address check for ``ip`` on ``port``.
+
+        ``host`` is the name that resolved to ``ip``, or ``None`` for an IP-literal URL.
+        """
+        if port not in self.ports or _unmapped(ip) not in self.network:
+            return False
+        return host == self.host if self.host else host is None
 
 
 class AddressCheck(NamedTuple):
@@ -246,14 +270,16 @@ class EgressPolicy:
                    parsed_local)
 
     def local_allows(self, ip: IPAddress, port: int, host: str | None = None) -> bool:
-        """True if the operator's local allowance covers ``ip`` (or name ``host``) on ``port``."""
+        """True if the operator's local allowance covers ``ip`` on ``port``; ``host`` is the
+        name that resolved to it, or ``None`` for an IP-literal URL."""
         return any(e.covers(ip, port, host) for e in self.local)
 
     def check_address(
         self, ip: IPAddress, port: int, host: str | None = None,
         classifier: Classifier = classify_ip,
     ) -> AddressCheck:
-        """Classify one (resolved or literal) address for an endpoint on ``port``."""
+        """Classify one address for an endpoint on ``port``: an IP literal (``host`` is
+        ``None``) or an answer for the name ``host``."""
         verdict = classifier(ip)
         via_local = not verdict.allowed and self.local_allows(ip, port, host)
         return AddressCheck(ip, verdict, via_local)
@@ -268,7 +294,7 @@ class EgressPolicy:
             return PolicyDecision(False, PolicyReason.METHOD,
                                   f"method {method!r} is not in the capsule's allowed methods")
         rule = next((r for r in self.rules if r.matches(url)), None)
-        local = next((e for e in self.local if e.covers(url.ip, url.port, url.host)), None)
+        local = next((e for e in self.local if e.matches(url)), None)
         if rule is None and local is None:
             return PolicyDecision(False, PolicyReason.NO_RULE,
                                   f"no rule allows {url.scheme}://{url.authority}")
@@ -282,7 +308,7 @@ class EgressPolicy:
         via_local = local is not None
         if url.ip is None:
             return PolicyDecision(True, reason, f"allowed by {by!r}", by, via_local)
-        address = self.check_address(url.ip, url.port, url.host, classifier)
+        address = self.check_address(url.ip, url.port, None, classifier)
         if not address.allowed:
             return PolicyDecision(False, PolicyReason.ADDRESS,
                                   f"{url.host}: {address.verdict.reason.text}", by,
@@ -326,6 +352,7 @@ def _unmapped(ip: IPAddress) -> IPAddress:
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
 _RULE = re.compile(
     r"(?P<scheme>[^:/]*)://"
     r"(?P<host>\[[^\]]*\]|[^:/\[\]@]*(?:/[0-9]+)?)"
@@ -367,36 +394,83 @@ def parse_rule(text: str) -> Rule:
                 ports=ports)
 
 
-_LOCAL = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]]*):(?P<port>[^:]*)")
-
-
-#: The widest network a local entry may name, per IP version (10.0.0.0/8 is fine; 0.0.0.0/0
-#: would make every address, metadata included, reachable on that port).
-_LOCAL_MIN_PREFIX = {4: 8, 6: 32}
+_LOCAL = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]=]*):(?P<port>[^:]*)")
 
 
 def parse_local(text: str) -> LocalEndpoint:
-    """Parse one local-allowance entry: ``host:port``, ``CIDR:port`` or ``[v6/len]:port``.
+    """Parse one local-allowance entry: ``ADDRESS:PORT``, ``NETWORK:PORT`` (IPv6 in brackets)
+    or ``NAME=ADDRESS:PORT`` / ``NAME=NETWORK:PORT``.
 
-    The port is required (a single port or a range); ``*`` is refused on purpose: the allowance
-    is meant to name one service, not open a network.
+    An entry without a name covers IP-literal URLs only; a name entry covers that name only, and
+    only its answers inside the network. The port is required (one port or a range): ``*`` is
+    refused on purpose, the allowance names services. The network is judged by everything it
+    reaches (:func:`~astrid_host._core._reach.allowance_problem`).
     """
     if not isinstance(text, str):
         raise PolicyError(f"local entry must be a string, got {type(text).__name__}")
-    m = _LOCAL.fullmatch(text)
+    if "://" in text:
+        raise _fail(text, 0, "a local entry is ADDRESS:PORT or NAME=ADDRESS:PORT, not a URL "
+                             "(e.g. 127.0.0.1:8080)")
+    name, eq, rest = text.partition("=")
+    offset = len(name) + 1
+    if not eq:
+        name, rest, offset = "", text, 0
+    m = _LOCAL.fullmatch(rest)
     if m is None:
-        raise _fail(text, len(text), "local entry must be host:port or CIDR:port")
-    ports = _parse_ports(text, m.group("port"), m.start("port"), allow_any=False)
+        raise _local_shape(text, rest, offset)
+    ports = _parse_ports(text, m.group("port"), offset + m.start("port"), allow_any=False)
     assert ports is not None
-    network = _parse_network(text, m.group("host"), m.start("host"))
-    if network is not None:
-        shortest = _LOCAL_MIN_PREFIX[network.version]
-        if network.prefixlen < shortest:
-            raise _fail(text, m.start("host"),
-                        f"local network {network} is wider than /{shortest}: an entry names "
-                        "services, it does not open the internal network")
-        return LocalEndpoint(text, ports, network=network)
-    return LocalEndpoint(text, ports, host=_parse_name(text, m.group("host"), m.start("host")))
+    host, column = m.group("host"), offset + m.start("host")
+    if "*" in host or "*" in name:
+        raise _fail(text, text.index("*"), "a local entry names one host: no '*' wildcards")
+    network = _parse_network(text, host, column)
+    if network is None:
+        raise _name_without_address(text, name, host, column, m.group("port"))
+    problem = allowance_problem(network)
+    if problem is not None:
+        raise _fail(text, column, problem)
+    if not eq:
+        return LocalEndpoint(text, ports, network)
+    if not name:
+        raise _fail(text, 0, "the name before '=' is missing: write NAME=ADDRESS:PORT")
+    return LocalEndpoint(text, ports, network, host=_parse_name(text, name, 0))
+
+
+def _local_shape(text: str, rest: str, offset: int) -> PolicyError:
+    """The most helpful message for an entry that is not ``[NAME=]HOST:PORT``."""
+    if ":" not in rest:
+        return _fail(text, len(text), f"a local entry needs a port: write {text}:PORT")
+    if not rest.startswith("[") and rest.count(":") > 1:
+        host, _, port = rest.rpartition(":")
+        return _fail(text, offset, f"IPv6 addresses go in brackets: write [{host}]:{port}")
+    if "=" in rest:
+        return _fail(text, offset + rest.index("="), "only one '=' (between the name and the "
+                                                     "address) is allowed")
+    return _fail(text, offset, "a local entry is ADDRESS:PORT, NETWORK:PORT or "
+                               "NAME=ADDRESS:PORT")
+
+
+def _name_without_address(text: str, name: str, host: str, column: int,
+                          port: str) -> PolicyError:
+    """The error for ``NAME:PORT`` (no address) and for an entry written the wrong way round."""
+    if name:
+        try:
+            reversed_network = _parse_network(name, name, 0)
+        except PolicyError:
+            reversed_network = None
+        if reversed_network is not None and host:
+            return _fail(text, 0, f"the name comes first: write {host}={name}:{port}")
+        if not host:
+            return _fail(text, column, f"the address after '=' is missing: write "
+                                       f"{name}=ADDRESS:{port}")
+        _parse_name(text, host, column)  # an address in disguise ("0x7f.1") says so
+        return _fail(text, column, f"after '=' comes the address or network {name!r} may "
+                                   f"resolve to, not the name {host!r}")
+    shown = _parse_name(text, host, column)
+    return _fail(text, column + len(host), (
+        f"a name needs the address it may reach: write {shown}=ADDRESS:{port} (e.g. "
+        f"{shown}=127.0.0.1:{port}); an entry written as an address covers only URLs "
+        "written with that address, never a name that resolves to it"))
 
 
 def _parse_ports(text: str, port: str | None, column: int, *, allow_any: bool) -> PortRange | None:

@@ -124,6 +124,8 @@ def test_check_url_uses_the_system_resolver_for_localhost(
      (("https://a.com/", "--allow", "a.com"), "scheme required"),
      (("https://a.com/", "--local", "127.0.0.1"), "needs a port"),
      (("https://a.com/", "--local", "db.internal:5432"), "db.internal=ADDRESS:5432"),
+     (("https://a.com/", "--method", "get"), "did you mean GET?"),
+     (("https://a.com/", "--method", "GTE"), "did you mean GET?"),
      (("https://a.com/", "--resolve", "a.com"), "HOST=IP"),
      (("https://a.com/", "--resolve", "a.com=127.1"), "not an IPv4 or IPv6")],
 )

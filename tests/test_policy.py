@@ -175,7 +175,7 @@ def test_bad_local_entries_fail_at_parse_time(entry: str, message: str) -> None:
 
 
 def test_rules_must_be_a_list_not_one_string() -> None:
-    with pytest.raises(PolicyError, match="lists of strings"):
+    with pytest.raises(TypeError, match="must be a list of rule strings"):
         EgressPolicy.parse("https://a.com")
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "Rule",
     "check_url",
     "parse_local",
+    "parse_method",
     "parse_rule",
 ]
 
@@ -252,22 +253,22 @@ class EgressPolicy:
     ) -> EgressPolicy:
         """Parse rule strings, allowed method tokens (``"*"`` for any) and local entries.
 
-        Raises :class:`PolicyError` pointing at the first malformed item.
+        Raises :class:`PolicyError` pointing at the first malformed item, and ``TypeError``
+        when a list is not a list of strings (one string would be read a character at a time).
         """
-        if isinstance(rules, str) or isinstance(local, str):
-            raise PolicyError("rules and local entries must be lists of strings, not one string")
-        parsed_rules = tuple(parse_rule(r) for r in rules)
-        parsed_local = tuple(parse_local(e) for e in local)
+        parsed_rules = tuple(parse_rule(r) for r in _strings(rules, "rules", "rule strings",
+                                                              "https://api.example.com"))
+        parsed_local = tuple(parse_local(e) for e in _strings(local, "local", "entries",
+                                                              "127.0.0.1:8080"))
         if methods is None:
             return cls(parsed_rules, DEFAULT_METHODS, False, parsed_local)
-        tokens = list(methods)
-        if isinstance(methods, str):
-            raise PolicyError("methods must be a list of method tokens, not one string")
-        for token in tokens:
-            if token != "*" and not _TOKEN.fullmatch(token):
-                raise PolicyError(f"method {token!r} is not a valid HTTP method token")
-        return cls(parsed_rules, frozenset(t for t in tokens if t != "*"), "*" in tokens,
-                   parsed_local)
+        tokens = list(_strings(methods, "methods", "method tokens", "GET"))
+        if not tokens:
+            raise PolicyError("methods is empty, so every request would be denied: leave it "
+                              "out for the default (GET HEAD POST PUT DELETE OPTIONS PATCH), "
+                              "or list the methods the capsule may use")
+        allowed = frozenset(parse_method(t) for t in tokens if t != "*")
+        return cls(parsed_rules, allowed, "*" in tokens, parsed_local)
 
     def local_allows(self, ip: IPAddress, port: int, host: str | None = None) -> bool:
         """True if the operator's local allowance covers ``ip`` on ``port``; ``host`` is the
@@ -353,6 +354,82 @@ def _unmapped(ip: IPAddress) -> IPAddress:
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
+#: Methods the host refuses to send whatever the policy says (see ``_headers``): a policy
+#: naming one would promise something that never works.
+_NEVER_SENT = frozenset({"CONNECT", "TRACE"})
+
+
+def _strings(value: Iterable[str], what: str, items: str, example: str) -> Iterable[str]:
+    """``value`` as the iterable it must be; a lone str/bytes would be read per character."""
+    if isinstance(value, (str, bytes, bytearray)):
+        raise TypeError(f"{what} must be a list of {items}, not one {type(value).__name__}: "
+                        f"write [{value!r}] (e.g. [{example!r}])")
+    if not isinstance(value, Iterable):
+        raise TypeError(f"{what} must be a list of {items}, got {type(value).__name__}")
+    return value
+
+
+def parse_method(token: str) -> str:
+    """Check one method a policy allows; return it. Raises :class:`PolicyError`.
+
+    Methods are case-sensitive (RFC 9110 section 9.1) and a policy compares them exactly, so a
+    token that could only be a mistake would deny every request it was meant to allow. Accepted:
+    the standard methods and any upper-case RFC 9110 token (an extension method such as
+    ``PROPFIND``). Refused: tokens with lower-case letters (``get``), near-misses of a
+    standard method (``GTE``, ``POTS``, ``DELET``: one edit or a reordering away), ``CONNECT``
+    and ``TRACE`` (the host never sends them) and anything that is not a token.
+    """
+    if not isinstance(token, str):
+        raise TypeError(f"a method must be a string, got {type(token).__name__}")
+    if token == "*":
+        raise PolicyError("'*' is not a method (in a policy's method list it means any method)")
+    if not _TOKEN.fullmatch(token):
+        raise PolicyError(f"method {token!r} is not a valid HTTP method token (RFC 9110: "
+                          "letters, digits and !#$%&'*+-.^_`|~, at least one)")
+    upper = token.upper()
+    if upper in _NEVER_SENT:
+        raise PolicyError(f"{token!r} cannot be allowed: the host refuses CONNECT and TRACE "
+                          "requests whatever the policy says")
+    if upper in DEFAULT_METHODS and token != upper:
+        raise PolicyError(f"{token!r} is not a method: methods are upper-case tokens such as "
+                          f"GET; did you mean {upper}?")
+    near = _near_miss(upper)
+    if near is not None:
+        raise PolicyError(f"{token!r} is not a method: it looks like {near} misspelt; did you "
+                          f"mean {near}? (to allow any method, use '*')")
+    if token != upper:
+        raise PolicyError(f"{token!r} is not a method: methods are upper-case tokens such as "
+                          f"GET; did you mean {upper}?")
+    return token
+
+
+def _near_miss(upper: str) -> str | None:
+    """The standard method ``upper`` misspells: one insertion, deletion, substitution or
+    transposition away, or the same letters in another order. ``None`` for the standard
+    methods themselves and for registered extension methods (none is that close)."""
+    if upper in DEFAULT_METHODS:
+        return None
+    for method in sorted(DEFAULT_METHODS):
+        if sorted(upper) == sorted(method) or _one_edit(upper, method):
+            return method
+    return None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True if ``a`` becomes ``b`` by one insertion, deletion, substitution or swap of two
+    neighbouring characters (``a != b``)."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k, (x, y) in enumerate(zip(short, long, strict=False)) if x != y),
+             len(short))
+    return short[i:] == long[i + 1:]
+
+
 _RULE = re.compile(
     r"(?P<scheme>[^:/]*)://"
     r"(?P<host>\[[^\]]*\]|[^:/\[\]@]*(?:/[0-9]+)?)"
@@ -364,7 +441,7 @@ _RULE = re.compile(
 def parse_rule(text: str) -> Rule:
     """Parse one allow rule (see the module docstring); raise :class:`PolicyError`."""
     if not isinstance(text, str):
-        raise PolicyError(f"rule must be a string, got {type(text).__name__}")
+        raise TypeError(f"a rule must be a string, got {type(text).__name__}")
     m = _RULE.fullmatch(text)
     if m is None:
         raise _fail(text, 0, "rule must look like scheme://host[:port] (scheme required)")
@@ -407,7 +484,7 @@ def parse_local(text: str) -> LocalEndpoint:
     reaches (:func:`~astrid_host._core._reach.allowance_problem`).
     """
     if not isinstance(text, str):
-        raise PolicyError(f"local entry must be a string, got {type(text).__name__}")
+        raise TypeError(f"a local entry must be a string, got {type(text).__name__}")
     if "://" in text:
         raise _fail(text, 0, "a local entry is ADDRESS:PORT or NAME=ADDRESS:PORT, not a URL "
                              "(e.g. 127.0.0.1:8080)")

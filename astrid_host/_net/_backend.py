@@ -84,6 +84,11 @@ class StaticResolver(Resolver):
     compared case-insensitively without a trailing dot; unknown names are a ``dns-error``."""
 
     def __init__(self, mapping: Mapping[str, Iterable[str | IPAddress]]) -> None:
+        for name, answers in mapping.items():
+            if isinstance(answers, (str, bytes)):
+                # One string would be read a character at a time.
+                raise TypeError(f"the answers for {name!r} must be a list of addresses, not one "
+                                f"{type(answers).__name__}: write [{answers!r}]")
         self._table: dict[str, tuple[IPAddress, ...]] = {
             _normalise(name): tuple(ip_address(a) for a in answers)
             for name, answers in mapping.items()

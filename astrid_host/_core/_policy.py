@@ -174,6 +174,13 @@ class LocalEndpoint:
     network: IPNetwork
     host: str = ""
 
+    def __post_init__(self) -> None:
+        # Checked here, not only in parse_local, so that no entry, however it was built, reaches
+        # more than an allowance may.
+        problem = allowance_problem(self.network)
+        if problem is not None:
+            raise PolicyError(problem)
+
     def matches(self, url: ParsedUrl) -> bool:
         """True if ``url`` names this entry's endpoint: its name, or an address in it."""
         if url.port not in self.ports:
@@ -503,14 +510,13 @@ def parse_local(text: str) -> LocalEndpoint:
     network = _parse_network(text, host, column)
     if network is None:
         raise _name_without_address(text, name, host, column, m.group("port"))
-    problem = allowance_problem(network)
-    if problem is not None:
-        raise _fail(text, column, problem)
-    if not eq:
-        return LocalEndpoint(text, ports, network)
-    if not name:
+    if eq and not name:
         raise _fail(text, 0, "the name before '=' is missing: write NAME=ADDRESS:PORT")
-    return LocalEndpoint(text, ports, network, host=_parse_name(text, name, 0))
+    named = _parse_name(text, name, 0) if eq else ""
+    try:
+        return LocalEndpoint(text, ports, network, host=named)
+    except PolicyError as exc:  # the network reaches too much: point at it
+        raise _fail(text, column, str(exc)) from None
 
 
 def _local_shape(text: str, rest: str, offset: int) -> PolicyError:

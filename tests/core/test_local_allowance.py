@@ -17,7 +17,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from astrid_host._core._policy import EgressPolicy, PolicyError, PolicyReason, parse_local
+from astrid_host._core._policy import (
+    EgressPolicy,
+    LocalEndpoint,
+    PolicyError,
+    PolicyReason,
+    PortRange,
+    parse_local,
+)
 from astrid_host._core._url import parse_url
 
 IPAddress = IPv4Address | IPv6Address
@@ -306,3 +313,12 @@ def test_a_name_is_covered_only_by_an_entry_that_names_it(
     decision = policy.check(parse_url(f"http://{name}:{port}/"), "GET")
     assert decision.allowed == any(prefix == f"{name}=" and p == port
                                    for (prefix, where), p in entries)
+
+
+def test_an_entry_built_without_the_parser_is_judged_too() -> None:
+    """The check lives in LocalEndpoint itself, so code that builds entries directly cannot
+    open what parse_local refuses."""
+    with pytest.raises(PolicyError, match="reaches every IPv4 address"):
+        LocalEndpoint("nat64", PortRange(80, 80), ipaddress.ip_network("64:ff9b::/96"))
+    entry = LocalEndpoint("loopback", PortRange(80, 80), ipaddress.ip_network("127.0.0.1/32"))
+    assert entry.covers(LOOPBACK, 80)

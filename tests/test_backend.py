@@ -136,7 +136,7 @@ async def test_local_allowance_reaches_loopback_and_marks_the_resolution() -> No
     async with trio.open_nursery() as nursery:
         port = await allowed.start(nursery)
         await denied.start(nursery, port=port)
-        policy = EgressPolicy.parse([], local=[f"127.0.0.1:{port}"])
+        policy = EgressPolicy.parse([], local=[f"svc.test=127.0.0.1:{port}"])
         backend = PinnedBackend(policy, StaticResolver({"svc.test": ["127.0.0.2", "127.0.0.1"]}))
         stream = await backend.connect_tcp("svc.test", port, timeout=5)
         resolution = stream.get_extra_info("astrid.resolution")
@@ -308,12 +308,13 @@ _answer = st.one_of(
 
 
 def _covered_by(local: list[str], ip: IPAddress) -> bool:
-    """Independent reading of the two local-allowance choices used below (port is 443)."""
+    """Independent reading of the local-allowance choices used below (name any.test, port 443):
+    only entries naming any.test cover its answers."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if local == ["10.0.0.0/8:443"]:
+    if local == ["any.test=10.0.0.0/8:443"]:
         return ip in ipaddress.ip_network("10.0.0.0/8")
-    if local == ["127.0.0.1:443"]:
+    if local == ["any.test=127.0.0.1:443"]:
         return ip == ipaddress.ip_address("127.0.0.1")
     return False
 
@@ -321,7 +322,8 @@ def _covered_by(local: list[str], ip: IPAddress) -> bool:
 @settings(max_examples=300, deadline=None)
 @given(answers=st.lists(_answer, min_size=1, max_size=5),
        refuse=st.lists(_answer, max_size=3),
-       local=st.sampled_from([[], ["10.0.0.0/8:443"], ["127.0.0.1:443"]]))
+       local=st.sampled_from([[], ["any.test=10.0.0.0/8:443"], ["any.test=127.0.0.1:443"],
+                              ["10.0.0.0/8:443"], ["127.0.0.1:443"]]))
 async def test_backend_only_ever_dials_allowed_answers(
         answers: list[str], refuse: list[str], local: list[str]) -> None:
     """Invariant: for any resolver answers (some refusing connections), every address the

@@ -97,13 +97,16 @@ def test_check_url_applies_allow_rules_and_methods(capsys: pytest.CaptureFixture
 
 def test_check_url_local_allowance_reaches_localhost_without_redirects(
         capsys: pytest.CaptureFixture[str]) -> None:
-    status, report = run_json(capsys, "check-url", "http://localhost:8080/",
-                              "--local", "127.0.0.1:8080", "--resolve", "localhost=127.0.0.1")
+    named = ("--local", "localhost=127.0.0.1:8080", "--resolve", "localhost=127.0.0.1")
+    status, report = run_json(capsys, "check-url", "http://localhost:8080/", *named)
     assert (status, report["reason"], report["connect_to"]) == (
         0, "allowed-by-local-allowance", "127.0.0.1")
     assert report["follow_redirects"] is False
-    status, report = run_json(capsys, "check-url", "http://localhost:8081/",
-                              "--local", "127.0.0.1:8080", "--resolve", "localhost=127.0.0.1")
+    status, report = run_json(capsys, "check-url", "http://localhost:8081/", *named)
+    assert (status, report["reason"]) == (1, "loopback")
+    # An entry written as an address covers the IP-literal URL, never a name resolving to it.
+    status, report = run_json(capsys, "check-url", "http://localhost:8080/", "--local",
+                              "127.0.0.1:8080", "--resolve", "localhost=127.0.0.1")
     assert (status, report["reason"]) == (1, "loopback")
 
 
@@ -119,7 +122,10 @@ def test_check_url_uses_the_system_resolver_for_localhost(
     [(("ftp://a.com/",), "scheme 'ftp'"),
      (("http://a.com\r\n/",), "control character"),
      (("https://a.com/", "--allow", "a.com"), "scheme required"),
-     (("https://a.com/", "--local", "127.0.0.1"), "host:port"),
+     (("https://a.com/", "--local", "127.0.0.1"), "needs a port"),
+     (("https://a.com/", "--local", "db.internal:5432"), "db.internal=ADDRESS:5432"),
+     (("https://a.com/", "--method", "get"), "did you mean GET?"),
+     (("https://a.com/", "--method", "GTE"), "did you mean GET?"),
      (("https://a.com/", "--resolve", "a.com"), "HOST=IP"),
      (("https://a.com/", "--resolve", "a.com=127.1"), "not an IPv4 or IPv6")],
 )

@@ -226,9 +226,11 @@ async def sidecar() -> AsyncIterator[TestServer]:
         yield server
 
 
-def _sidecar_client(sidecar: TestServer, local: str) -> CapsuleHttp:
+def _sidecar_client(sidecar: TestServer) -> CapsuleHttp:
+    """The sidecar is allowed by address (IP-literal URLs) and by its name."""
     names = {**NAMES, "sidecar.test": ["127.0.0.2"]}
-    return make_client(rules=["http://*:*"], local=[local], resolver=StaticResolver(names))
+    local = [f"127.0.0.2:{sidecar.port}", f"sidecar.test=127.0.0.2:{sidecar.port}"]
+    return make_client(rules=["http://*:*"], local=local, resolver=StaticResolver(names))
 
 
 @pytest.mark.parametrize("target_host", ["127.0.0.2", "sidecar.test"])
@@ -237,7 +239,7 @@ async def test_redirect_into_the_local_allowance_is_blocked(
         http_server: TestServer, sidecar: TestServer, target_host: str, code: int) -> None:
     """A remote (public) server answers with a redirect to the operator's sidecar, by IP literal
     or by a name resolving there: the host refuses, and the sidecar never sees a request."""
-    client = _sidecar_client(sidecar, f"127.0.0.2:{sidecar.port}")
+    client = _sidecar_client(sidecar)
     try:
         target = f"http://{target_host}:{sidecar.port}/echo"
         req = Request("POST", _to(http_server, target, code=code), body=b"capsule-secret")
@@ -256,7 +258,7 @@ async def test_a_pooled_sidecar_connection_is_not_reused_by_a_redirect(
         http_server: TestServer, sidecar: TestServer) -> None:
     """A keep-alive connection opened through the allowance for a direct request is not a way
     in for a later redirect hop to the same origin."""
-    client = _sidecar_client(sidecar, f"127.0.0.2:{sidecar.port}")
+    client = _sidecar_client(sidecar)
     try:
         first = await client.send(Request("GET", sidecar.url("/status?code=200")))
         assert first.status == 200

@@ -49,8 +49,9 @@ def register(subparsers: Any) -> None:
                      help="the capsule's manifest (net rules, methods, limits)")
     run.add_argument("--allow", metavar="RULE", action="append", default=[],
                      help="an extra egress rule such as https://api.example.com (repeatable)")
-    run.add_argument("--local", metavar="HOST:PORT", action="append", default=[],
-                     help="operator's local allowance, e.g. 127.0.0.1:8080 (repeatable)")
+    run.add_argument("--local", metavar="ENTRY", action="append", default=[],
+                     help="operator's local allowance: 127.0.0.1:8080 for IP-literal URLs, "
+                          "sidecar.internal=127.0.0.1:8080 for a name (repeatable)")
     run.add_argument("--input", metavar="TEXT|@FILE", default="",
                      help="the text passed to run (@path reads a file, @- stdin)")
     run.add_argument("--json", action="store_true",

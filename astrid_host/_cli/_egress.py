@@ -26,6 +26,7 @@ from astrid_host._core._policy import (
     PolicyError,
     PolicyReason,
     check_url,
+    parse_method,
 )
 from astrid_host._core._url import InvalidUrl, ParsedUrl
 from astrid_host._net._backend import PinnedBackend, Resolver, StaticResolver, SystemResolver
@@ -57,11 +58,13 @@ def register(subparsers: Any) -> None:
     url.add_argument("url", metavar="URL")
     url.add_argument("--allow", action="append", default=[], metavar="RULE",
                      help="an allow rule such as https://*.example.com:8443 (repeatable)")
-    url.add_argument("--local", action="append", default=[], metavar="HOST:PORT",
-                     help="a local-allowance entry: host:port or CIDR:port (repeatable)")
+    url.add_argument("--local", action="append", default=[], metavar="ENTRY",
+                     help="a local-allowance entry: ADDRESS:PORT or CIDR:PORT for IP-literal "
+                          "URLs, NAME=ADDRESS:PORT for a name (repeatable)")
     url.add_argument("--resolve", action="append", default=[], metavar="HOST=IP[,IP...]",
                      help="use these answers instead of DNS for HOST (repeatable)")
-    url.add_argument("--method", default="GET", help="request method (default GET)")
+    url.add_argument("--method", default="GET",
+                     help="request method, an upper-case token (default GET)")
     url.add_argument("--json", action="store_true", help="print one JSON object")
     url.set_defaults(handler=run_check_url)
 
@@ -126,7 +129,8 @@ def run_check_url(args: argparse.Namespace) -> int:
         # Without --allow, only the address rules decide: every URL passes the rule stage.
         policy = EgressPolicy.parse(args.allow or [ADDRESS_RULES_ONLY_RULE], local=args.local)
         table = _parse_resolve(args.resolve)
-        parsed, decision = check_url(args.url, policy, args.method)
+        method = parse_method(args.method)
+        parsed, decision = check_url(args.url, policy, method)
     except (InvalidUrl, PolicyError, ValueError) as exc:
         return _invalid(str(exc), args.json)
     resolution: Resolution | None = None

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from astrid_host._core._limits import Limits
-from astrid_host._core._policy import EgressPolicy, PolicyError
+from astrid_host._core._policy import EgressPolicy, PolicyError, parse_method
 
 __all__ = [
     "LIMIT_KEYS",
@@ -259,6 +259,12 @@ def parse_manifest(text: str, path: str = "Capsule.toml") -> Manifest:
         except PolicyError as exc:
             raise ManifestError(path, lines.value("capabilities", "net", rule),
                                 f"[capabilities] net rule {rule!r}: {exc}") from None
+    for method in methods or ():
+        try:
+            parse_method(method)
+        except PolicyError as exc:
+            raise ManifestError(path, lines.value("capabilities", "methods", f'"{method}"'),
+                                f"[capabilities] methods: {exc}") from None
     try:
         EgressPolicy.parse([], methods=methods)
     except PolicyError as exc:

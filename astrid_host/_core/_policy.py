@@ -12,9 +12,17 @@ non-global (loopback, private, link-local, ...). Rules (``scheme://host[:port]``
     http://example.com:8000-8100     a port range
 
 A rule never lifts the address check: ``https://*`` still refuses ``https://127.0.0.1/`` and
-names that resolve to private addresses. Local allowance entries (``host:port``, ``CIDR:port``,
-``[v6]:port``, given in code by the operator, never read from the environment) both allow the
-endpoint and lift the address check for it; endpoints reached that way never follow redirects.
+names that resolve to private addresses. Local allowance entries, given in code by the operator
+(never read from the environment), both allow the endpoint and lift the address check for it;
+endpoints reached that way never follow redirects::
+
+    127.0.0.1:8080                   the IP-literal URL http://127.0.0.1:8080/ only, never a name
+    10.1.0.0/16:5432                 IP-literal URLs in 10.1.0.0/16 (IPv6 in brackets)
+    sidecar.internal=127.0.0.1:8080  the name sidecar.internal, on 8080, when it resolves there
+
+An entry is judged by every address it really reaches (the IPv4 addresses inside NAT64, 6to4,
+Teredo and IPv4-mapped networks included, see :mod:`~astrid_host._core._reach`): too wide a
+network, or one reaching link-local or a cloud metadata address, is refused when parsed.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import NamedTuple
 
 from astrid_host._core._classify import IPAddress, IpVerdict, classify_ip
 from astrid_host._core._model import STANDARD_METHODS
+from astrid_host._core._reach import allowance_problem
 from astrid_host._core._url import (
     DEFAULT_MAX_LENGTH,
     DEFAULT_PORTS,
@@ -52,6 +61,7 @@ __all__ = [
     "Rule",
     "check_url",
     "parse_local",
+    "parse_method",
     "parse_rule",
 ]
 
@@ -151,20 +161,42 @@ class Rule:
 
 @dataclass(frozen=True)
 class LocalEndpoint:
-    """One local-allowance entry: a host name or network, and the ports it covers."""
+    """One local-allowance entry: the network it opens, the ports, and for a name entry
+    (``NAME=ADDRESS:PORT``) the one host name that may lead there.
+
+    Without ``host`` the entry covers IP-literal URLs only: a name resolving into ``network``
+    is not covered, or a capsule could reach the service under a name (and ``Host`` header) of
+    its own choosing, through any resolver answer it can arrange.
+    """
 
     text: str
     ports: PortRange
+    network: IPNetwork
     host: str = ""
-    network: IPNetwork | None = None
 
-    def covers(self, ip: IPAddress | None, port: int, host: str | None = None) -> bool:
-        """True if this entry covers ``ip`` (or, for a name entry, ``host``) on ``port``."""
-        if port not in self.ports:
+    def __post_init__(self) -> None:
+        # Checked here, not only in parse_local, so that no entry, however it was built, reaches
+        # more than an allowance may.
+        problem = allowance_problem(self.network)
+        if problem is not None:
+            raise PolicyError(problem)
+
+    def matches(self, url: ParsedUrl) -> bool:
+        """True if ``url`` names this entry's endpoint: its name, or an address in it."""
+        if url.port not in self.ports:
             return False
-        if self.network is not None:
-            return ip is not None and _unmapped(ip) in self.network
-        return host is not None and host == self.host
+        if self.host:
+            return url.ip is None and url.host == self.host
+        return url.ip is not None and _unmapped(url.ip) in self.network
+
+    def covers(self, ip: IPAddress, port: int, host: str | None = None) -> bool:
+        """True if this entry lifts the address check for ``ip`` on ``port``.
+
+        ``host`` is the name that resolved to ``ip``, or ``None`` for an IP-literal URL.
+        """
+        if port not in self.ports or _unmapped(ip) not in self.network:
+            return False
+        return host == self.host if self.host else host is None
 
 
 class AddressCheck(NamedTuple):
@@ -228,32 +260,34 @@ class EgressPolicy:
     ) -> EgressPolicy:
         """Parse rule strings, allowed method tokens (``"*"`` for any) and local entries.
 
-        Raises :class:`PolicyError` pointing at the first malformed item.
+        Raises :class:`PolicyError` pointing at the first malformed item, and ``TypeError``
+        when a list is not a list of strings (one string would be read a character at a time).
         """
-        if isinstance(rules, str) or isinstance(local, str):
-            raise PolicyError("rules and local entries must be lists of strings, not one string")
-        parsed_rules = tuple(parse_rule(r) for r in rules)
-        parsed_local = tuple(parse_local(e) for e in local)
+        parsed_rules = tuple(parse_rule(r) for r in _strings(rules, "rules", "rule strings",
+                                                              "https://api.example.com"))
+        parsed_local = tuple(parse_local(e) for e in _strings(local, "local", "entries",
+                                                              "127.0.0.1:8080"))
         if methods is None:
             return cls(parsed_rules, DEFAULT_METHODS, False, parsed_local)
-        tokens = list(methods)
-        if isinstance(methods, str):
-            raise PolicyError("methods must be a list of method tokens, not one string")
-        for token in tokens:
-            if token != "*" and not _TOKEN.fullmatch(token):
-                raise PolicyError(f"method {token!r} is not a valid HTTP method token")
-        return cls(parsed_rules, frozenset(t for t in tokens if t != "*"), "*" in tokens,
-                   parsed_local)
+        tokens = list(_strings(methods, "methods", "method tokens", "GET"))
+        if not tokens:
+            raise PolicyError("methods is empty, so every request would be denied: leave it "
+                              "out for the default (GET HEAD POST PUT DELETE OPTIONS PATCH), "
+                              "or list the methods the capsule may use")
+        allowed = frozenset(parse_method(t) for t in tokens if t != "*")
+        return cls(parsed_rules, allowed, "*" in tokens, parsed_local)
 
     def local_allows(self, ip: IPAddress, port: int, host: str | None = None) -> bool:
-        """True if the operator's local allowance covers ``ip`` (or name ``host``) on ``port``."""
+        """True if the operator's local allowance covers ``ip`` on ``port``; ``host`` is the
+        name that resolved to it, or ``None`` for an IP-literal URL."""
         return any(e.covers(ip, port, host) for e in self.local)
 
     def check_address(
         self, ip: IPAddress, port: int, host: str | None = None,
         classifier: Classifier = classify_ip,
     ) -> AddressCheck:
-        """Classify one (resolved or literal) address for an endpoint on ``port``."""
+        """Classify one address for an endpoint on ``port``: an IP literal (``host`` is
+        ``None``) or an answer for the name ``host``."""
         verdict = classifier(ip)
         via_local = not verdict.allowed and self.local_allows(ip, port, host)
         return AddressCheck(ip, verdict, via_local)
@@ -268,7 +302,7 @@ class EgressPolicy:
             return PolicyDecision(False, PolicyReason.METHOD,
                                   f"method {method!r} is not in the capsule's allowed methods")
         rule = next((r for r in self.rules if r.matches(url)), None)
-        local = next((e for e in self.local if e.covers(url.ip, url.port, url.host)), None)
+        local = next((e for e in self.local if e.matches(url)), None)
         if rule is None and local is None:
             return PolicyDecision(False, PolicyReason.NO_RULE,
                                   f"no rule allows {url.scheme}://{url.authority}")
@@ -282,7 +316,7 @@ class EgressPolicy:
         via_local = local is not None
         if url.ip is None:
             return PolicyDecision(True, reason, f"allowed by {by!r}", by, via_local)
-        address = self.check_address(url.ip, url.port, url.host, classifier)
+        address = self.check_address(url.ip, url.port, None, classifier)
         if not address.allowed:
             return PolicyDecision(False, PolicyReason.ADDRESS,
                                   f"{url.host}: {address.verdict.reason.text}", by,
@@ -326,6 +360,83 @@ def _unmapped(ip: IPAddress) -> IPAddress:
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+#: Methods the host refuses to send whatever the policy says (see ``_headers``): a policy
+#: naming one would promise something that never works.
+_NEVER_SENT = frozenset({"CONNECT", "TRACE"})
+
+
+def _strings(value: Iterable[str], what: str, items: str, example: str) -> Iterable[str]:
+    """``value`` as the iterable it must be; a lone str/bytes would be read per character."""
+    if isinstance(value, (str, bytes, bytearray)):
+        raise TypeError(f"{what} must be a list of {items}, not one {type(value).__name__}: "
+                        f"write [{value!r}] (e.g. [{example!r}])")
+    if not isinstance(value, Iterable):
+        raise TypeError(f"{what} must be a list of {items}, got {type(value).__name__}")
+    return value
+
+
+def parse_method(token: str) -> str:
+    """Check one method a policy allows; return it. Raises :class:`PolicyError`.
+
+    Methods are case-sensitive (RFC 9110 section 9.1) and a policy compares them exactly, so a
+    token that could only be a mistake would deny every request it was meant to allow. Accepted:
+    the standard methods and any upper-case RFC 9110 token (an extension method such as
+    ``PROPFIND``). Refused: tokens with lower-case letters (``get``), near-misses of a
+    standard method (``GTE``, ``POTS``, ``DELET``: one edit or a reordering away), ``CONNECT``
+    and ``TRACE`` (the host never sends them) and anything that is not a token.
+    """
+    if not isinstance(token, str):
+        raise TypeError(f"a method must be a string, got {type(token).__name__}")
+    if token == "*":
+        raise PolicyError("'*' is not a method (in a policy's method list it means any method)")
+    if not _TOKEN.fullmatch(token):
+        raise PolicyError(f"method {token!r} is not a valid HTTP method token (RFC 9110: "
+                          "letters, digits and !#$%&'*+-.^_`|~, at least one)")
+    upper = token.upper()
+    if upper in _NEVER_SENT:
+        raise PolicyError(f"{token!r} cannot be allowed: the host refuses CONNECT and TRACE "
+                          "requests whatever the policy says")
+    if upper in DEFAULT_METHODS and token != upper:
+        raise PolicyError(f"{token!r} is not a method: methods are upper-case tokens such as "
+                          f"GET; did you mean {upper}?")
+    near = _near_miss(upper)
+    if near is not None:
+        raise PolicyError(f"{token!r} is not a method: it looks like {near} misspelt; did you "
+                          f"mean {near}? (to allow any method, use '*')")
+    if token != upper:
+        raise PolicyError(f"{token!r} is not a method: methods are upper-case tokens such as "
+                          f"GET; did you mean {upper}?")
+    return token
+
+
+def _near_miss(upper: str) -> str | None:
+    """The standard method ``upper`` misspells: one insertion, deletion, substitution or
+    transposition away, or the same letters in another order. ``None`` for the standard
+    methods themselves and for registered extension methods (none is that close)."""
+    if upper in DEFAULT_METHODS:
+        return None
+    for method in sorted(DEFAULT_METHODS):
+        if sorted(upper) == sorted(method) or _one_edit(upper, method):
+            return method
+    return None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True if ``a`` becomes ``b`` by one insertion, deletion, substitution or swap of two
+    neighbouring characters (``a != b``)."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k, (x, y) in enumerate(zip(short, long, strict=False)) if x != y),
+             len(short))
+    return short[i:] == long[i + 1:]
+
+
 _RULE = re.compile(
     r"(?P<scheme>[^:/]*)://"
     r"(?P<host>\[[^\]]*\]|[^:/\[\]@]*(?:/[0-9]+)?)"
@@ -337,7 +448,7 @@ _RULE = re.compile(
 def parse_rule(text: str) -> Rule:
     """Parse one allow rule (see the module docstring); raise :class:`PolicyError`."""
     if not isinstance(text, str):
-        raise PolicyError(f"rule must be a string, got {type(text).__name__}")
+        raise TypeError(f"a rule must be a string, got {type(text).__name__}")
     m = _RULE.fullmatch(text)
     if m is None:
         raise _fail(text, 0, "rule must look like scheme://host[:port] (scheme required)")
@@ -367,36 +478,82 @@ def parse_rule(text: str) -> Rule:
                 ports=ports)
 
 
-_LOCAL = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]]*):(?P<port>[^:]*)")
-
-
-#: The widest network a local entry may name, per IP version (10.0.0.0/8 is fine; 0.0.0.0/0
-#: would make every address, metadata included, reachable on that port).
-_LOCAL_MIN_PREFIX = {4: 8, 6: 32}
+_LOCAL = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]=]*):(?P<port>[^:]*)")
 
 
 def parse_local(text: str) -> LocalEndpoint:
-    """Parse one local-allowance entry: ``host:port``, ``CIDR:port`` or ``[v6/len]:port``.
+    """Parse one local-allowance entry: ``ADDRESS:PORT``, ``NETWORK:PORT`` (IPv6 in brackets)
+    or ``NAME=ADDRESS:PORT`` / ``NAME=NETWORK:PORT``.
 
-    The port is required (a single port or a range); ``*`` is refused on purpose: the allowance
-    is meant to name one service, not open a network.
+    An entry without a name covers IP-literal URLs only; a name entry covers that name only, and
+    only its answers inside the network. The port is required (one port or a range): ``*`` is
+    refused on purpose, the allowance names services. The network is judged by everything it
+    reaches (:func:`~astrid_host._core._reach.allowance_problem`).
     """
     if not isinstance(text, str):
-        raise PolicyError(f"local entry must be a string, got {type(text).__name__}")
-    m = _LOCAL.fullmatch(text)
+        raise TypeError(f"a local entry must be a string, got {type(text).__name__}")
+    if "://" in text:
+        raise _fail(text, 0, "a local entry is ADDRESS:PORT or NAME=ADDRESS:PORT, not a URL "
+                             "(e.g. 127.0.0.1:8080)")
+    name, eq, rest = text.partition("=")
+    offset = len(name) + 1
+    if not eq:
+        name, rest, offset = "", text, 0
+    m = _LOCAL.fullmatch(rest)
     if m is None:
-        raise _fail(text, len(text), "local entry must be host:port or CIDR:port")
-    ports = _parse_ports(text, m.group("port"), m.start("port"), allow_any=False)
+        raise _local_shape(text, rest, offset)
+    ports = _parse_ports(text, m.group("port"), offset + m.start("port"), allow_any=False)
     assert ports is not None
-    network = _parse_network(text, m.group("host"), m.start("host"))
-    if network is not None:
-        shortest = _LOCAL_MIN_PREFIX[network.version]
-        if network.prefixlen < shortest:
-            raise _fail(text, m.start("host"),
-                        f"local network {network} is wider than /{shortest}: an entry names "
-                        "services, it does not open the internal network")
-        return LocalEndpoint(text, ports, network=network)
-    return LocalEndpoint(text, ports, host=_parse_name(text, m.group("host"), m.start("host")))
+    host, column = m.group("host"), offset + m.start("host")
+    if "*" in host or "*" in name:
+        raise _fail(text, text.index("*"), "a local entry names one host: no '*' wildcards")
+    network = _parse_network(text, host, column)
+    if network is None:
+        raise _name_without_address(text, name, host, column, m.group("port"))
+    if eq and not name:
+        raise _fail(text, 0, "the name before '=' is missing: write NAME=ADDRESS:PORT")
+    named = _parse_name(text, name, 0) if eq else ""
+    try:
+        return LocalEndpoint(text, ports, network, host=named)
+    except PolicyError as exc:  # the network reaches too much: point at it
+        raise _fail(text, column, str(exc)) from None
+
+
+def _local_shape(text: str, rest: str, offset: int) -> PolicyError:
+    """The most helpful message for an entry that is not ``[NAME=]HOST:PORT``."""
+    if ":" not in rest:
+        return _fail(text, len(text), f"a local entry needs a port: write {text}:PORT")
+    if not rest.startswith("[") and rest.count(":") > 1:
+        host, _, port = rest.rpartition(":")
+        return _fail(text, offset, f"IPv6 addresses go in brackets: write [{host}]:{port}")
+    if "=" in rest:
+        return _fail(text, offset + rest.index("="), "only one '=' (between the name and the "
+                                                     "address) is allowed")
+    return _fail(text, offset, "a local entry is ADDRESS:PORT, NETWORK:PORT or "
+                               "NAME=ADDRESS:PORT")
+
+
+def _name_without_address(text: str, name: str, host: str, column: int,
+                          port: str) -> PolicyError:
+    """The error for ``NAME:PORT`` (no address) and for an entry written the wrong way round."""
+    if name:
+        try:
+            reversed_network = _parse_network(name, name, 0)
+        except PolicyError:
+            reversed_network = None
+        if reversed_network is not None and host:
+            return _fail(text, 0, f"the name comes first: write {host}={name}:{port}")
+        if not host:
+            return _fail(text, column, f"the address after '=' is missing: write "
+                                       f"{name}=ADDRESS:{port}")
+        _parse_name(text, host, column)  # an address in disguise ("0x7f.1") says so
+        return _fail(text, column, f"after '=' comes the address or network {name!r} may "
+                                   f"resolve to, not the name {host!r}")
+    shown = _parse_name(text, host, column)
+    return _fail(text, column + len(host), (
+        f"a name needs the address it may reach: write {shown}=ADDRESS:{port} (e.g. "
+        f"{shown}=127.0.0.1:{port}); an entry written as an address covers only URLs "
+        "written with that address, never a name that resolves to it"))
 
 
 def _parse_ports(text: str, port: str | None, column: int, *, allow_any: bool) -> PortRange | None:

@@ -5,7 +5,8 @@ connection pool uses it for every new connection. For each ``connect_tcp(host, p
 
 1. resolves ``host`` exactly once through an injected :class:`Resolver` (IP literals skip it),
 2. classifies *every* answer (allowed: the classifier says global, or the policy's local
-   allowance covers it), refusing with ``destination-prohibited`` if none is allowed,
+   allowance covers it: for an IP literal an address entry, for a name only an entry that
+   names it), refusing with ``destination-prohibited`` if none is allowed,
 3. connects to the allowed answers in order, never to a refused one, and
 4. returns a stream wrapping httpcore's own trio stream, so TLS still runs with the *hostname*
    as SNI and for certificate checks (httpcore calls ``start_tls(server_hostname=host)``).
@@ -119,6 +120,11 @@ class StaticResolver(Resolver):
     compared case-insensitively without a trailing dot; unknown names are a ``dns-error``."""
 
     def __init__(self, mapping: Mapping[str, Iterable[str | IPAddress]]) -> None:
+        for name, answers in mapping.items():
+            if isinstance(answers, (str, bytes)):
+                # One string would be read a character at a time.
+                raise TypeError(f"the answers for {name!r} must be a list of addresses, not one "
+                                f"{type(answers).__name__}: write [{answers!r}]")
         self._table: dict[str, tuple[IPAddress, ...]] = {
             _normalise(name): tuple(ip_address(a) for a in answers)
             for name, answers in mapping.items()
@@ -222,12 +228,15 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         IP literals are classified directly; names are looked up once.
         """
         host = _normalise(host.strip("[]"))
+        name: str | None
         try:
             answers: list[IPAddress] = [ip_address(host)]
+            name = None  # an IP literal: only address entries of the allowance cover it
         except ValueError:
             answers = await self._lookup(host, port)
+            name = host  # a name: only entries naming it cover its answers
         unique = list(dict.fromkeys(answers))
-        checks = tuple(self._policy.check_address(ip, port, host, self._classifier)
+        checks = tuple(self._policy.check_address(ip, port, name, self._classifier)
                        for ip in unique)
         return Resolution(host, checks)
 

@@ -75,8 +75,8 @@ def _default_http_factory(ctx: CapsuleContext) -> HttpBackend:
     """The network layer's :class:`CapsuleHttp`, guarded by ``ctx.policy``.
 
     ``policy`` may be an ``EgressPolicy``, a list of rule strings (parsed here; a malformed
-    rule raises ``PolicyError``, the caller's mistake), or ``None``: a policy that allows
-    nothing.
+    rule raises ``PolicyError`` and one string instead of a list ``TypeError``, the caller's
+    mistakes), or ``None``: a policy that allows nothing.
     """
     # Imported lazily: the network stack (httpcore, ssl) is only needed once a capsule loads.
     from astrid_host._core._policy import EgressPolicy
@@ -86,7 +86,7 @@ def _default_http_factory(ctx: CapsuleContext) -> HttpBackend:
     if policy is None:
         policy = EgressPolicy()
     elif not isinstance(policy, EgressPolicy):
-        policy = EgressPolicy.parse(list(policy))
+        policy = EgressPolicy.parse(policy)
     extra: dict[str, Any] = {}
     if ctx.resolver is not None:
         extra["resolver"] = ctx.resolver

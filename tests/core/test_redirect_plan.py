@@ -25,7 +25,7 @@ from astrid_host._core._redirects import (
 from astrid_host._core._url import ParsedUrl, parse_url
 
 POLICY = EgressPolicy.parse(["*://*.test:*", "http://10.0.0.0/8:*"],
-                            local=["sidecar.test:8080", "127.0.0.2:8080"])
+                            local=["sidecar.test=127.0.0.2:8080", "127.0.0.2:8080"])
 HERE = parse_url("http://a.test/start?token=1")
 HEADERS = ((b"Authorization", b"Bearer t"), (b"X-Api-Key", b"k"), (b"Accept", b"*/*"),
            (b"Content-Type", b"text/plain"), (b"If-None-Match", b'"v1"'), (b"Range", b"bytes=0-9"))

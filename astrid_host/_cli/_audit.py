@@ -137,9 +137,17 @@ def run_show(args: argparse.Namespace) -> int:
                     continue
                 if args.capsule is not None and record.get("capsule") != args.capsule:
                     continue
-                print(data.decode("ascii") if args.json else describe(record))
+                if args.json:
+                    print(data.decode("ascii"))
+                    continue
+                try:
+                    print(describe(record))
+                except (AttributeError, TypeError, KeyError):
+                    print(f"{path}:{number}: a {record['kind']} record with fields of "
+                          "unexpected types (edited?)", file=sys.stderr)
+                    status = EXIT_BROKEN
     except OSError as exc:
-        return _fail(f"{exc.filename}: cannot read: {exc.strerror}")
+        return _fail(f"{exc.filename or ''}: cannot read: {exc.strerror or exc}")
     return status
 
 

@@ -326,6 +326,8 @@ def parse_line(line: bytes) -> dict[str, Any]:
         record = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RecordError(f"not JSON ({exc})") from None
+    except RecursionError:  # a hostile line of nested brackets
+        raise RecordError("not JSON (nested too deeply)") from None
     if not isinstance(record, dict):
         raise RecordError("not a JSON object")
     if record.get("v") != SCHEMA_VERSION:
@@ -467,7 +469,7 @@ def _peek_seq(lines: _Peekable) -> int | None:
         return None
     try:
         seq = json.loads(following.data).get("seq")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
     return seq if isinstance(seq, int) else None
 

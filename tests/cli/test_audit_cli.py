@@ -184,3 +184,16 @@ def test_no_secret_value_reaches_the_trail_or_its_output(
     _, out, _ = run(capsys, "show", *files(trail))
     _, out_json, _ = run(capsys, "show", *files(trail), "--json")
     assert VALUE.decode() not in out + out_json
+
+
+def test_show_reports_a_record_with_fields_of_the_wrong_type(
+        capsys: pytest.CaptureFixture[str], trail: Path) -> None:
+    active = trail / "audit.jsonl"
+    lines = active.read_bytes().splitlines(keepends=True)
+    record = json.loads(lines[1])
+    record["addresses"] = [1]
+    lines[1] = json.dumps(record, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    active.write_bytes(b"".join(lines))
+    status, out, err = run(capsys, "show", str(active))
+    assert status == 1 and len(out.splitlines()) == 1
+    assert f"{active}:2: a decision record with fields of unexpected types" in err

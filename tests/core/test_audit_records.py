@@ -350,3 +350,11 @@ def test_any_single_change_to_a_keyed_trail_is_found(count: int, data: st.DataOb
     report = check(lines, KEY)
     assert report.problem is not None
     assert report.problem.kind not in (ProblemKind.TORN, ProblemKind.TORN_INSIDE)
+
+
+def test_a_line_of_nested_brackets_is_malformed_not_a_crash() -> None:
+    lines = trail(1)
+    lines.insert(1, b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(RecordError, match="nested too deeply"):
+        parse_line(lines[1])
+    assert problem_of(check(lines)) == (ProblemKind.MALFORMED, 2)

@@ -22,6 +22,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "astrid_host._net", "astrid_host._wasm",
     ),
     "_net": ("wasmtime", "astrid_host._wasm"),
+    # The audit sinks do blocking file I/O for any caller (trio, asyncio, threads): no event
+    # loop, no network, no wasm.
+    "_audit": (
+        "wasmtime", "httpcore", "h11", "trio", "asyncio", "astrid_host._net", "astrid_host._wasm",
+    ),
 }
 # Outside these layers, nobody imports wasmtime or httpcore directly.
 EVERYWHERE_ELSE = ("wasmtime", "httpcore", "trio.socket")

@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "astrid_host._cli._capsule",
     "astrid_host._cli._egress",
     "astrid_host._cli._bindgen",
+    "astrid_host._cli._audit",
 )
 
 Handler = Callable[[argparse.Namespace], int]

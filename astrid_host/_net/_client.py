@@ -39,7 +39,7 @@ from astrid_host._core._redirects import Refusal, plan_request
 from astrid_host._net._audit import Audit
 from astrid_host._net._backend import Resolver
 from astrid_host._net._exchange import Exchange
-from astrid_host._net._handles import IncomingStream, OutgoingUpload
+from astrid_host._net._handles import IncomingStream, OutgoingUpload, open_stream
 from astrid_host._net._inflight import Inflight
 from astrid_host._net._metering import IoGate
 from astrid_host._net._transport import Transport, default_ssl_context
@@ -97,7 +97,7 @@ class CapsuleHttp:
             slot = self._inflight.take_slot()
             try:
                 await ex.fetch_head()
-                return await IncomingStream.open(ex, slot, self._inflight)
+                return await open_stream(ex, slot, self._inflight)
             except BaseException:
                 slot.release()
                 raise

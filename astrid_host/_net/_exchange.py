@@ -186,7 +186,7 @@ class Exchange:
             return Response(head.resp.status,
                             response_headers(head.resp, reader.decoder is not None), body, meta)
 
-    async def open_stream(self) -> None:
+    async def open_body(self) -> None:
         """Open the body to be read piece by piece (:meth:`read`)."""
         with self._running():
             head = self._final_head()
@@ -241,7 +241,7 @@ class Exchange:
     def meta(self) -> ResponseMeta:
         """A streamed response's meta: final URL, redirects, elapsed ms until the body was
         opened, wire bytes received so far."""
-        assert self._meta is not None, "meta() before open_stream()"
+        assert self._meta is not None, "meta() before open_body()"
         return dataclasses.replace(self._meta, wire_bytes=self._meter.wire_bytes)
 
     def _final_head(self) -> _Head:

@@ -19,7 +19,7 @@ from astrid_host._net._exchange import Exchange
 from astrid_host._net._inflight import Inflight, Slot
 
 __all__ = ["UPLOAD_PIECE_BYTES", "IncomingStream", "OutgoingUpload", "StreamState",
-           "UploadState"]
+           "UploadState", "open_stream"]
 
 #: Pieces fed to the upload are at most this large (larger writes are split).
 UPLOAD_PIECE_BYTES = 256 * 1024
@@ -37,8 +37,9 @@ class StreamState(enum.Enum):
 class IncomingStream:
     """A streamed response: ``status``, ``headers``, ``meta()``, ``read(max)``, ``aclose()``.
 
-    Created by :meth:`CapsuleHttp.start` and :meth:`OutgoingUpload.finish_streaming`; it
-    holds one of the capsule's open-stream slots until the body ends, fails or is closed.
+    Created by :func:`open_stream` for :meth:`CapsuleHttp.start` and
+    :meth:`OutgoingUpload.finish_streaming`; it holds one of the capsule's open-stream slots
+    until the body ends, fails or is closed.
     """
 
     def __init__(self, ex: Exchange, slot: Slot, inflight: Inflight) -> None:
@@ -50,17 +51,6 @@ class IncomingStream:
         self.status: int = ex.status
         self.headers: tuple[Header, ...] = ex.headers
         slot.hold(self._abort)
-
-    @classmethod
-    async def open(cls, ex: Exchange, slot: Slot, inflight: Inflight) -> IncomingStream:
-        """The stream of ``ex``'s response (its head is in), holding ``slot`` from now on;
-        the slot is released if the body cannot be opened."""
-        try:
-            await ex.open_stream()
-        except BaseException:
-            slot.release()
-            raise
-        return cls(ex, slot, inflight)
 
     def meta(self) -> ResponseMeta:
         """Final URL, redirect count, elapsed ms until the head, wire bytes received so far."""
@@ -117,6 +107,17 @@ class IncomingStream:
     async def _end(self) -> None:
         self._slot.release()
         await self._ex.close()
+
+
+async def open_stream(ex: Exchange, slot: Slot, inflight: Inflight) -> IncomingStream:
+    """The stream of ``ex``'s response (its head is in), holding ``slot`` from now on; the
+    slot is released if the body cannot be opened."""
+    try:
+        await ex.open_body()
+    except BaseException:
+        slot.release()
+        raise
+    return IncomingStream(ex, slot, inflight)
 
 
 class UploadState(enum.Enum):
@@ -214,7 +215,7 @@ class OutgoingUpload:
         """End the body and return the response as a stream (the slot moves to it)."""
         await self._finish()
         with self._inflight.operation():
-            return await IncomingStream.open(self._ex, self._slot, self._inflight)
+            return await open_stream(self._ex, self._slot, self._inflight)
 
     async def aclose(self) -> None:
         """Abandon the upload: the request is cancelled and its connection closed."""

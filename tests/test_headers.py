@@ -101,12 +101,6 @@ def test_buffered_body_over_the_limit_is_request_too_large() -> None:
     assert exc.value.code.case == "request-too-large" and exc.value.code.payload == 4
 
 
-def test_overlong_url_is_invalid_request_url() -> None:
-    with pytest.raises(HttpError) as exc:
-        validate_request(Request("GET", "http://a.test/" + "a" * 100), Limits(max_url_bytes=50))
-    assert _part(exc) is RequestPart.URL
-
-
 @given(st.binary(max_size=40))
 def test_accepted_values_never_contain_cr_lf_nul_or_edge_whitespace(value: bytes) -> None:
     """Invariant: a value is either refused with invalid-request or sent unchanged, and an

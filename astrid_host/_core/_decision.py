@@ -11,6 +11,7 @@ knowing which path produced them. Allowed at INFO, denied at WARNING.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -124,6 +125,11 @@ class EgressDecision:
             return cls(capsule, method, url, False, reason, error=error)
         addresses = (policy.address,) if policy.address is not None else ()
         return cls(capsule, method, url, False, reason, policy.rule, addresses, error=error)
+
+    def completed(self, body_bytes: int, elapsed_ms: int) -> EgressDecision:
+        """This final hop's decision as its request's completion line (``bytes`` delivered,
+        ``elapsed_ms`` since the request started)."""
+        return dataclasses.replace(self, bytes=body_bytes, elapsed_ms=elapsed_ms)
 
     def fields(self) -> dict[str, str]:
         """The line's fields as text, in :data:`FIELDS` order (``-`` for empty)."""

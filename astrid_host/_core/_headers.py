@@ -117,13 +117,10 @@ def check_body_size(size: int, limit: int) -> None:
 
 
 def validate_request(req: Request, limits: Limits) -> WireRequest:
-    """Validate method, header fields, URL length and buffered body size of ``req``.
+    """Validate method, header fields and buffered body size of ``req``.
 
-    The URL itself is checked by the egress guard's ``parse_url``; only its length is a
-    request-shape limit and checked here.
+    The URL is the egress guard's: ``parse_url`` checks it, its length included.
     """
-    if len(req.url.encode("utf-8", "surrogateescape")) > limits.max_url_bytes:
-        raise _invalid(RequestPart.URL, f"URL longer than {limits.max_url_bytes} bytes")
     method = validate_method(req.method)
     headers = validate_headers(req.headers, limits)
     if req.body is not None:

@@ -1,13 +1,19 @@
-"""Redirect rules: which responses redirect, where to, and what the next request looks like.
+"""Every hop of a request, decided without I/O: the first (:func:`plan_request`) and each
+redirect (:func:`plan_redirect`).
 
-Pure logic (no I/O). The network layer calls :func:`plan_redirect` once per response; it answers
-:class:`Stop` (hand the response to the capsule), :class:`Refusal` (the hop is not made: log it
-and fail with its error code) or :class:`Follow` (the next hop, already judged by the policy).
-A redirect is a new request, never a continuation: the target goes through URL normalisation
-and the policy here, then through DNS, classification and the pinned connect in the network
-layer, like the capsule's own request.
+This is the one file that says where a request goes and what it sends there. The network
+layer sends the :class:`Hop` it is given and, once a response head arrived, calls
+:func:`plan_redirect` and acts on the answer: :class:`Stop` (hand the response to the capsule),
+:class:`Refusal` (the hop is not made: log it and fail with its error code) or :class:`Follow`
+(the next hop, already judged by the policy). A redirect is a new request, never a continuation:
+the target goes through URL normalisation and the policy here, then through DNS, classification
+and the pinned connect in the network layer, like the capsule's own request.
 
-Decisions and their sources:
+The first hop: the request's shape is validated (:func:`validate_request`), its URL parsed
+(:func:`parse_url`, which is also the one check of the URL's length), credentials in the URL
+refused, the policy asked, ``https-only`` applied.
+
+Redirect decisions and their sources:
 
 - Redirect statuses are 301, 302, 303, 307 and 308 (RFC 9110 §15.4). 300 and 304 are not
   redirects to follow; they are returned as they are.
@@ -37,15 +43,27 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from astrid_host._core._decision import redact_url_text
-from astrid_host._core._model import ErrorCode, HttpError, RedirectPolicy
+from astrid_host._core._decision import EgressDecision, Resolution, redact_url_text
+from astrid_host._core._headers import header_values, validate_request
+from astrid_host._core._limits import Limits
+from astrid_host._core._model import (
+    AddressVerdict,
+    ErrorCode,
+    HttpError,
+    RedirectPolicy,
+    Request,
+    RequestOptions,
+    RequestPart,
+)
 from astrid_host._core._policy import PolicyDecision, PolicyReason
 from astrid_host._core._url import DEFAULT_MAX_LENGTH, InvalidUrl, ParsedUrl, parse_url
 
 __all__ = [
     "CROSS_ORIGIN_HEADERS",
     "REDIRECT_STATUSES",
+    "Check",
     "Follow",
+    "Hop",
     "NextRequest",
     "RedirectRules",
     "RedirectStep",
@@ -55,11 +73,15 @@ __all__ = [
     "is_redirect",
     "next_request",
     "plan_redirect",
+    "plan_request",
     "resolve_location",
     "rewrite_method",
 ]
 
 Headers = tuple[tuple[bytes, bytes], ...]
+
+#: The capsule's policy as the planners ask it: ``check(url, method)``.
+Check = Callable[[ParsedUrl, str], PolicyDecision]
 
 #: Statuses that carry a ``Location`` the host may follow.
 REDIRECT_STATUSES: frozenset[int] = frozenset({301, 302, 303, 307, 308})
@@ -93,6 +115,34 @@ class NextRequest:
 
 
 @dataclass(frozen=True)
+class Hop:
+    """One request on the wire, as decided before it is sent.
+
+    url: where it goes (normalised). request: the method, headers and buffered body it sends
+      (the capsule's headers: the host adds its framing when it sends the hop).
+    policy: the policy's (allowing) decision for ``url``.
+    streamed: the body is the capsule's streamed upload (``request.body`` is then ``None``); it
+      goes on the wire once and is never re-sent.
+    redirects: how many redirects led to this hop (0: the capsule's own request).
+    """
+
+    url: ParsedUrl
+    request: NextRequest
+    policy: PolicyDecision
+    streamed: bool = False
+    redirects: int = 0
+
+    def ended(self, capsule: str, resolution: Resolution | None, *, status: int | None = None,
+              error: ErrorCode | None = None) -> EgressDecision:
+        """This hop's decision line once it ended: its response head arrived (``status``) or
+        it failed (``error``), with what its connection resolved and chose (``resolution``)."""
+        decision = EgressDecision.from_policy(capsule, self.request.method.decode("latin-1"),
+                                              self.url.redacted(), self.policy, resolution)
+        return dataclasses.replace(decision, status=status,
+                                   error=None if error is None else error.case)
+
+
+@dataclass(frozen=True)
 class RedirectRules:
     """What one request allows its redirects (its options within the capsule's limits)."""
 
@@ -100,6 +150,15 @@ class RedirectRules:
     max_redirects: int = 10
     https_only: bool = False
     max_url_bytes: int = DEFAULT_MAX_LENGTH
+
+    @classmethod
+    def for_request(cls, limits: Limits, opts: RequestOptions) -> RedirectRules:
+        """The rules of a request with ``opts`` from a capsule with ``limits``."""
+        most = limits.max_redirects
+        if opts.max_redirects is not None:
+            most = min(most, opts.max_redirects)
+        return cls(opts.redirect_policy or RedirectPolicy.FOLLOW, most, opts.https_only,
+                   limits.max_url_bytes)
 
 
 @dataclass(frozen=True)
@@ -109,11 +168,12 @@ class Stop:
 
 @dataclass(frozen=True)
 class Refusal:
-    """The next hop is not made.
+    """The hop is not made.
 
-    url: the hop's URL for the log (redacted; the ``Location`` text, redacted, when unusable).
-    method: the method the hop would have used. reason: a stable key for the decision line.
-    code: the error the capsule gets. policy: the policy's decision when it was the refusal.
+    url: the hop's URL for the log (redacted; the URL or ``Location`` text, redacted, when
+      unusable). method: the method the hop would have used. reason: a stable key for the
+    decision line. code: the error the capsule gets. policy: the policy's decision when it was
+    the refusal.
     """
 
     url: str
@@ -122,17 +182,53 @@ class Refusal:
     code: ErrorCode
     policy: PolicyDecision | None = None
 
+    def decision(self, capsule: str) -> EgressDecision:
+        """The refusal's decision line."""
+        return EgressDecision.refused(capsule, self.method, self.url, self.reason,
+                                      self.code.case, self.policy)
+
 
 @dataclass(frozen=True)
-class Follow:
-    """The next hop: its URL, the request to send there, and the policy's (allowing) decision."""
-
-    url: ParsedUrl
-    request: NextRequest
-    policy: PolicyDecision
+class Follow(Hop):
+    """The redirect is followed: this is the next hop."""
 
 
 RedirectStep = Stop | Refusal | Follow
+
+
+def plan_request(req: Request, limits: Limits, check: Check, *,
+                 streamed: bool = False) -> Hop | Refusal:
+    """The first hop of the capsule's request ``req``, or why it is not made.
+
+    A request-shape error (method, header fields, buffered body size), found before the URL
+    is judged, is the capsule's mistake and no decision: it raises ``HttpError``
+    (``invalid-request``, ``request-too-large``). Then, in the order of the refusal reasons:
+    ``invalid-url`` (:func:`parse_url`: not http(s), longer than ``limits.max_url_bytes``,
+    unparseable), ``credentials-in-url``, the policy's reason key, ``https-only``.
+    streamed: the body comes later, through an upload (``req.body`` is ``None``).
+    """
+    wire = validate_request(req, limits)
+    opts = req.options or RequestOptions()
+    try:
+        url = parse_url(req.url, max_length=limits.max_url_bytes)
+    except InvalidUrl as e:
+        return Refusal(redact_url_text(req.url), req.method, "invalid-url",
+                       ErrorCode.invalid_request(RequestPart.URL, str(e)))
+    if url.username or url.password:
+        return Refusal(url.redacted(), req.method, "credentials-in-url", ErrorCode.invalid_request(
+            RequestPart.URL, "credentials in the URL are not sent; use an Authorization header"))
+    decision = check(url, req.method)
+    if not decision.allowed:
+        code = ErrorCode.denied(f"{decision.reason_key}: {decision.detail}")
+        if decision.address is not None and not decision.address.allowed:
+            a = decision.address
+            code = ErrorCode.destination_prohibited(url.host, (
+                AddressVerdict(str(a.address), a.verdict.reason.value),))
+        return Refusal(url.redacted(), req.method, decision.reason_key, code, decision)
+    if opts.https_only and url.scheme != "https":
+        return Refusal(url.redacted(), req.method, "https-only", ErrorCode.denied(
+            "https-only: the request refuses http: URLs"), decision)
+    return Hop(url, NextRequest(wire.method, wire.headers, req.body), decision, streamed)
 
 
 def is_redirect(status: int) -> bool:
@@ -215,23 +311,19 @@ def _locate(url: ParsedUrl, location: bytes, method: str, max_url_bytes: int,
 
 
 def plan_redirect(
+    hop: Hop,
     *,
     status: int,
-    locations: Sequence[bytes],
-    url: ParsedUrl,
-    sent: NextRequest,
-    streamed: bool,
-    from_local: bool,
-    redirects: int,
+    headers: Sequence[tuple[bytes, bytes]],
+    resolution: Resolution | None,
     rules: RedirectRules,
-    check: Callable[[ParsedUrl, str], PolicyDecision],
+    check: Check,
 ) -> RedirectStep:
-    """Decide what follows a response with ``status`` to the request ``sent`` to ``url``.
+    """Decide what follows the response (``status``, ``headers``) to ``hop``.
 
-    locations: the response's ``Location`` values (the first is used).
-    streamed: the request body was a streamed upload (``sent.body`` is then ``None``).
-    from_local: the endpoint was reached through the local allowance.
-    redirects: hops already followed. check: the capsule's policy, ``check(url, method)``.
+    resolution: what the hop's connection was pinned to; its ``via_local`` (like the hop's own
+      policy decision's) says the endpoint was reached through the local allowance.
+    rules: the request's :class:`RedirectRules`. check: the capsule's policy.
 
     The order of the checks is the order of the refusal reasons: the capsule's own
     ``redirect-policy-error``, ``redirect-from-local-allowance``, ``too-many-redirects``, an
@@ -239,10 +331,12 @@ def plan_redirect(
     the policy (its reason key, e.g. ``no-matching-rule``, ``private``,
     ``redirect-into-local-allowance``), then ``cross-origin-body``.
     """
+    locations = header_values(headers, b"location")
     if not is_redirect(status) or rules.policy is RedirectPolicy.MANUAL or not locations:
         return Stop()
-    if streamed and status in (307, 308):
+    if hop.streamed and status in (307, 308):
         return Stop()
+    url, sent = hop.url, hop.request
     method = rewrite_method(status, sent.method)[0].decode("latin-1")
     target = _locate(url, locations[0], method, rules.max_url_bytes)
     shown = target.url if isinstance(target, Refusal) else target.redacted()
@@ -253,10 +347,10 @@ def plan_redirect(
     if rules.policy is RedirectPolicy.ERROR:
         return refuse("redirect-policy-error", ErrorCode.redirect_blocked(
             f"redirect policy is error: {status} from {url.redacted()}"))
-    if from_local:
+    if hop.policy.via_local or (resolution is not None and resolution.via_local):
         return refuse("redirect-from-local-allowance", ErrorCode.redirect_blocked(
             "endpoints reached through the local allowance never follow redirects"))
-    if redirects >= rules.max_redirects:
+    if hop.redirects >= rules.max_redirects:
         return refuse("too-many-redirects", ErrorCode.too_many_redirects(rules.max_redirects))
     if isinstance(target, Refusal):
         return target
@@ -277,4 +371,4 @@ def plan_redirect(
             f"a {status} to another origin ({target.origin}) would send the request body there;"
             " the host never does: use redirect-policy manual and send the request to the"
             " Location yourself"))
-    return Follow(target, nxt, decision)
+    return Follow(target, nxt, decision, redirects=hop.redirects + 1)

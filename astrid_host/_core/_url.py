@@ -20,13 +20,19 @@ import unicodedata
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
-__all__ = ["DEFAULT_PORTS", "InvalidUrl", "ParsedUrl", "parse_url"]
+__all__ = ["DEFAULT_PORTS", "InvalidUrl", "ParsedUrl", "parse_url", "too_long"]
 
 #: Default port per accepted scheme.
 DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443}
 
 #: Longest URL accepted by default, in UTF-8 bytes (the same default as ``Limits.max_url_bytes``).
 DEFAULT_MAX_LENGTH = 8192
+
+
+def too_long(max_length: int) -> str:
+    """The one message for a URL over ``max_length`` UTF-8 bytes, wherever its length is
+    checked (:func:`parse_url`; a layer that must refuse before it has the text as a string)."""
+    return f"URL is longer than {max_length} bytes"
 
 
 class InvalidUrl(ValueError):
@@ -113,7 +119,7 @@ def parse_url(url: str, *, max_length: int = DEFAULT_MAX_LENGTH) -> ParsedUrl:
     if not isinstance(url, str):
         raise InvalidUrl(f"URL must be text, got {type(url).__name__}")
     if len(url) > max_length or len(url.encode("utf-8", "surrogatepass")) > max_length:
-        raise InvalidUrl(f"URL is longer than {max_length} bytes")
+        raise InvalidUrl(too_long(max_length))
     bad = _CONTROL.search(url)
     if bad:
         raise InvalidUrl(f"control character {bad.group()!r} at offset {bad.start()}")

@@ -9,11 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from astrid_host._core._decision import Resolution
 from astrid_host._core._model import RedirectPolicy
 from astrid_host._core._policy import EgressPolicy, PolicyDecision
 from astrid_host._core._redirects import (
     CROSS_ORIGIN_HEADERS,
     Follow,
+    Hop,
     NextRequest,
     RedirectRules,
     RedirectStep,
@@ -35,13 +37,21 @@ def _check(url: ParsedUrl, method: str) -> PolicyDecision:
     return POLICY.check(url, method)
 
 
+def _hop(method: bytes = b"GET", headers: tuple[tuple[bytes, bytes], ...] = HEADERS,
+         body: bytes | None = None, *, streamed: bool = False, redirects: int = 0) -> Hop:
+    return Hop(HERE, NextRequest(method, headers, body), _check(HERE, method.decode()),
+               streamed=streamed, redirects=redirects)
+
+
 def _plan(location: bytes | None, status: int = 302, *, method: bytes = b"GET",
           body: bytes | None = None, streamed: bool = False, from_local: bool = False,
           redirects: int = 0, **rules: Any) -> RedirectStep:
+    """``from_local``: the hop's connection was pinned through the local allowance."""
     return plan_redirect(
-        status=status, locations=[] if location is None else [location], url=HERE,
-        sent=NextRequest(method, HEADERS, body), streamed=streamed, from_local=from_local,
-        redirects=redirects, rules=RedirectRules(**rules), check=_check)
+        _hop(method, body=body, streamed=streamed, redirects=redirects), status=status,
+        headers=[] if location is None else [(b"Location", location)],
+        resolution=Resolution("a.test", (), via_local=from_local),
+        rules=RedirectRules(**rules), check=_check)
 
 
 @pytest.mark.parametrize(("status", "location", "kwargs"), [
@@ -187,9 +197,9 @@ def test_a_cross_origin_hop_never_carries_a_header_outside_the_safelist_or_a_bod
     """Invariant: whatever the capsule sent, a followed cross-origin hop carries only safelisted
     headers and no body, and a same-origin hop keeps every header that does not describe a
     dropped body (and, for 307/308, the body itself)."""
-    step = plan_redirect(status=status, locations=[location], url=HERE,
-                         sent=NextRequest(method, tuple(headers), body), streamed=False,
-                         from_local=False, redirects=0, rules=RedirectRules(), check=_check)
+    step = plan_redirect(_hop(method, tuple(headers), body), status=status,
+                         headers=[(b"location", location)], resolution=None,
+                         rules=RedirectRules(), check=_check)
     if isinstance(step, Refusal):
         assert step.reason == "cross-origin-body" and status in (307, 308)
         assert body is not None

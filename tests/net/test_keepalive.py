@@ -152,7 +152,7 @@ async def test_bytes_arriving_while_the_connection_is_idle_close_it() -> None:
 
 async def _client_socket_readable(client: CapsuleHttp) -> None:
     """Wait (a condition, not a time) until the pooled connection's socket has data."""
-    (conn,) = client._pool.connections
+    (conn,) = client._transport.pool.connections
     sock = conn._connection._network_stream.get_extra_info("socket")  # type: ignore[attr-defined]
     with trio.fail_after(10):
         await trio.lowlevel.wait_readable(sock)

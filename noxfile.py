@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "package"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -34,6 +36,20 @@ def tests(session: nox.Session) -> None:
     session.run("python", "scripts/build_guests.py")
     env = {"ASTRID_REQUIRE_ALL": "1"} if IN_CI else {}
     session.run("pytest", *session.posargs, env=env)
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel, install the wheel (not editable) into a fresh venv and
+    use it from there: CLI, a capsule, bindings under mypy --strict (scripts/check_package.py).
+    """
+    session.install("-q", "build>=1.2")
+    dist = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    # The console script, not `python -m build`: the repository's build/ directory would be
+    # found as a namespace package when `build` is missing from the venv.
+    session.run("pyproject-build", "--outdir", str(dist), ".")
+    session.run("python", "scripts/check_package.py", str(dist))
 
 
 @nox.session

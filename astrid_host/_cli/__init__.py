@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
 
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 ok/allowed, 1 denied or capsule error, 2 invalid input, "
                "3 host error.",
     )
+    parser.add_argument("--version", action="version", version=version_text(),
+                        help="print the versions of astrid-host and wasmtime, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         try:
@@ -48,6 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module.register(sub)
     return parser
+
+
+def version_text() -> str:
+    """``astrid-host X.Y.Z (wasmtime A.B.C, Python D.E.F)``: what a bug report needs."""
+    from astrid_host import __version__
+
+    try:
+        wasmtime = importlib.metadata.version("wasmtime")
+    except importlib.metadata.PackageNotFoundError:
+        wasmtime = "not installed"
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    return f"astrid-host {__version__} (wasmtime {wasmtime}, Python {python})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,9 +14,14 @@ import hashlib
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from astrid_host._cli._resolve import OverrideResolver, parse_resolve
+from astrid_host._cli._wasmfile import not_a_component
 from astrid_host._core._limits import Limits
 from astrid_host._core._manifest import Manifest, ManifestError, load_manifest
 from astrid_host._core._policy import EgressPolicy, PolicyError
@@ -52,6 +57,10 @@ def register(subparsers: Any) -> None:
     run.add_argument("--local", metavar="ENTRY", action="append", default=[],
                      help="operator's local allowance: 127.0.0.1:8080 for IP-literal URLs, "
                           "sidecar.internal=127.0.0.1:8080 for a name (repeatable)")
+    run.add_argument("--resolve", metavar="HOST=IP[,IP...]", action="append", default=[],
+                     help="answer DNS for HOST with these addresses instead of the system "
+                          "resolver (repeatable); the guard still judges every address, so "
+                          "loopback or private answers also need --local HOST=IP:PORT")
     run.add_argument("--input", metavar="TEXT|@FILE", default="",
                      help="the text passed to run (@path reads a file, @- stdin)")
     run.add_argument("--json", action="store_true",
@@ -127,8 +136,12 @@ def run_command(args: argparse.Namespace) -> int:
         rules = [*(manifest.net if manifest else ()), *args.allow]
         policy = EgressPolicy.parse(rules, methods=manifest.methods if manifest else None,
                                     local=args.local)
-    except (ManifestError, PolicyError, _UsageError) as exc:
+        table = parse_resolve(args.resolve)
+        problem = not_a_component(component)
+    except (ManifestError, PolicyError, ValueError, _UsageError) as exc:
         return _fail(args, EXIT_INPUT, "invalid-input", str(exc))
+    if problem is not None:
+        return _fail(args, EXIT_INPUT, "invalid-capsule", problem)
     limits = manifest.limits_under(Limits()) if manifest else Limits()
     name = manifest.name if manifest else component.stem
 
@@ -138,33 +151,46 @@ def run_command(args: argparse.Namespace) -> int:
     old_level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        import trio
+        with announce_compiles():
+            import trio
 
-        outcome = trio.run(_run, component, policy, limits, name, text)
+            outcome = trio.run(_run, component, policy, limits, name, text, table)
     finally:
         logger.removeHandler(decisions)
         logger.setLevel(old_level)
-    status, kind, payload = outcome
-    if status == EXIT_OK and decisions.denied:
-        status = EXIT_CAPSULE  # the answer is printed, but the run hit the policy
+    if outcome.status == EXIT_OK and decisions.denied:
+        outcome.status = EXIT_CAPSULE  # the answer is printed, but the run hit the policy
     if args.json:
-        doc: dict[str, Any] = {"capsule": name, "ok": status == EXIT_OK,
+        doc: dict[str, Any] = {"capsule": name, "ok": outcome.status == EXIT_OK,
                                "decisions": decisions.lines}
-        doc["output" if not kind else "error"] = payload
-        if status != EXIT_OK and kind:
-            doc["kind"] = kind
+        doc["output" if not outcome.kind else "error"] = outcome.payload
+        if outcome.status != EXIT_OK and outcome.kind:
+            doc["kind"] = outcome.kind
+        if outcome.trap is not None:
+            doc["trap"] = outcome.trap
         doc["denied"] = decisions.denied
         print(json.dumps(doc, indent=2))
-    elif not kind:
-        print(payload)
+    elif not outcome.kind:
+        print(outcome.payload)
     else:
-        print(f"astrid-host run: {kind}: {payload}", file=sys.stderr)
-    return status
+        print(f"astrid-host run: {outcome.kind}: {outcome.payload}", file=sys.stderr)
+    return outcome.status
+
+
+@dataclass
+class _Outcome:
+    """What a run came to: the exit status, the error kind ('' on success), the answer or the
+    message, and for a trap its details (kind, cause, export, memory limit)."""
+
+    status: int
+    kind: str
+    payload: str
+    trap: dict[str, Any] | None = None
 
 
 async def _run(component: Path, policy: EgressPolicy, limits: Limits, name: str,
-               text: str) -> tuple[int, str, str]:
-    """(exit status, error kind, answer or message). Never raises for expected failures."""
+               text: str, table: dict[str, list[str]]) -> _Outcome:
+    """Load and run the capsule. Never raises for expected failures."""
     from astrid_host._wasm._errors import (
         CapsuleLoadError,
         CapsuleTrap,
@@ -173,19 +199,52 @@ async def _run(component: Path, policy: EgressPolicy, limits: Limits, name: str,
     from astrid_host._wasm._host import Host
     from astrid_host.bindings.capsule import CapsuleWorld, Err
 
+    resolver = OverrideResolver(table) if table else None
     try:
-        async with Host(limits=limits) as host:
+        async with Host(limits=limits, resolver=resolver) as host:
             capsule = await host.load(component, policy=policy, limits=limits, name=name)
             async with capsule:
-                return EXIT_OK, "", await CapsuleWorld(capsule).run(text)
+                return _Outcome(EXIT_OK, "", await CapsuleWorld(capsule).run(text))
     except Err as err:
-        return EXIT_CAPSULE, "capsule-error", str(err.value)
+        return _Outcome(EXIT_CAPSULE, "capsule-error", str(err.value))
     except CapsuleTrap as exc:
-        return EXIT_CAPSULE, "trap", str(exc)
+        return _Outcome(EXIT_CAPSULE, "trap", str(exc), {
+            "kind": exc.kind, "export": exc.export, "cause": exc.cause,
+            "memory_limit_bytes": exc.memory_limit})
     except (CapsuleLoadError, ExportNotFound) as exc:
-        return EXIT_INPUT, "invalid-capsule", str(exc)
+        return _Outcome(EXIT_INPUT, "invalid-capsule", str(exc))
     except Exception as exc:  # the host itself failed: say so, with the type for a report
-        return EXIT_HOST, "host-error", f"{type(exc).__name__}: {exc}"
+        return _Outcome(EXIT_HOST, "host-error", f"{type(exc).__name__}: {exc}")
+
+
+@contextmanager
+def announce_compiles() -> Iterator[None]:
+    """Print the library's "compiling ..." record (``astrid_host.cache``, INFO) as one line on
+    stderr, so a first load that compiles for tens of seconds is never silent. On a terminal
+    the compile cache prints its own progress lines instead."""
+    if _is_tty(sys.stderr):
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("astrid-host: %(message)s"))
+    logger = logging.getLogger("astrid_host.cache")
+    old_level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _fail(args: argparse.Namespace, status: int, kind: str, message: str) -> int:
@@ -285,6 +344,9 @@ def inspect_command(args: argparse.Namespace) -> int:
     """Handler of ``inspect``."""
     try:
         component, manifest = _resolve(args.capsule, args.manifest)
+        problem = not_a_component(component)
+        if problem is not None:
+            return _fail(args, EXIT_INPUT, "invalid-capsule", problem)
         doc = describe(component, manifest)
     except (ManifestError, _UsageError) as exc:
         return _fail(args, EXIT_INPUT, "invalid-input", str(exc))

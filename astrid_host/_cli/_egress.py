@@ -15,6 +15,7 @@ from typing import Any
 
 import trio
 
+from astrid_host._cli._resolve import OverrideResolver, parse_resolve
 from astrid_host._core._classify import InvalidAddress, IpVerdict, classify_ip
 from astrid_host._core._decision import Resolution
 from astrid_host._core._model import HttpError
@@ -29,7 +30,7 @@ from astrid_host._core._policy import (
     parse_method,
 )
 from astrid_host._core._url import InvalidUrl, ParsedUrl
-from astrid_host._net._backend import PinnedBackend, Resolver, StaticResolver, SystemResolver
+from astrid_host._net._backend import PinnedBackend, Resolver
 
 __all__ = ["register", "run_check_ip", "run_check_url"]
 
@@ -108,27 +109,12 @@ def run_check_ip(args: argparse.Namespace) -> int:
     return EXIT_ALLOWED if verdict.allowed else EXIT_DENIED
 
 
-def _parse_resolve(entries: list[str]) -> dict[str, list[str]]:
-    table: dict[str, list[str]] = {}
-    for entry in entries:
-        host, eq, answers = entry.partition("=")
-        if not eq or not host or not answers:
-            raise ValueError(f"--resolve {entry!r} must look like HOST=IP[,IP...]")
-        for answer in answers.split(","):
-            try:
-                classify_ip(answer)
-            except InvalidAddress as exc:
-                raise ValueError(f"--resolve {entry!r}: {exc}") from None
-        table.setdefault(host.lower().rstrip("."), []).extend(answers.split(","))
-    return table
-
-
 def run_check_url(args: argparse.Namespace) -> int:
     """Check ``args.url``; print text or JSON; return the exit status."""
     try:
         # Without --allow, only the address rules decide: every URL passes the rule stage.
         policy = EgressPolicy.parse(args.allow or [ADDRESS_RULES_ONLY_RULE], local=args.local)
-        table = _parse_resolve(args.resolve)
+        table = parse_resolve(args.resolve)
         method = parse_method(args.method)
         parsed, decision = check_url(args.url, policy, method)
     except (InvalidUrl, PolicyError, ValueError) as exc:
@@ -136,8 +122,7 @@ def run_check_url(args: argparse.Namespace) -> int:
     resolution: Resolution | None = None
     error: str | None = None
     if decision.allowed and parsed.ip is None:
-        resolver: Resolver = (StaticResolver(table) if parsed.host in table
-                              else SystemResolver())
+        resolver: Resolver = OverrideResolver(table)
         # Resolve only: PinnedBackend.resolve never connects.
         backend = PinnedBackend(policy, resolver)
         try:

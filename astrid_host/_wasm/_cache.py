@@ -153,6 +153,13 @@ class CompileCache:
             return None
 
     def _compile(self, engine: Engine, wasm: bytes, name: str) -> Component:
+        # Said before the work starts, whatever stderr is: a Python capsule compiles for tens
+        # of seconds, and a silent first load looks like a hang (the CLI prints this line).
+        where = (f"cached in {self.directory}" if self.directory is not None
+                 else "the compile cache is disabled")
+        log.info("compiling %s (%.1f MiB) for its first load (a Python capsule takes tens of "
+                 "seconds); later loads take milliseconds (%s)", name,
+                 len(wasm) / (1024 * 1024), where)
         stream = self._progress if self._progress is not None else sys.stderr
         announced = threading.Event()
         timer = threading.Timer(self._progress_after_s, _announce(stream, name, wasm, announced))

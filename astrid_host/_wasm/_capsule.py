@@ -79,6 +79,14 @@ _TRAP_TABLE: tuple[tuple[str, TrapKind], ...] = (
     ("rust_oom", "memory"),
     ("rdl_oom", "memory"),
     ("memory allocation of", "memory"),
+    # A trap with the guest's allocator on the stack: wasmtime-py 50 does not tell the host that
+    # its limiter refused a `memory.grow` (no callback, and the C API cannot make it trap), but
+    # dlmalloc (wasi-libc, CPython, Go's and Rust's wasi builds) failing or tripping over a
+    # heap the failed growth left inconsistent is what running out of memory looks like.
+    ("!dlmalloc", "memory"),
+    ("!malloc", "memory"),
+    ("!sbrk", "memory"),
+    ("__rdl_alloc", "memory"),
     ("wasm `unreachable` instruction executed", "unreachable"),
     ("unreachable", "unreachable"),
 )
@@ -379,7 +387,8 @@ class Capsule:
                 message = result.error.message
                 if self._closed:
                     raise CapsuleClosed(self.name) from None
-                raise CapsuleTrap(classify_trap(message), export, message) from None
+                raise CapsuleTrap(classify_trap(message), export, message,
+                                  memory_limit=self.limits.memory_bytes) from None
             return result.unwrap()
 
     async def _run_guest(self, live: _Live | None, fn: Callable[..., Any],
@@ -450,7 +459,8 @@ class Capsule:
             result = await self._run_guest(live, self._enter_drop, live, handle)
             if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
                 raise CapsuleTrap(classify_trap(result.error.message), "[resource-drop]",
-                                  result.error.message) from None
+                                  result.error.message,
+                                  memory_limit=self.limits.memory_bytes) from None
             result.unwrap()
 
     async def run(self, input: str) -> str:
@@ -517,7 +527,8 @@ class Capsule:
         result = await self._run_guest(None, self._new_live, session)
         if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
             message = result.error.message
-            raise CapsuleTrap(classify_trap(message), "<instantiate>", message) from None
+            raise CapsuleTrap(classify_trap(message), "<instantiate>", message,
+                              memory_limit=self.limits.memory_bytes) from None
         live: _Live = result.unwrap()
         self._live = live
         self.instantiations += 1

@@ -32,7 +32,12 @@ from astrid_host._core._limits import Limits
 from astrid_host._wasm import _fastbytes
 from astrid_host._wasm._cache import CompileCache, LoadInfo, default_cache_dir
 from astrid_host._wasm._capsule import Capsule, EpochTicker
-from astrid_host._wasm._errors import CapsuleClosed, CapsuleLoadError, CapsuleTrap
+from astrid_host._wasm._errors import (
+    CapsuleClosed,
+    CapsuleLoadError,
+    CapsuleTrap,
+    instantiation_failure,
+)
 from astrid_host._wasm._imports import HttpBackend, link_client
 from astrid_host._wasm._typeinfo import check_client_imports
 
@@ -262,7 +267,8 @@ class Host:
             await capsule._start()
         except CapsuleTrap as exc:
             await capsule.aclose()
-            raise CapsuleLoadError(name, _load_reason(exc.message)) from None
+            raise CapsuleLoadError(name, instantiation_failure(exc.message, component,
+                                                              engine)) from None
         except BaseException:
             await capsule.aclose()
             raise
@@ -302,21 +308,3 @@ def _to_component_binary(name: str, wasm: bytes) -> bytes:
     if not binary.startswith(_COMPONENT_PREAMBLE):
         raise CapsuleLoadError(name, "this WAT text is a core module, not a component")
     return binary
-
-
-def _load_reason(message: str) -> str:
-    # wasmtime's first line says what failed, the first line after "Caused by:" why. For a trap
-    # the first line is always the generic "error while executing at wasm backtrace:".
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    head = lines[0] if lines else message.strip()
-    cause = ""
-    if "Caused by:" in message:
-        after = [ln.strip() for ln in message.split("Caused by:", 1)[1].splitlines() if ln.strip()]
-        cause = after[0] if after else ""
-    if head.startswith("error while executing") and cause:
-        first = cause
-    else:
-        first = f"{head} ({cause})" if cause and cause not in head else head
-    if "matching implementation was not found" in message or "import" in first:
-        return f"needs an import the host does not provide: {first}"
-    return f"cannot be instantiated: {first}"

@@ -17,6 +17,14 @@
 //! non-empty line of the body, at most 120 characters). A request the host refuses comes
 //! back as `err` with the host's error code, e.g. `destination-prohibited: 10.0.0.1 (private)`.
 //!
+//! Two more ways to fetch, for bodies larger than one call should carry:
+//!
+//! - `{"url": "...", "stream": true}` uses `client.start` and reads the body in pieces of
+//!   64 KiB with `read` (only the first piece is kept, for the title); the summary adds
+//!   `reads: N`.
+//! - `{"url": "...", "upload": "text"}` uses `client.upload`: it POSTs the text, written in
+//!   pieces of 16 KiB with `write`, then `finish`es and summarises the response.
+//!
 //! Build it with `python scripts/build_guests.py --only rust-example` (see README.md).
 
 wit_bindgen::generate!({
@@ -30,33 +38,88 @@ use astrid::http::types::{ErrorCode, Method, Request, RequestOptions, Response};
 /// Largest body the capsule asks for; bigger responses fail with `body-too-large`.
 const MAX_BODY: u64 = 4 * 1024 * 1024;
 const MAX_LINE: usize = 120;
+/// Piece sizes for `read` (streamed download) and `write` (upload).
+const READ_PIECE: u32 = 64 * 1024;
+const WRITE_PIECE: usize = 16 * 1024;
 
 struct Example;
 
 impl Guest for Example {
     fn run(input: String) -> Result<String, String> {
         let url = parse_input(&input)?;
-        let req = Request {
-            method: Method::Get,
-            url,
-            headers: vec![("accept".into(), b"text/html, */*;q=0.5".to_vec())],
-            body: None,
-            options: Some(RequestOptions {
-                connect_timeout_ms: Some(10_000),
-                first_byte_timeout_ms: Some(10_000),
-                between_bytes_timeout_ms: Some(10_000),
-                total_timeout_ms: Some(30_000),
-                redirect_policy: None,
-                max_redirects: None,
-                max_response_bytes: Some(MAX_BODY),
-                https_only: false,
-                decompress: true,
-                integrity: None,
-            }),
-        };
-        let resp = client::send(&req).map_err(|e| describe_error(&e))?;
+        let trimmed = input.trim();
+        if let Some(text) = json_string_field(trimmed, "upload") {
+            return upload(url, text.as_bytes()).map_err(|e| describe_error(&e));
+        }
+        if json_bool_field(trimmed, "stream") == Some(true) {
+            return stream(url).map_err(|e| describe_error(&e));
+        }
+        let resp = client::send(&request(Method::Get, url)).map_err(|e| describe_error(&e))?;
         Ok(summarise(&resp))
     }
+}
+
+/// A request with the timeouts and the body limit this capsule asks for.
+fn request(method: Method, url: String) -> Request {
+    Request {
+        method,
+        url,
+        headers: vec![("accept".into(), b"text/html, */*;q=0.5".to_vec())],
+        body: None,
+        options: Some(RequestOptions {
+            connect_timeout_ms: Some(10_000),
+            first_byte_timeout_ms: Some(10_000),
+            between_bytes_timeout_ms: Some(10_000),
+            total_timeout_ms: Some(30_000),
+            redirect_policy: None,
+            max_redirects: None,
+            max_response_bytes: Some(MAX_BODY),
+            https_only: false,
+            decompress: true,
+            integrity: None,
+        }),
+    }
+}
+
+/// `client.start`: the response head first, then the body in pieces with `read`.
+/// Dropping `body` (at the end of this function) closes the connection.
+fn stream(url: String) -> Result<String, ErrorCode> {
+    let body = client::start(&request(Method::Get, url))?;
+    let mut first_piece = Vec::new();
+    let (mut total, mut reads) = (0u64, 0u32);
+    // `read` returns `none` once the body is complete, and never an empty piece before that.
+    while let Some(piece) = body.read(READ_PIECE)? {
+        total += piece.len() as u64;
+        reads += 1;
+        if first_piece.is_empty() {
+            first_piece = piece;
+        }
+    }
+    let content_type = body
+        .headers()
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_else(|| "-".into());
+    let facts = format!(
+        "status: {}\ncontent-type: {}\nbytes: {}\nfinal-url: {}\n",
+        body.status(),
+        content_type,
+        total,
+        body.meta().final_url
+    );
+    Ok(format!("{facts}{}\nreads: {reads}", describe_text(&first_piece)))
+}
+
+/// `client.upload`: the request starts at once, the body follows in pieces with `write`,
+/// `finish` ends it and waits for the whole response.
+fn upload(url: String, text: &[u8]) -> Result<String, ErrorCode> {
+    let body = client::upload(&request(Method::Post, url))?;
+    for piece in text.chunks(WRITE_PIECE) {
+        body.write(piece)?;
+    }
+    let resp = body.finish()?;
+    Ok(summarise(&resp))
 }
 
 /// A bare URL, or a JSON object with a string `url` field.
@@ -97,6 +160,20 @@ fn json_string_field(json: &str, key: &str) -> Option<String> {
     }
 }
 
+/// `true`/`false` of `"key": true` in a flat JSON object.
+fn json_bool_field(json: &str, key: &str) -> Option<bool> {
+    let needle = format!("\"{key}\"");
+    let after_key = &json[json.find(&needle)? + needle.len()..];
+    let value = after_key.trim_start().strip_prefix(':')?.trim_start();
+    if value.starts_with("true") {
+        Some(true)
+    } else if value.starts_with("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 fn header<'a>(resp: &'a Response, name: &str) -> Option<&'a [u8]> {
     resp.headers
         .iter()
@@ -108,21 +185,25 @@ fn summarise(resp: &Response) -> String {
     let content_type = header(resp, "content-type")
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .unwrap_or_else(|| "-".into());
-    let text = String::from_utf8_lossy(&resp.body);
-    let mut out = format!(
-        "status: {}\ncontent-type: {}\nbytes: {}\nfinal-url: {}\n",
+    format!(
+        "status: {}\ncontent-type: {}\nbytes: {}\nfinal-url: {}\n{}",
         resp.status,
         content_type,
         resp.body.len(),
-        resp.meta.final_url
-    );
+        resp.meta.final_url,
+        describe_text(&resp.body)
+    )
+}
+
+/// `title: ...` for HTML with a `<title>`, otherwise `first-line: ...`.
+fn describe_text(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
     if let Some(title) = html_title(&text) {
-        out.push_str(&format!("title: {}", clip(&title)));
+        format!("title: {}", clip(&title))
     } else {
         let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-        out.push_str(&format!("first-line: {}", clip(first)));
+        format!("first-line: {}", clip(first))
     }
-    out
 }
 
 /// The text inside the first `<title>...</title>`, whitespace collapsed.

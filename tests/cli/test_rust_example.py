@@ -1,0 +1,94 @@
+"""The Rust example capsule's three ways to fetch, through `astrid-host run` against a loopback
+server: `client.send`, `client.start` + `read` (`"stream": true`) and `client.upload` + `write`
++ `finish` (`"upload": "..."`). docs/guests.md shows these functions as excerpts."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from astrid_host._cli import main
+from tests.cli._support import ROOT
+
+EXAMPLE = ROOT / "build" / "guests" / "rust-example.wasm"
+PAGE = b"<html><head><title>A long page</title></head>" + b"x" * 300_000
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self._answer(PAGE, b"text/html")
+
+    def do_POST(self) -> None:
+        received = b""
+        if self.headers.get("transfer-encoding") == "chunked":
+            while size := int(self.rfile.readline().strip(), 16):
+                received += self.rfile.read(size)
+                self.rfile.readline()
+            self.rfile.readline()
+        else:
+            received = self.rfile.read(int(self.headers.get("content-length") or 0))
+        self._answer(f"received {len(received)} bytes, {received.count(b'a')} of them 'a'"
+                     .encode(), b"text/plain")
+
+    def _answer(self, body: bytes, content_type: bytes) -> None:
+        self.send_response(200)
+        self.send_header("content-type", content_type.decode())
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    if not EXAMPLE.is_file():
+        message = f"{EXAMPLE} missing: python scripts/build_guests.py --only rust-example"
+        if os.environ.get("ASTRID_REQUIRE_ALL") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    monkeypatch.setenv("ASTRID_CACHE_DIR", str(ROOT / "build" / "cache"))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _run(port: int, request: dict[str, object], capsys: pytest.CaptureFixture[str]) -> list[str]:
+    code = main(["run", str(EXAMPLE), "--local", f"127.0.0.1:{port}",
+                 "--input", json.dumps({"url": f"http://127.0.0.1:{port}/", **request})])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out.splitlines()
+
+
+def test_send_summarises_the_whole_body(server: int, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = _run(server, {}, capsys)
+    assert lines[:3] == ["status: 200", "content-type: text/html", f"bytes: {len(PAGE)}"]
+    assert lines[-1] == "title: A long page"
+
+
+def test_stream_reads_the_body_in_pieces(server: int,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    lines = _run(server, {"stream": True}, capsys)
+    assert lines[:3] == ["status: 200", "content-type: text/html", f"bytes: {len(PAGE)}"]
+    assert "title: A long page" in lines  # from the first piece
+    reads = int(lines[-1].removeprefix("reads: "))
+    assert reads >= len(PAGE) // (64 * 1024)  # pieces of at most 64 KiB
+
+
+def test_upload_writes_the_body_in_pieces(server: int,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    lines = _run(server, {"upload": "a" * 40_000}, capsys)
+    assert lines[0] == "status: 200"
+    assert lines[-1] == "first-line: received 40000 bytes, 40000 of them 'a'"

@@ -32,7 +32,7 @@ def test_resolve_with_a_local_allowance_reaches_the_local_server(
     capsule = example_capsule()
     with loopback_server() as port:
         code = main(["run", str(capsule), "--resolve", f"{NAME}=127.0.0.1",
-                     "--allow", f"http://{NAME}:{port}", "--local", f"127.0.0.1:{port}",
+                     "--allow", f"http://{NAME}:{port}", "--local", f"{NAME}=127.0.0.1:{port}",
                      "--input", _input(port)])
     out, err = capsys.readouterr()
     assert code == 0, err

@@ -1,12 +1,22 @@
 """astrid-host: run untrusted WebAssembly capsules and give them guarded outgoing HTTP.
 
 Everything public is re-exported here; the modules behind it are private. The names fall in
-four groups: the runtime (``Host``, ``Capsule``, their errors), the egress guard (classifier,
+five groups: the runtime (``Host``, ``Capsule``, their errors), the egress guard (classifier,
 URL parsing, policy, decisions, resolvers), the HTTP engine and its values (``CapsuleHttp``,
-``Request``, ``Response``, ``ErrorCode``), and manifests/bindings.
+``Request``, ``Response``, ``ErrorCode``), secrets and the audit trail (``Secret``,
+``AuditTrail``, the sinks and records), and manifests/bindings.
 """
 
+from astrid_host._audit._file import Durability as Durability
+from astrid_host._audit._file import FileSink as FileSink
+from astrid_host._audit._sink import AuditError as AuditError
+from astrid_host._audit._sink import AuditSink as AuditSink
+from astrid_host._audit._sink import MemorySink as MemorySink
+from astrid_host._audit._trail import AuditTrail as AuditTrail
 from astrid_host._bindgen import BindgenError as BindgenError
+from astrid_host._core._audit_records import Chain as Chain
+from astrid_host._core._audit_records import CompletionRecord as CompletionRecord
+from astrid_host._core._audit_records import DecisionRecord as DecisionRecord
 from astrid_host._bindgen import generate as generate_bindings
 from astrid_host._core._classify import InvalidAddress as InvalidAddress
 from astrid_host._core._classify import IpVerdict as IpVerdict
@@ -30,6 +40,8 @@ from astrid_host._core._policy import PolicyDecision as PolicyDecision
 from astrid_host._core._policy import PolicyError as PolicyError
 from astrid_host._core._policy import check_url as check_url
 from astrid_host._core._ranges import Reason as Reason
+from astrid_host._core._secrets import Secret as Secret
+from astrid_host._core._secrets import SecretError as SecretError
 from astrid_host._core._url import InvalidUrl as InvalidUrl
 from astrid_host._core._url import ParsedUrl as ParsedUrl
 from astrid_host._core._url import parse_url as parse_url
@@ -57,6 +69,9 @@ from astrid_host._wasm._host import Host as Host
 from astrid_host._wasm._imports import HttpBackend as HttpBackend
 
 __all__ = [
+    "AuditError",
+    "AuditSink",
+    "AuditTrail",
     "BindgenError",
     "Capsule",
     "CapsuleClosed",
@@ -66,14 +81,19 @@ __all__ = [
     "CapsuleLoadError",
     "CapsuleRunError",
     "CapsuleTrap",
+    "Chain",
+    "CompletionRecord",
+    "DecisionRecord",
+    "Durability",
     "EgressDecision",
     "EgressPolicy",
     "Err",
     "ErrorCode",
     "ExportNotFound",
+    "FileSink",
+    "Host",
     "HttpBackend",
     "HttpError",
-    "Host",
     "IncomingStream",
     "InvalidAddress",
     "InvalidUrl",
@@ -81,6 +101,7 @@ __all__ = [
     "Limits",
     "Manifest",
     "ManifestError",
+    "MemorySink",
     "Ok",
     "OutgoingUpload",
     "ParsedUrl",
@@ -94,6 +115,8 @@ __all__ = [
     "Resolver",
     "Response",
     "ResponseMeta",
+    "Secret",
+    "SecretError",
     "Some",
     "StaleResource",
     "StaticResolver",

@@ -18,7 +18,7 @@ import importlib.metadata
 import os
 import platform
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +28,10 @@ import trio
 from wasmtime import Config, Engine, WasmtimeError, wat2wasm
 from wasmtime.component import Linker
 
+from astrid_host._audit._sink import AuditSink
+from astrid_host._audit._trail import AuditTrail
 from astrid_host._core._limits import Limits
+from astrid_host._core._secrets import Secret, Secrets
 from astrid_host._wasm import _fastbytes
 from astrid_host._wasm._cache import CompileCache, LoadInfo, default_cache_dir
 from astrid_host._wasm._capsule import Capsule, EpochTicker
@@ -60,6 +63,9 @@ class CapsuleContext:
         certifi-verified TLS). Tests inject fakes here.
     io_limiter: the host-wide limiter on concurrent network operations of all capsules.
     options: the ``factory_options`` given to :class:`Host`, passed through untouched.
+    secrets: the capsule's own copies of the secrets given to :meth:`Host.load` (the client
+        owns them and wipes them when it closes).
+    audit: the host's audit sink (``None``: no audit trail).
     """
 
     name: str
@@ -70,6 +76,8 @@ class CapsuleContext:
     ssl_context: Any = None
     io_limiter: trio.CapacityLimiter | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    secrets: Secrets = field(default_factory=Secrets)
+    audit: AuditSink | None = None
 
 
 #: Builds the per-capsule HTTP object; it must implement the contract in docs/dev/contracts.md.
@@ -98,7 +106,7 @@ def _default_http_factory(ctx: CapsuleContext) -> HttpBackend:
     if ctx.classifier is not None:
         extra["classifier"] = ctx.classifier
     return CapsuleHttp(ctx.name, policy, ctx.limits, ssl_context=ctx.ssl_context,
-                       io_limiter=ctx.io_limiter, **extra)
+                       io_limiter=ctx.io_limiter, secrets=ctx.secrets, audit=ctx.audit, **extra)
 
 
 def engine_fingerprint() -> str:
@@ -119,6 +127,9 @@ class Host:
     max_threads: guest calls running at once across all capsules (each holds a thread).
     max_io: network operations in flight at once across all capsules.
     progress: where "compiling..." goes on a slow first load (default stderr, TTY only).
+    audit: the audit trail every capsule's requests are written to (``docs/audit.md``): an
+        :class:`AuditTrail` or a path (opened when the host starts, closed when it closes;
+        ``AuditError`` if unusable), or any ``AuditSink`` (used, never closed, by the host).
     """
 
     def __init__(
@@ -135,9 +146,17 @@ class Host:
         max_io: int = 64,
         progress: TextIO | None = None,
         factory_options: Mapping[str, Any] | None = None,
+        audit: AuditTrail | str | os.PathLike[str] | AuditSink | None = None,
     ) -> None:
         if max_threads < 1 or max_io < 1:
             raise ValueError("max_threads and max_io must be at least 1")
+        if isinstance(audit, (str, os.PathLike)):
+            audit = AuditTrail(audit)
+        if audit is not None and not isinstance(audit, (AuditTrail, AuditSink)):
+            raise TypeError(f"audit must be an AuditTrail, a path or an AuditSink, not "
+                            f"{type(audit).__name__}")
+        self._audit_config = audit
+        self._audit: AuditSink | None = None if isinstance(audit, AuditTrail) else audit
         self.limits = limits if limits is not None else Limits()
         self._factory: HttpFactory = http_factory or _default_http_factory
         self._host_options = dict(resolver=resolver, classifier=classifier,
@@ -171,6 +190,8 @@ class Host:
     async def __aenter__(self) -> Host:
         if self._stack is not None or self._closed:
             raise RuntimeError("a Host can be entered only once")
+        if isinstance(self._audit_config, AuditTrail):
+            self._audit = await trio.to_thread.run_sync(self._audit_config.open)
         # Bulk list<u8> conversion: stock wasmtime-py costs ~1 s per MiB (see _fastbytes).
         _fastbytes.install()
         cfg = Config()
@@ -209,6 +230,8 @@ class Host:
         with trio.CancelScope(shield=True):
             for capsule in list(self._capsules):
                 await capsule.aclose()
+            if isinstance(self._audit_config, AuditTrail) and self._audit is not None:
+                await trio.to_thread.run_sync(self._audit.close)
         if self._ticker_scope is not None:
             self._ticker_scope.cancel()
 
@@ -221,15 +244,23 @@ class Host:
         policy: Any = None,
         limits: Limits | None = None,
         name: str | None = None,
+        secrets: Mapping[str, Secret] | None = None,
+        declared_secrets: Iterable[str] | None = None,
     ) -> Capsule:
         """Compile (or fetch from the cache) and instantiate a component.
 
         ``source`` is a path, or the component's bytes (binary, or WAT text as bytes).
+        ``secrets``: name → :class:`Secret` the capsule may use as ``{{secret:NAME}}`` in a
+        header value (only towards each secret's origins); ``declared_secrets``: the names its
+        manifest declares (``Manifest.secrets``: then only those may be used). The capsule
+        gets its own copies of the values, wiped when it closes. A bad name or value raises
+        ``SecretError``.
         Raises :class:`CapsuleLoadError` naming the problem (unreadable, not a component,
         imports the host does not provide, ...); the host stays usable.
         """
         if self._closed or self._engine is None or self._linker is None:
             raise CapsuleClosed(name or "host")
+        checked = Secrets.build(secrets, declared_secrets)
         wasm, default_name = await self._read_source(source, name)
         name = name or default_name
         wasm = _to_component_binary(name, wasm)
@@ -249,7 +280,7 @@ class Host:
         effective = limits if limits is not None else self.limits
         ctx = CapsuleContext(name=name, policy=policy, limits=effective,
                              io_limiter=self._io_limiter, options=dict(self._extra_options),
-                             **self._host_options)
+                             secrets=checked.copy(), audit=self._audit, **self._host_options)
         backend = self._factory(ctx)
         assert self._limiter is not None and self._ticker is not None
         try:

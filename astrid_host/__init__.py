@@ -14,10 +14,10 @@ from astrid_host._audit._sink import AuditSink as AuditSink
 from astrid_host._audit._sink import MemorySink as MemorySink
 from astrid_host._audit._trail import AuditTrail as AuditTrail
 from astrid_host._bindgen import BindgenError as BindgenError
+from astrid_host._bindgen import generate as generate_bindings
 from astrid_host._core._audit_records import Chain as Chain
 from astrid_host._core._audit_records import CompletionRecord as CompletionRecord
 from astrid_host._core._audit_records import DecisionRecord as DecisionRecord
-from astrid_host._bindgen import generate as generate_bindings
 from astrid_host._core._classify import InvalidAddress as InvalidAddress
 from astrid_host._core._classify import IpVerdict as IpVerdict
 from astrid_host._core._classify import classify_ip as classify_ip

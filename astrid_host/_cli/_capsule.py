@@ -2,9 +2,10 @@
 
 ``run`` loads a component (optionally with its ``Capsule.toml``), calls its ``run`` export
 through the generated ``CapsuleWorld`` bindings, prints the answer on stdout and every egress
-decision (one canonical line each) on stderr. ``inspect`` describes a component without
-running it: what it imports and exports, which capabilities that means, its size and whether
-the compile cache already holds it.
+decision (one canonical line each) on stderr; with ``--secret`` it gives the capsule secrets,
+with ``--audit`` it writes the audit trail (the options of :mod:`._runopts`). ``inspect``
+describes a component without running it: what it imports and exports, which capabilities that
+means, its size and whether the compile cache already holds it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from astrid_host._cli._resolve import OverrideResolver, parse_resolve
+from astrid_host._cli._runopts import RunOptions, add_run_options, read_run_options
 from astrid_host._cli._wasmfile import not_a_component
 from astrid_host._core._limits import Limits
 from astrid_host._core._manifest import Manifest, ManifestError, load_manifest
@@ -65,6 +67,7 @@ def register(subparsers: Any) -> None:
                      help="the text passed to run (@path reads a file, @- stdin)")
     run.add_argument("--json", action="store_true",
                      help="print one JSON object (answer, error, decisions) instead of text")
+    add_run_options(run)
     run.set_defaults(handler=run_command)
 
     inspect = subparsers.add_parser(
@@ -137,6 +140,7 @@ def run_command(args: argparse.Namespace) -> int:
         policy = EgressPolicy.parse(rules, methods=manifest.methods if manifest else None,
                                     local=args.local)
         table = parse_resolve(args.resolve)
+        options = read_run_options(args)
         problem = not_a_component(component)
     except (ManifestError, PolicyError, ValueError, _UsageError) as exc:
         return _fail(args, EXIT_INPUT, "invalid-input", str(exc))
@@ -154,7 +158,8 @@ def run_command(args: argparse.Namespace) -> int:
         with announce_compiles():
             import trio
 
-            outcome = trio.run(_run, component, policy, limits, name, text, table)
+            outcome = trio.run(_run, component, policy, limits, name, text, table, options,
+                               manifest.secrets if manifest else None)
     finally:
         logger.removeHandler(decisions)
         logger.setLevel(old_level)
@@ -189,8 +194,10 @@ class _Outcome:
 
 
 async def _run(component: Path, policy: EgressPolicy, limits: Limits, name: str,
-               text: str, table: dict[str, list[str]]) -> _Outcome:
+               text: str, table: dict[str, list[str]], options: RunOptions,
+               declared_secrets: tuple[str, ...] | None) -> _Outcome:
     """Load and run the capsule. Never raises for expected failures."""
+    from astrid_host._audit._sink import AuditError
     from astrid_host._wasm._errors import (
         CapsuleLoadError,
         CapsuleTrap,
@@ -201,10 +208,14 @@ async def _run(component: Path, policy: EgressPolicy, limits: Limits, name: str,
 
     resolver = OverrideResolver(table) if table else None
     try:
-        async with Host(limits=limits, resolver=resolver) as host:
-            capsule = await host.load(component, policy=policy, limits=limits, name=name)
+        async with Host(limits=limits, resolver=resolver, audit=options.audit) as host:
+            capsule = await host.load(component, policy=policy, limits=limits, name=name,
+                                      secrets=options.secrets,
+                                      declared_secrets=declared_secrets)
             async with capsule:
                 return _Outcome(EXIT_OK, "", await CapsuleWorld(capsule).run(text))
+    except AuditError as exc:  # the trail cannot be opened: the operator's file or key
+        return _Outcome(EXIT_INPUT, "invalid-audit", str(exc))
     except Err as err:
         return _Outcome(EXIT_CAPSULE, "capsule-error", str(err.value))
     except CapsuleTrap as exc:
@@ -328,7 +339,9 @@ def describe(component: Path, manifest: Manifest | None) -> dict[str, Any]:
                            "version": manifest.version, "net": list(manifest.net),
                            "methods": None if manifest.methods is None else
                            list(manifest.methods),
-                           "limits": manifest.limits}
+                           "limits": manifest.limits,
+                           "secrets": None if manifest.secrets is None else
+                           list(manifest.secrets)}
     return doc
 
 
@@ -376,6 +389,8 @@ def inspect_command(args: argparse.Namespace) -> int:
                 "  net: " + (", ".join(m["net"]) or "nothing"),
                 "  methods: " + (", ".join(m["methods"]) if m["methods"] else "default"),
                 "  limits: " + (", ".join(f"{k}={v}" for k, v in m["limits"].items())
-                                or "operator defaults")]
+                                or "operator defaults"),
+                "  secrets: " + (", ".join(m["secrets"]) if m["secrets"] is not None
+                                 else "not declared (any the operator gives)")]
     print("\n".join(out))
     return EXIT_OK

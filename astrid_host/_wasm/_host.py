@@ -66,6 +66,9 @@ class CapsuleContext:
     secrets: the capsule's own copies of the secrets given to :meth:`Host.load` (the client
         owns them and wipes them when it closes).
     audit: the host's audit sink (``None``: no audit trail).
+
+    A factory of its own must hand ``secrets`` and ``audit`` to the client it builds (as the
+    default one does): a client without them fills in no secret and writes no record.
     """
 
     name: str

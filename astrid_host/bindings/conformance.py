@@ -521,7 +521,7 @@ class StreamReport:
     """FNV-1a 64-bit hash of the body bytes."""
 
 
-# How each type crosses the boundary: astrid_host._wasm._bindings_rt.
+# How each type crosses the boundary (astrid_host._core._witschema).
 _METHOD_TY: rt.Ty[Method] = rt.VariantTy(
     "method",
     [
@@ -668,9 +668,9 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#fetch",
-            _REQUEST_TY.lower(req, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
         )
-        return rt.unwrap(_T0.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T0, raw, self._capsule))
 
     async def stream_all(self, req: Request, chunk: int) -> StreamReport:
         """`client.start`, then `read(chunk)` until `none`, hashing as it goes.
@@ -679,10 +679,10 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#stream-all",
-            _REQUEST_TY.lower(req, self._capsule),
-            rt.U32.lower(chunk, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
+            rt.lower(rt.U32, chunk, self._capsule),
         )
-        return rt.unwrap(_T1.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T1, raw, self._capsule))
 
     async def drop_early(self, req: Request, read_bytes: int, chunk: int) -> int:
         """`client.start`, read about `read-bytes`, then drop the stream. Returns bytes read.
@@ -691,11 +691,11 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#drop-early",
-            _REQUEST_TY.lower(req, self._capsule),
-            rt.U64.lower(read_bytes, self._capsule),
-            rt.U32.lower(chunk, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
+            rt.lower(rt.U64, read_bytes, self._capsule),
+            rt.lower(rt.U32, chunk, self._capsule),
         )
-        return rt.unwrap(_T2.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T2, raw, self._capsule))
 
     async def upload_pattern(self, req: Request, total_bytes: int, chunk: int) -> Response:
         """`client.upload` a body of `total-bytes` bytes where byte i is `i % 251`, written in
@@ -705,11 +705,11 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#upload-pattern",
-            _REQUEST_TY.lower(req, self._capsule),
-            rt.U64.lower(total_bytes, self._capsule),
-            rt.U32.lower(chunk, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
+            rt.lower(rt.U64, total_bytes, self._capsule),
+            rt.lower(rt.U32, chunk, self._capsule),
         )
-        return rt.unwrap(_T0.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T0, raw, self._capsule))
 
     async def open_many(self, req: Request, count: int) -> list[Ok[int] | Err[ErrorCode]]:
         """Open `count` streams with `client.start` and keep them all open until every attempt
@@ -717,10 +717,10 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#open-many",
-            _REQUEST_TY.lower(req, self._capsule),
-            rt.U32.lower(count, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
+            rt.lower(rt.U32, count, self._capsule),
         )
-        return _T3.lift(raw, self._capsule)
+        return rt.lift(_T3, raw, self._capsule)
 
     async def upload_then_stream(self, req: Request, total_bytes: int, chunk: int) -> StreamReport:
         """`client.upload` a body of `total-bytes` bytes (byte i = `i % 251`, pieces of `chunk`
@@ -730,11 +730,11 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#upload-then-stream",
-            _REQUEST_TY.lower(req, self._capsule),
-            rt.U64.lower(total_bytes, self._capsule),
-            rt.U32.lower(chunk, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
+            rt.lower(rt.U64, total_bytes, self._capsule),
+            rt.lower(rt.U32, chunk, self._capsule),
         )
-        return rt.unwrap(_T1.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T1, raw, self._capsule))
 
     async def meta_after(self, req: Request, read_bytes: int) -> ResponseMeta:
         """`client.start`, read about `read-bytes` of the body (pieces of at most 65536 bytes),
@@ -744,10 +744,10 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#meta-after",
-            _REQUEST_TY.lower(req, self._capsule),
-            rt.U64.lower(read_bytes, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
+            rt.lower(rt.U64, read_bytes, self._capsule),
         )
-        return rt.unwrap(_T4.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T4, raw, self._capsule))
 
     async def read_after_end(self, req: Request) -> bytes | None:
         """Misuse of a stream: read it to the end, then read again (expect `none` or `closed`);
@@ -757,9 +757,9 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#read-after-end",
-            _REQUEST_TY.lower(req, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
         )
-        return rt.unwrap(_T5.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T5, raw, self._capsule))
 
     async def write_after_finish(self, req: Request) -> None:
         """Misuse of an upload: finish it, then write again; returns the outcome of the write.
@@ -768,9 +768,9 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#write-after-finish",
-            _REQUEST_TY.lower(req, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
         )
-        rt.unwrap(_T6.lift(raw, self._capsule))
+        rt.unwrap(rt.lift(_T6, raw, self._capsule))
 
 
 class ConformanceWorld:

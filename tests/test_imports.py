@@ -332,7 +332,7 @@ def test_lowering_budget_makes_large_copies_wait_for_each_other() -> None:
     import threading
     import time as _time
 
-    from astrid_host._wasm._imports import _ByteBudget
+    from astrid_host._wasm._dispatch import _ByteBudget
 
     budget = _ByteBudget(100)
     assert budget.acquire(1000) == 100  # clamped: runs alone

@@ -45,12 +45,14 @@ class UnrepresentableValue(TypeError):
 class ValueOutOfRange(ValueError, OverflowError):
     """A number does not fit its WIT integer type (wasmtime-py would wrap it silently).
 
-    ``field`` is the innermost record field it was found in, when there is one.
+    ``path`` names the record fields it was found in, outermost first (empty when the number
+    was not inside a record).
     """
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message if field is None else f"{field}: {message}")
-        self.field = field
+    def __init__(self, message: str, path: tuple[str, ...] = ()) -> None:
+        super().__init__(f"{'.'.join(path)}: {message}" if path else message)
+        self.message = message
+        self.path = path
 
 
 def lower(ty: w.Ty[T], value: T, ctx: Any = None) -> Any:
@@ -129,7 +131,7 @@ def _expected(ty: w.Ty[Any], value: Any) -> TypeError:
 
 
 def _in_field(name: str, exc: ValueOutOfRange) -> ValueOutOfRange:
-    return exc if exc.field is not None else ValueOutOfRange(str(exc), name)
+    return ValueOutOfRange(exc.message, (name, *exc.path))
 
 
 # --- lowering --------------------------------------------------------------------------------

@@ -88,22 +88,58 @@ def host_spec(resolve: Resolve, package: str | None) -> HostModelSpec:
     return HostModelSpec(package, served, module="-")
 
 
-def generate_host_model(resolve: Resolve, spec: HostModelSpec) -> str:
-    """The Python source of the host model described by ``spec``."""
-    return _HostGen(resolve, spec).module()
+def generate_host_model(resolve: Resolve, spec: HostModelSpec,
+                        siblings: Iterable[HostModelSpec] = HOST_MODELS) -> str:
+    """The Python source of the host model described by ``spec``.
+
+    A type (or resource) of another package with a model among ``siblings`` is imported from
+    that model rather than generated again, so each WIT type has one Python class.
+    """
+    return _HostGen(resolve, spec, siblings).module()
 
 
 class _HostGen(TypeMapper):
-    def __init__(self, resolve: Resolve, spec: HostModelSpec) -> None:
+    def __init__(self, resolve: Resolve, spec: HostModelSpec,
+                 siblings: Iterable[HostModelSpec] = ()) -> None:
         super().__init__(resolve, host=True, adapted=spec.adapted)
         self.spec = spec
-        pkg = resolve.packages.index(spec.package)
-        by_name = {i.name: i for i in resolve.interfaces if i.package == pkg}
+        self.package = resolve.packages.index(spec.package)
+        by_name = {i.name: i for i in resolve.interfaces if i.package == self.package}
         missing = [n for n in spec.interfaces if n not in by_name]
         if missing:
             raise BindgenError(f"package {spec.package} has no interface {missing[0]!r}")
         self.served = [by_name[n] for n in spec.interfaces]
+        self.siblings = [s for s in siblings if s.package != spec.package]
+        self.foreign: dict[int, str] = {}  # type index → module it is imported from
         self.lines: list[str] = []
+
+    def prepare(self) -> _HostGen:
+        """Find the reachable types, name them, and take other packages' from their models."""
+        self.collect(t for iface in self.served for fn in iface.functions
+                     for t in [*(p.type for p in fn.params), fn.result])
+        models: dict[str, _HostGen] = {}
+        for index in [*self.used, *self.resources]:
+            owner = self.r.types[index].owner
+            package = None if owner is None or owner[0] != "interface" \
+                else self.r.interfaces[owner[1]].package
+            if package is None or package == self.package:
+                continue
+            name = self.r.packages[package]
+            spec = next((s for s in self.siblings if s.package == name), None)
+            if spec is None:
+                continue  # no model of that package: its types are generated here too
+            if name not in models:
+                models[name] = _HostGen(self.r, spec, self.siblings).prepare()
+            sibling = models[name]
+            if index not in sibling.cls and index not in sibling.handles:
+                raise BindgenError(f"{self.r.types[index].name} of {name} is not in its host "
+                                   f"model {spec.module}: serve an interface that uses it")
+            self.foreign[index] = spec.module.removesuffix(".py").replace("/", ".")
+            for table, theirs in ((self.cls, sibling.cls), (self.descs, sibling.descs),
+                                  (self.handles, sibling.handles)):
+                if index in theirs:
+                    table[index] = theirs[index]
+        return self
 
     def emit(self, *lines: str) -> None:
         self.lines.extend(lines)
@@ -219,8 +255,9 @@ class _HostGen(TypeMapper):
     # --- descriptors and interfaces ----------------------------------------------------------
 
     def emit_descriptors(self) -> None:
-        self.emit("", "", "# How each type crosses the boundary (astrid_host._core._witschema).")
         for index in self.used:
+            if index in self.foreign:
+                continue
             td = self.r.types[index]
             kind = td.kind
             name, d = self.cls[index], self.descs.get(index)
@@ -249,12 +286,13 @@ class _HostGen(TypeMapper):
 
     def emit_interface(self, iface: Interface) -> str:
         const = snake(iface.name or "interface").upper()
-        resources = [n for n, i in iface.types if isinstance(self.r.types[i].kind, ResourceDef)
-                     and self.r.types[i].owner == ("interface", iface.index)]
+        resources = [f'("{n}", {self.handles[self.resource_def(i)]}_OWN)' for n, i in iface.types
+                     if isinstance(self.r.types[self.resource_def(i)].kind, ResourceDef)]
         self.emit("", "", f"#: The functions of `{iface.name}`, as a guest imports them.")
         self.emit(f"{const} = wit.Interface(", f'    "{self.r.interface_id(iface.index)}",')
-        quoted = [f'"{n}"' for n in resources]
-        self.emit(f"    {_tuple(quoted)},", "    (")
+        self.emit(*wrap("    (", resources, "),") if len(resources) != 1
+                  else [f"    ({resources[0]},),"])
+        self.emit("    (")
         for fn in iface.functions:
             params = _tuple(f'("{p.name}", {self.desc(p.type)})' for p in fn.params)
             self.emit("        wit.Func(", f'            "{fn.name}",',
@@ -265,9 +303,20 @@ class _HostGen(TypeMapper):
 
     # --- the module ------------------------------------------------------------------------
 
+    def emit_handles(self) -> None:
+        for index in self.resources:
+            if index in self.foreign:
+                continue
+            td = self.r.types[index]
+            assert td.owner is not None and td.owner[0] == "interface"
+            owner = self.r.interface_id(td.owner[1])
+            for mode in ("own", "borrow"):
+                self.emit(f"{self.handles[index]}_{mode.upper()}: wit.HandleTy[Any] = "
+                          "wit.HandleTy(",
+                          f'    "{td.name}", mode="{mode}", host=True, interface="{owner}")')
+
     def module(self) -> str:
-        self.collect(t for iface in self.served for fn in iface.functions
-                     for t in [*(p.type for p in fn.params), fn.result])
+        self.prepare()
         names = ", ".join(self.spec.interfaces)
         self.emit(f'"""Host model of `{self.spec.package}`: the interfaces the host serves '
                   f"({names}).", "",
@@ -280,7 +329,7 @@ class _HostGen(TypeMapper):
         for index in self.used:
             td, name = self.r.types[index], self.cls[index]
             kind = td.kind
-            if index in self.adapted:
+            if index in self.adapted or index in self.foreign:
                 continue
             self.emit("", "")
             public.append(name)
@@ -294,11 +343,16 @@ class _HostGen(TypeMapper):
             else:
                 assert not isinstance(kind, (Ref, ResourceDef))
                 self.emit(*_comment(td.docs, ""), f"{name}: TypeAlias = {self.py(kind)}")
+        self.emit("", "", "# How each type crosses the boundary (astrid_host._core._witschema).")
+        self.emit_handles()
         self.emit_descriptors()
-        public += [self.descs[i] for i in self.used
+        local = [i for i in self.used if i not in self.foreign]
+        public += [self.descs[i] for i in local
                    if i in self.adapted or not isinstance(self.r.types[i].kind, (Ref, ListOf,
                                                                               OptionOf, TupleOf,
                                                                               ResultOf, Prim))]
+        public += [f"{self.handles[i]}_{mode}" for i in self.resources if i not in self.foreign
+                   for mode in ("OWN", "BORROW")]
         public += [self.emit_interface(iface) for iface in self.served]
         self.lines[body_start:body_start] = ["__all__ = ["] + [
             f'    "{n}",' for n in sorted(set(public))] + ["]"]
@@ -323,9 +377,23 @@ class _HostGen(TypeMapper):
         if typing:
             out.append(f"from typing import {', '.join(typing)}")
         out += ["", "from astrid_host._core import _witschema as wit"]
+        imported: dict[str, list[str]] = {}
         for adapted in dict.fromkeys(self.adapted.values()):
             module, _, name = adapted.codec.partition(":")
-            out.append(f"from {module} import {name}")
+            imported.setdefault(module, []).append(name)
+        for index, module in self.foreign.items():
+            names = imported.setdefault(module, [])
+            if index in self.handles:
+                names += [f"{self.handles[index]}_OWN", f"{self.handles[index]}_BORROW"]
+            else:
+                names += [self.descs[index]] + ([] if index in self.adapted
+                                                else [self.cls[index]])
+        for module in sorted(imported):
+            # isort's order by type: constants, then classes, then the rest.
+            names = sorted(set(imported[module]),
+                           key=lambda n: (0 if n.isupper() else 1 if n[:1].isupper() else 2, n))
+            line = f"from {module} import {', '.join(names)}"
+            out += [line] if len(line) <= 100 else wrap(f"from {module} import (", names, ")")
         return out
 
 

@@ -30,7 +30,7 @@ from astrid_host._bindgen._model import (
     TypeDef,
     VariantDef,
 )
-from astrid_host._bindgen._names import constant, pascal
+from astrid_host._bindgen._names import constant, pascal, upper
 
 __all__ = ["DEFS", "Adapted", "TypeMapper"]
 
@@ -67,6 +67,8 @@ class TypeMapper:
         self.cls: dict[int, str] = {}  # type index → class / alias name
         self.descs: dict[int, str] = {}  # type index → descriptor constant
         self.adapted: dict[int, Adapted] = {}
+        self.resources: list[int] = []  # host mode: reachable resources (no class emitted)
+        self.handles: dict[int, str] = {}  # host mode: resource index → handle constant stem
 
     def resource_functions(self, resource: int) -> list[Function]:
         """The constructor, methods and static functions of a resource, in WIT order."""
@@ -115,7 +117,10 @@ class TypeMapper:
             if td.name is None or isinstance(td.kind, Ref):
                 continue
             if self.host and isinstance(td.kind, ResourceDef):
-                continue  # the host's own objects stand behind its resources
+                # The host's own objects stand behind its resources: no class, two handles.
+                self.resources.append(index)
+                self.handles[index] = upper(td.name)
+                continue
             if td.name in self.adapted_by_name:
                 if not isinstance(td.kind, VariantDef):
                     raise BindgenError(f"only variants can be adapted, not {td.name}")
@@ -138,6 +143,14 @@ class TypeMapper:
             taken[name] = index
             self.cls[index] = name
             self.descs[index] = ("" if self.host else "_") + constant(name)
+
+    def resource_def(self, index: int) -> int:
+        """The index of the resource definition a (possibly `use`d) resource name means."""
+        kind = self.r.types[index].kind
+        while isinstance(kind, Ref):
+            index = kind.index
+            kind = self.r.types[index].kind
+        return index
 
     # --- type expressions ------------------------------------------------------------------
 
@@ -217,6 +230,5 @@ class TypeMapper:
         if isinstance(t, Handle):
             if not self.host:
                 return self.descs[t.resource]
-            name = self.r.types[t.resource].name
-            return f'{rt}.HandleTy("{name}", mode="{t.mode}", host=True)'
+            return f"{self.handles[self.resource_def(t.resource)]}_{t.mode.upper()}"
         raise BindgenError(f"unsupported type {t!r}")  # pragma: no cover

@@ -349,16 +349,18 @@ class HandleTy(Ty[T]):
 
     A guest's resource (bindings) is wrapped by a generated class: ``wrap(ctx, handle)`` builds
     it, its ``handle`` attribute is what is passed back. A resource the host implements
-    (``host=True``, host models) is an object of the host's own; the converter's context keeps
-    the table that maps guest handles to those objects.
+    (``host=True``, host models; ``interface`` is the id of the interface defining it) is an
+    object of the host's own; the converter's context keeps the table that maps guest handles
+    to those objects.
     """
 
-    def __init__(self, wit: str, wrap: Any = None, *,
-                 mode: Literal["own", "borrow"] = "own", host: bool = False) -> None:
+    def __init__(self, wit: str, wrap: Any = None, *, mode: Literal["own", "borrow"] = "own",
+                 host: bool = False, interface: str = "") -> None:
         self.wit = wit
         self.wrap = wrap
         self.mode = mode
         self.host = host
+        self.interface = interface
 
 
 # --- interfaces -----------------------------------------------------------------------------
@@ -381,10 +383,14 @@ class Func:
 
 @dataclass(frozen=True)
 class Interface:
-    """An interface the host serves: its full id, resources and functions, in WIT order."""
+    """An interface the host serves: its full id, resources and functions, in WIT order.
+
+    ``resources`` are (the name the interface exports it under, its ``own`` handle): those it
+    defines and those it uses from another interface (the same type, so the same handle).
+    """
 
     id: str
-    resources: tuple[str, ...]
+    resources: tuple[tuple[str, HandleTy[Any]], ...]
     functions: tuple[Func, ...]
 
     def func(self, name: str) -> Func:

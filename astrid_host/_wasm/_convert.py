@@ -13,9 +13,10 @@ wasmtime-py picks the *first* case whose classes accept it (``isinstance``), so 
 cannot be sent at all (``flag(true)`` after a ``u32`` case: a ``bool`` is an ``int``);
 :class:`UnrepresentableValue` reports those instead of sending the wrong case.
 
-Handles of resources the host implements need a context (``ctx``) with ``own(resource, obj)``
-(a new guest handle for a host object) and ``borrow(resource, handle)`` (the object behind a
-borrowed handle); for a guest's resources ``ctx`` is what the generated wrapper class gets.
+Handles of resources the host implements need a context (``ctx``) with ``own(ty, obj)`` (a new
+guest handle for a host object) and ``borrow(ty, handle)`` (the object behind a borrowed
+handle), ``ty`` being the :class:`HandleTy`; for a guest's resources ``ctx`` is what the
+generated wrapper class gets.
 """
 
 from __future__ import annotations
@@ -267,7 +268,7 @@ def _lower_handle(ty: w.HandleTy[Any]) -> Conv:
             raise TypeError(f"a host cannot lend borrow<{ty.wit}> to a guest")
 
         def own(v: Any, ctx: Any) -> Any:
-            return ctx.own(ty.wit, v)
+            return ctx.own(ty, v)
         return own
 
     def guest(v: Any, ctx: Any) -> Any:
@@ -389,5 +390,5 @@ def _lift_handle(ty: w.HandleTy[Any]) -> Conv:
     if ty.host:
         if ty.mode != "borrow":
             raise TypeError(f"a host import cannot take own<{ty.wit}> from a guest")
-        return lambda raw, ctx: ctx.borrow(ty.wit, raw)
+        return lambda raw, ctx: ctx.borrow(ty, raw)
     return lambda raw, ctx: ty.wrap(ctx, raw)

@@ -24,7 +24,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from wasmtime.component import ResourceHost, ResourceType
@@ -65,31 +65,10 @@ class HostInterface:
     guest_error: Callable[[Exception], Any | None]
     precheck: Callable[[Call, wit.Func, HostCall], Any | None] | None = None
     lower_error: Callable[[Any, Any], Any] | None = None
-    #: Host resource type ids by resource name (assigned when the interface is built).
-    kinds: dict[str, int] = field(default_factory=dict, compare=False)
 
 
-class Call:
-    """One host import call: its Store's session, the store, and the handle table."""
-
-    __slots__ = ("kinds", "session", "store")
-
-    def __init__(self, session: StoreSession, store: Any, kinds: Mapping[str, int]) -> None:
-        self.session = session
-        self.store = store
-        self.kinds = kinds
-
-    def own(self, resource: str, obj: Any) -> ResourceHost:
-        """A new guest handle for ``obj`` (an ``own<resource>`` result)."""
-        kind = self.kinds[resource]
-        return ResourceHost.own(self.session.add(kind, obj), kind)
-
-    def borrow(self, resource: str, handle: Any) -> Any:
-        """The host object behind a borrowed handle (``HostFault`` when it is not ours)."""
-        return self.session.get(self.kinds[resource], handle, self.store)
-
-
-# Host resource type ids (any u32 unique within a linker), one per (interface, resource).
+# Host resource type ids (any u32 unique within a linker), one per (interface, resource):
+# an interface using another's resource refers to the same type.
 _KIND_IDS = itertools.count(0xA5710001)
 _KINDS: dict[tuple[str, str], int] = {}
 
@@ -99,6 +78,25 @@ def _kind(interface: str, resource: str) -> int:
     if key not in _KINDS:
         _KINDS[key] = next(_KIND_IDS)
     return _KINDS[key]
+
+
+class Call:
+    """One host import call: its Store's session, the store, and the handle table."""
+
+    __slots__ = ("session", "store")
+
+    def __init__(self, session: StoreSession, store: Any) -> None:
+        self.session = session
+        self.store = store
+
+    def own(self, ty: wit.HandleTy[Any], obj: Any) -> ResourceHost:
+        """A new guest handle for ``obj`` (an ``own<resource>`` result)."""
+        kind = _kind(ty.interface, ty.wit)
+        return ResourceHost.own(self.session.add(kind, obj), kind)
+
+    def borrow(self, ty: wit.HandleTy[Any], handle: Any) -> Any:
+        """The host object behind a borrowed handle (``HostFault`` when it is not ours)."""
+        return self.session.get(_kind(ty.interface, ty.wit), handle, self.store)
 
 
 class _ByteBudget:
@@ -186,7 +184,7 @@ class _Served:
         if len(raw.params) != raw.nargs or raw.nresults != (0 if raw.result is None else 1) \
                 or self.is_result != raw.returns_result:
             raise HostFault(self.differs)
-        call = Call(session, raw.store, self.iface.kinds)
+        call = Call(session, raw.store)
         value = self._answer(call, raw)
         if self.is_result:
             is_ok = isinstance(value, Ok)
@@ -237,11 +235,10 @@ def link_interface(linker: Any, iface: HostInterface) -> None:
     The linker must not be locked (no live ``root()`` child).
     """
     model = iface.model
-    for resource in model.resources:
-        iface.kinds[resource] = _kind(model.id, resource)
     with linker.root() as root, root.add_instance(model.id) as instance:
-        for resource in model.resources:
-            instance.add_resource(resource, ResourceType.host(iface.kinds[resource]), _dtor)
+        for name, handle in model.resources:
+            kind = _kind(handle.interface, handle.wit)
+            instance.add_resource(name, ResourceType.host(kind), _dtor)
         for func in model.functions:
             add_func(instance, func.name, _Served(iface, func))
 

@@ -110,7 +110,6 @@ def check_imports(component: Any, engine: Any, interfaces: Sequence[Interface]) 
                 return f"{name} has no function {fname!r}"
             digest = hashlib.sha256(render_func(item.ty, resources).encode()).hexdigest()
             if digest != expected[fname]:
-                short = iface.id.partition("/")[2].partition("@")[0]
-                return (f"{name}: {fname!r} is declared with other types than in "
-                        f"wit/{short}.wit (a guest built from another version of the WIT?)")
+                return (f"{name}: {fname!r} is declared with other types than in the WIT of "
+                        f"{iface.id} (a guest built from another version of the WIT?)")
     return None

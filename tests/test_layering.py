@@ -113,6 +113,55 @@ def test_the_composition_root_may_import_both() -> None:
     assert not _violations(_layer_of(root), _imports(root), "_compose.py")
 
 
+# --- wasmtime-py internals only behind one door -----------------------------------------------
+
+PATCHES = PACKAGE / "_wasm" / "_wasmtime_patches"
+#: wasmtime-py private attributes and conversion internals the patches use.
+PRIVATE_ATTRIBUTES = frozenset({
+    "_tagged", "_from_ptr", "_consume", "_func", "_invalidate", "_context", "_is_bytes",
+    "convert_to_c", "convert_from_c",
+})
+
+
+def _private_wasmtime(name: str) -> bool:
+    parts = name.split(".")
+    return parts[0] == "wasmtime" and any(p.startswith("_") for p in parts[1:])
+
+
+def _reaches_into_wasmtime(source: str, filename: str, package: str = "") -> list[str]:
+    found = [f"imports {name}" for _, name in _imports_of(source, filename, package)
+             if _private_wasmtime(name)]
+    found += [f"uses .{node.attr}" for node in ast.walk(ast.parse(source, filename))
+              if isinstance(node, ast.Attribute) and node.attr in PRIVATE_ATTRIBUTES]
+    return found
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if PATCHES not in p.parents],
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_patches_folder_reaches_into_wasmtime_internals(path: Path) -> None:
+    """Private modules, ``_ffi`` and private attributes of wasmtime-py are used in
+    ``_wasm/_wasmtime_patches/`` only, so a wasmtime-py upgrade is one folder to check."""
+    package = ".".join(path.relative_to(PACKAGE.parent).parent.parts)
+    assert not _reaches_into_wasmtime(path.read_text(encoding="utf-8"), str(path), package)
+
+
+@pytest.mark.parametrize("source", [
+    "from wasmtime import _ffi as ffi\n",
+    "from wasmtime.component._types import FuncType\n",
+    "import wasmtime.component._enter\n",
+    "def f(t):\n    return t._tagged()\n",
+    "def f(err):\n    return err._consume()\n",
+])
+def test_the_fence_sees_a_reach_into_wasmtime_internals(source: str) -> None:
+    assert _reaches_into_wasmtime(source, "synthetic.py")
+
+
+def test_the_patches_folder_is_where_the_internals_are() -> None:
+    found = [hit for path in PATCHES.glob("*.py")
+             for hit in _reaches_into_wasmtime(path.read_text(encoding="utf-8"), str(path))]
+    assert found  # the fence above is around something
+
+
 def test_every_layer_directory_exists() -> None:
     for layer in ("_core", "_net", "_wasm"):
         assert (PACKAGE / layer / "__init__.py").is_file()

@@ -54,8 +54,8 @@ class HostInterface:
         is the host's fault); raise to trap instead.
     guest_error(exc): the ``err`` value for an exception raised while lifting the guest's
         arguments, or ``None`` when it is the host's fault (a trap).
-    precheck(call, func, raw): an ``err`` value refusing the raw arguments before they are
-        lifted, or ``None``.
+    precheck(call, func): an ``err`` value refusing the raw arguments (``call.raw_arg(i)``)
+        before they are lifted, or ``None``.
     lower_error(value, call): lowers an ``err`` value (default: the generated descriptor's).
     """
 
@@ -63,7 +63,7 @@ class HostInterface:
     handlers: Mapping[str, Handler]
     error_value: Callable[[Call, BaseException], Any]
     guest_error: Callable[[Exception], Any | None]
-    precheck: Callable[[Call, wit.Func, HostCall], Any | None] | None = None
+    precheck: Callable[[Call, wit.Func], Any | None] | None = None
     lower_error: Callable[[Any, Any], Any] | None = None
 
 
@@ -73,6 +73,9 @@ _KIND_IDS = itertools.count(0xA5710001)
 _KINDS: dict[tuple[str, str], int] = {}
 
 
+_HANDLE_KINDS: dict[wit.HandleTy[Any], int] = {}
+
+
 def _kind(interface: str, resource: str) -> int:
     key = (interface, resource)
     if key not in _KINDS:
@@ -80,23 +83,30 @@ def _kind(interface: str, resource: str) -> int:
     return _KINDS[key]
 
 
-class Call:
-    """One host import call: its Store's session, the store, and the handle table."""
+def _handle_kind(ty: wit.HandleTy[Any]) -> int:
+    kind = _HANDLE_KINDS.get(ty)
+    if kind is None:
+        kind = _HANDLE_KINDS[ty] = _kind(ty.interface, ty.wit)
+    return kind
 
-    __slots__ = ("session", "store")
 
-    def __init__(self, session: StoreSession, store: Any) -> None:
-        self.session = session
-        self.store = store
+class Call(HostCall):
+    """One host import call: the raw call, its Store's session and the handle table.
+
+    It is also the converter's context for handles of the host's resources.
+    """
+
+    __slots__ = ("session",)
+    session: StoreSession
 
     def own(self, ty: wit.HandleTy[Any], obj: Any) -> ResourceHost:
         """A new guest handle for ``obj`` (an ``own<resource>`` result)."""
-        kind = _kind(ty.interface, ty.wit)
+        kind = _handle_kind(ty)
         return ResourceHost.own(self.session.add(kind, obj), kind)
 
     def borrow(self, ty: wit.HandleTy[Any], handle: Any) -> Any:
         """The host object behind a borrowed handle (``HostFault`` when it is not ours)."""
-        return self.session.get(_kind(ty.interface, ty.wit), handle, self.store)
+        return self.session.get(_handle_kind(ty), handle, self.store)
 
 
 class _ByteBudget:
@@ -145,6 +155,9 @@ def _payload_bytes(payload: Any) -> int:
     return len(inner) if isinstance(inner, (bytes, bytearray)) else 0
 
 
+_SESSION = current_session()
+
+
 class _Served:
     """One function of a served interface, with its converters compiled once."""
 
@@ -165,9 +178,24 @@ class _Served:
                 self.lower_err = lowerer(result.err)
         self.differs = f"import signature differs from {iface.model.id.partition('@')[0]}"
 
-    def __call__(self, name: str, raw: HostCall) -> None:
+    def __call__(self, name: str, call: Call) -> None:
         try:
-            self._run(raw)
+            session = _SESSION.get()
+            if session is None:
+                raise HostFault("host import called outside a capsule call")
+            session.calls += 1
+            call.session = session
+            call.read_types(name, session.types)
+            if len(call.params) != call.nargs or call.nresults != (call.result is not None) \
+                    or self.is_result != call.returns_result:
+                raise HostFault(self.differs)
+            if self.is_result:
+                self._answer(call)
+                return
+            args = [f(a, call) for f, a in zip(self.lift, call.lift_args(), strict=True)]
+            value = self.handler(call, *args)
+            if self.lower_value is not None:
+                call.set_value(self.lower_value(value, call))
         except HostFault:
             raise
         except BaseException as exc:
@@ -175,46 +203,31 @@ class _Served:
                       exc_info=True)
             raise
 
-    def _run(self, raw: HostCall) -> None:
-        session = current_session().get()
-        if session is None:
-            raise HostFault("host import called outside a capsule call")
-        session.calls += 1
-        raw.read_types(self.func.name, session.types)
-        if len(raw.params) != raw.nargs or raw.nresults != (0 if raw.result is None else 1) \
-                or self.is_result != raw.returns_result:
-            raise HostFault(self.differs)
-        call = Call(session, raw.store)
-        value = self._answer(call, raw)
-        if self.is_result:
-            is_ok = isinstance(value, Ok)
-            size = _payload_bytes(value.value)
-            held = _LOWERING.acquire(size) if size >= _BUDGET_FROM_BYTES else 0
-            try:
-                raw.set_result(is_ok, value.value)
-            finally:
-                if held:
-                    _LOWERING.release(held)
-        elif self.lower_value is not None:
-            raw.set_value(self.lower_value(value, call))
-
-    def _answer(self, call: Call, raw: HostCall) -> Any:
-        """The handler's answer, lowered to wasmtime-py values (``Ok``/``Err`` kept)."""
-        iface = self.iface
-        if self.is_result:
-            refusal = None if iface.precheck is None else iface.precheck(call, self.func, raw)
-            if refusal is not None:
-                raw.discard_args()
-                return self._err(refusal, call)
+    def _answer(self, call: Call) -> None:
+        """Run a ``result`` function: every outcome but a trap is ``ok`` or ``err``."""
+        value = self._outcome(call)
+        size = _payload_bytes(value.value)
+        held = _LOWERING.acquire(size) if size >= _BUDGET_FROM_BYTES else 0
         try:
-            args = [f(a, call) for f, a in zip(self.lift, raw.lift_args(), strict=True)]
+            call.set_result(isinstance(value, Ok), value.value)
+        finally:
+            if held:
+                _LOWERING.release(held)
+
+    def _outcome(self, call: Call) -> Ok[Any] | Err[Any]:
+        """The handler's answer with its payload lowered to wasmtime-py values."""
+        iface = self.iface
+        refusal = None if iface.precheck is None else iface.precheck(call, self.func)
+        if refusal is not None:
+            call.discard_args()
+            return self._err(refusal, call)
+        try:
+            args = [f(a, call) for f, a in zip(self.lift, call.lift_args(), strict=True)]
         except Exception as exc:
-            refused = iface.guest_error(exc) if self.is_result else None
+            refused = iface.guest_error(exc)
             if refused is None:
                 raise
             return self._err(refused, call)
-        if not self.is_result:
-            return self.handler(call, *args)
         try:
             value = self.handler(call, *args)
             if isinstance(value, Err):
@@ -237,10 +250,9 @@ def link_interface(linker: Any, iface: HostInterface) -> None:
     model = iface.model
     with linker.root() as root, root.add_instance(model.id) as instance:
         for name, handle in model.resources:
-            kind = _kind(handle.interface, handle.wit)
-            instance.add_resource(name, ResourceType.host(kind), _dtor)
+            instance.add_resource(name, ResourceType.host(_handle_kind(handle)), _dtor)
         for func in model.functions:
-            add_func(instance, func.name, _Served(iface, func))
+            add_func(instance, func.name, _Served(iface, func), Call)
 
 
 def _drop(session: StoreSession, rep: int) -> None:
@@ -256,7 +268,7 @@ def _drop(session: StoreSession, rep: int) -> None:
 def _dtor(store: Any, rep: int) -> None:
     # Called by wasmtime-py's own wrapper; it must not raise either.
     try:
-        session = current_session().get()
+        session = _SESSION.get()
         if session is not None:
             _drop(session, rep)
     except BaseException:

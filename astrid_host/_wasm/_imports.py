@@ -29,7 +29,6 @@ from astrid_host._wasm._errors import GuestValueError
 from astrid_host._wasm._session import SessionCancelled
 from astrid_host._wasm._values import error_to_wit, guest_error
 from astrid_host._wasm._wasmtime_patches import (
-    HostCall,
     list_size,
     option_value,
     record_fields,
@@ -143,9 +142,9 @@ def precheck_request(raw: Any, limits: Limits) -> ErrorCode | None:
     return None
 
 
-def _precheck(call: Call, func: Func, raw: HostCall) -> ErrorCode | None:
-    if func.params == (("req", REQUEST_TY),) and raw.nargs == 1:
-        return precheck_request(raw.raw_arg(0), call.session.limits)
+def _precheck(call: Call, func: Func) -> ErrorCode | None:
+    if func.params == (("req", REQUEST_TY),) and call.nargs == 1:
+        return precheck_request(call.raw_arg(0), call.session.limits)
     return None
 
 

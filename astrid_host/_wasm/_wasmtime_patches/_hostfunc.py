@@ -107,19 +107,19 @@ class HostCall:
 
 
 #: Runs one call: ``invoke(name, call)``; it must set the result (if any) or raise.
-Invoke = Callable[[str, HostCall], None]
+Invoke = Callable[[str, Any], None]
 
 
 @ffi.wasmtime_component_func_callback_t  # type: ignore[untyped-decorator]
 def _trampoline(data: Any, context: Any, ty_raw: Any, args: Any, nargs: int,
                 results: Any, nresults: int) -> int:
     try:
-        name, invoke = SLOTS.get(data)
+        name, invoke, frame = SLOTS.get(data)
     except BaseException:
         return error_pointer("unknown astrid host import")
     store = StoreContext(context)
     try:
-        invoke(name, HostCall(store, ty_raw, args, nargs, results, nresults))
+        invoke(name, frame(store, ty_raw, args, nargs, results, nresults))
         return 0
     except BaseException as exc:
         return error_pointer(f"astrid host import {name}: {type(exc).__name__}: {exc}")
@@ -127,9 +127,12 @@ def _trampoline(data: Any, context: Any, ty_raw: Any, args: Any, nargs: int,
         store._invalidate()
 
 
-def add_func(instance: Any, name: str, invoke: Invoke) -> None:
-    """Define function ``name`` on a ``LinkerInstance``, served by ``invoke``."""
-    ident = SLOTS.add("import", (name, invoke))
+def add_func(instance: Any, name: str, invoke: Invoke,
+             frame: type[HostCall] = HostCall) -> None:
+    """Define function ``name`` on a ``LinkerInstance``, served by ``invoke``; each call is
+    handed over as a ``frame`` (a :class:`HostCall`, or a subclass adding what ``invoke``
+    needs)."""
+    ident = SLOTS.add("import", (name, invoke, frame))
     raw_name = name.encode()
     buf = ctypes.create_string_buffer(raw_name)
     err = ffi.wasmtime_component_linker_instance_add_func(

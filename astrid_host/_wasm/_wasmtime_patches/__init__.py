@@ -62,14 +62,17 @@ _NEEDS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-def self_check() -> list[str]:
-    """What the patches need but this wasmtime-py lacks, one line each (empty: all there)."""
+def self_check(needs: tuple[tuple[str, str, str, str], ...] = _NEEDS) -> list[str]:
+    """What the patches need but this wasmtime-py lacks, one line each (empty: all there).
+
+    ``needs`` is (patch, module, class or "", attribute) for everything the patches use.
+    """
     import importlib
 
     from astrid_host._wasm._wasmtime_patches import _fastbytes
 
     problems = []
-    for patch, module, cls, attr in _NEEDS:
+    for patch, module, cls, attr in needs:
         where = ".".join(p for p in (module, cls, attr) if p)
         try:
             owner = importlib.import_module(module)

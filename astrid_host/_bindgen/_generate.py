@@ -69,7 +69,7 @@ class _Gen(TypeMapper):
             kind = td.kind
             self.emit("", "")
             if isinstance(kind, RecordDef):
-                self.emit("@dataclass(frozen=True)", f"class {name}:")
+                self.emit("@dataclass(frozen=True, slots=True)", f"class {name}:")
                 self.emit(*docstring(td.docs, "    ") or [f'    """WIT record `{td.name}`."""'])
                 self.emit("")
                 # Trailing optional fields default to None, so callers may leave them out.
@@ -98,7 +98,7 @@ class _Gen(TypeMapper):
                 for c in kind.cases:
                     cname = name + pascal(c.name)
                     members.append(cname)
-                    self.emit("@dataclass(frozen=True)", f"class {cname}:")
+                    self.emit("@dataclass(frozen=True, slots=True)", f"class {cname}:")
                     docs = c.docs or f"Case `{c.name}`."
                     self.emit(*docstring(f"{docs}\n\nA case of :data:`{name}`.", "    "))
                     if c.type is not None:

@@ -18,25 +18,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from astrid_host._bindgen._model import (
-    BindgenError,
-    EnumDef,
-    FlagsDef,
-    Handle,
-    Interface,
-    ListOf,
-    OptionOf,
-    Prim,
-    RecordDef,
-    Ref,
-    Resolve,
-    ResourceDef,
-    ResultOf,
-    TupleOf,
-    Type,
-    TypeDef,
-    VariantDef,
-)
+from astrid_host._bindgen import _model as m
 from astrid_host._bindgen._names import docstring, snake, upper, wrap
 from astrid_host._bindgen._pytypes import Adapted, TypeMapper
 from astrid_host._bindgen._signature import signature
@@ -69,16 +51,16 @@ HOST_MODELS: tuple[HostModelSpec, ...] = (
 )
 
 
-def host_spec(resolve: Resolve, package: str | None) -> HostModelSpec:
+def host_spec(resolve: m.Resolve, package: str | None) -> HostModelSpec:
     """The registered spec of ``package``, or one serving every interface with functions."""
     if package is None:
         if len(resolve.packages) != 1:
-            raise BindgenError(f"several packages ({', '.join(resolve.packages)}): choose one "
+            raise m.BindgenError(f"several packages ({', '.join(resolve.packages)}): choose one "
                                "with --package")
         package = resolve.packages[0]
     if package not in resolve.packages:
         known = ", ".join(resolve.packages) or "none"
-        raise BindgenError(f"no package {package!r} in the WIT (packages: {known})")
+        raise m.BindgenError(f"no package {package!r} in the WIT (packages: {known})")
     for spec in HOST_MODELS:
         if spec.package == package:
             return spec
@@ -88,7 +70,7 @@ def host_spec(resolve: Resolve, package: str | None) -> HostModelSpec:
     return HostModelSpec(package, served, module="-")
 
 
-def generate_host_model(resolve: Resolve, spec: HostModelSpec,
+def generate_host_model(resolve: m.Resolve, spec: HostModelSpec,
                         siblings: Iterable[HostModelSpec] = HOST_MODELS) -> str:
     """The Python source of the host model described by ``spec``.
 
@@ -99,7 +81,7 @@ def generate_host_model(resolve: Resolve, spec: HostModelSpec,
 
 
 class _HostGen(TypeMapper):
-    def __init__(self, resolve: Resolve, spec: HostModelSpec,
+    def __init__(self, resolve: m.Resolve, spec: HostModelSpec,
                  siblings: Iterable[HostModelSpec] = ()) -> None:
         super().__init__(resolve, host=True, adapted=spec.adapted)
         self.spec = spec
@@ -107,7 +89,7 @@ class _HostGen(TypeMapper):
         by_name = {i.name: i for i in resolve.interfaces if i.package == self.package}
         missing = [n for n in spec.interfaces if n not in by_name]
         if missing:
-            raise BindgenError(f"package {spec.package} has no interface {missing[0]!r}")
+            raise m.BindgenError(f"package {spec.package} has no interface {missing[0]!r}")
         self.served = [by_name[n] for n in spec.interfaces]
         self.siblings = [s for s in siblings if s.package != spec.package]
         self.foreign: dict[int, str] = {}  # type index → module it is imported from
@@ -132,7 +114,7 @@ class _HostGen(TypeMapper):
                 models[name] = _HostGen(self.r, spec, self.siblings).prepare()
             sibling = models[name]
             if index not in sibling.cls and index not in sibling.handles:
-                raise BindgenError(f"{self.r.types[index].name} of {name} is not in its host "
+                raise m.BindgenError(f"{self.r.types[index].name} of {name} is not in its host "
                                    f"model {spec.module}: serve an interface that uses it")
             self.foreign[index] = spec.module.removesuffix(".py").replace("/", ".")
             for table, theirs in ((self.cls, sibling.cls), (self.descs, sibling.descs),
@@ -146,25 +128,25 @@ class _HostGen(TypeMapper):
 
     # --- value classes ---------------------------------------------------------------------
 
-    def defaults_from(self, kind: RecordDef) -> int:
+    def defaults_from(self, kind: m.RecordDef) -> int:
         """Trailing fields with an obvious empty value (``none``, ``false``, an empty list)
         may be left out by callers."""
         i = len(kind.fields)
         while i:
             t = self.r.resolve(kind.fields[i - 1].type)
-            if not (isinstance(t, OptionOf) or t == Prim("bool")
-                    or (isinstance(t, ListOf) and t.element != Prim("u8"))):
+            if not (isinstance(t, m.OptionOf) or t == m.Prim("bool")
+                    or (isinstance(t, m.ListOf) and t.element != m.Prim("u8"))):
                 break
             i -= 1
         return i
 
-    def default(self, ty: Type) -> str:
+    def default(self, ty: m.Type) -> str:
         t = self.r.resolve(ty)
-        return " = None" if isinstance(t, OptionOf) else " = False" if t == Prim("bool") \
+        return " = None" if isinstance(t, m.OptionOf) else " = False" if t == m.Prim("bool") \
             else " = ()"
 
-    def emit_record(self, td: TypeDef, kind: RecordDef, name: str) -> None:
-        self.emit("@dataclass(frozen=True)", f"class {name}:")
+    def emit_record(self, td: m.TypeDef, kind: m.RecordDef, name: str) -> None:
+        self.emit("@dataclass(frozen=True, slots=True)", f"class {name}:")
         self.emit(*docstring(_described(td, "record"), "    "), "")
         first_default = self.defaults_from(kind)
         for i, f in enumerate(kind.fields):
@@ -172,15 +154,15 @@ class _HostGen(TypeMapper):
             default = self.default(f.type) if i >= first_default else ""
             self.emit(f"    {snake(f.name)}: {self.py(f.type)}{default}")
 
-    def emit_enum(self, td: TypeDef, kind: EnumDef | FlagsDef, name: str) -> None:
-        flags = isinstance(kind, FlagsDef)
+    def emit_enum(self, td: m.TypeDef, kind: m.EnumDef | m.FlagsDef, name: str) -> None:
+        flags = isinstance(kind, m.FlagsDef)
         self.emit(f"class {name}({'enum.Flag' if flags else 'enum.Enum'}):")
         self.emit(*docstring(_described(td, "flags" if flags else "enum"), "    "), "")
         for i, c in enumerate(kind.cases):
             self.emit(*_comment(c.docs, "    "))
             self.emit(f"    {upper(c.name)} = " + (str(1 << i) if flags else f'"{c.name}"'))
 
-    def emit_variant(self, td: TypeDef, kind: VariantDef, name: str) -> None:
+    def emit_variant(self, td: m.TypeDef, kind: m.VariantDef, name: str) -> None:
         payloads = list(dict.fromkeys(self.py(c.type) for c in kind.cases if c.type is not None))
         self.emit(f"{name}Payload: TypeAlias = " + " | ".join([*payloads, "None"]), "", "")
         self.emit("@dataclass(frozen=True)", f"class {name}(wit.TaggedValue):")
@@ -196,7 +178,7 @@ class _HostGen(TypeMapper):
         for c in kind.cases:
             self.emit_constructor(c.name, c.type, c.docs)
 
-    def emit_constructor(self, case: str, ty: Type | None, docs: str | None) -> None:
+    def emit_constructor(self, case: str, ty: m.Type | None, docs: str | None) -> None:
         method = snake(case)
         if method in {"case", "payload", "cls"}:
             method += "_"
@@ -204,7 +186,7 @@ class _HostGen(TypeMapper):
         if ty is None:
             params: list[str] = []
             value = ""
-        elif isinstance(target, TypeDef) and isinstance(target.kind, RecordDef) \
+        elif isinstance(target, m.TypeDef) and isinstance(target.kind, m.RecordDef) \
                 and target.index not in self.adapted:
             # A record payload: its fields are the constructor's parameters.
             names = [snake(f.name) + ("_" if snake(f.name) == "cls" else "")
@@ -220,36 +202,36 @@ class _HostGen(TypeMapper):
         self.emit(*docstring(docs or f"Case `{case}`.", "        "))
         self.emit(f'        return cls("{case}"{value})')
 
-    def case_classes(self, ty: Type | None) -> str:
+    def case_classes(self, ty: m.Type | None) -> str:
         found = list(dict.fromkeys(self.classes_of(ty))) if ty is not None else []
         if not found:
             return "None"
         return found[0] if len(found) == 1 else "(" + ", ".join(found) + ")"
 
-    def classes_of(self, ty: Type) -> Iterator[str]:
+    def classes_of(self, ty: m.Type) -> Iterator[str]:
         """The Python classes of the values of ``ty`` (for a variant's payload check)."""
         t = self.target(ty)
-        if isinstance(t, TypeDef):
+        if isinstance(t, m.TypeDef):
             if t.index in self.adapted:
                 yield self.adapted[t.index].py
-            elif isinstance(t.kind, (RecordDef, EnumDef, FlagsDef, VariantDef)):
+            elif isinstance(t.kind, (m.RecordDef, m.EnumDef, m.FlagsDef, m.VariantDef)):
                 yield self.cls[t.index]
             else:
-                assert not isinstance(t.kind, (Ref, ResourceDef))
+                assert not isinstance(t.kind, (m.Ref, m.ResourceDef))
                 yield from self.classes_of(t.kind)
-        elif isinstance(t, Prim):
+        elif isinstance(t, m.Prim):
             yield {"int": "int", "float": "float", "bool": "bool"}.get(self.py(t), "str")
-        elif isinstance(t, ListOf):
-            yield "bytes" if t.element == Prim("u8") else "tuple"
-        elif isinstance(t, OptionOf):
+        elif isinstance(t, m.ListOf):
+            yield "bytes" if t.element == m.Prim("u8") else "tuple"
+        elif isinstance(t, m.OptionOf):
             yield from self.classes_of(t.inner)
             yield "type(None)"
-        elif isinstance(t, ResultOf):
+        elif isinstance(t, m.ResultOf):
             yield from ("wit.Ok", "wit.Err")
-        elif isinstance(t, TupleOf):
+        elif isinstance(t, m.TupleOf):
             yield "tuple"
         else:
-            assert isinstance(t, Handle)
+            assert isinstance(t, m.Handle)
             yield "object"
 
     # --- descriptors and interfaces ----------------------------------------------------------
@@ -263,31 +245,31 @@ class _HostGen(TypeMapper):
             name, d = self.cls[index], self.descs.get(index)
             if index in self.adapted:
                 codec = self.adapted[index].codec.partition(":")[2]
-                assert isinstance(kind, VariantDef)
+                assert isinstance(kind, m.VariantDef)
                 self.emit(f"{d}: wit.CodecTy[{self.adapted[index].py}] = wit.CodecTy(",
                           f'    "{td.name}",', "    [")
                 self.emit(*(f'        ("{c.name}", {self.desc(c.type)}),' for c in kind.cases))
                 self.emit("    ],", f"    {codec},", ")")
-            elif isinstance(kind, RecordDef):
+            elif isinstance(kind, m.RecordDef):
                 self.emit(f"{d}: wit.RecordTy[{name}] = wit.RecordTy(", f"    {name},", "    [")
                 for f in kind.fields:
                     self.emit(f'        ("{f.name}", "{snake(f.name)}", {self.desc(f.type)}),')
                 self.emit("    ],", f'    "{td.name}",', ")")
-            elif isinstance(kind, EnumDef):
+            elif isinstance(kind, m.EnumDef):
                 self.emit(f'{d}: wit.EnumTy[{name}] = wit.EnumTy({name}, "{td.name}")')
-            elif isinstance(kind, FlagsDef):
+            elif isinstance(kind, m.FlagsDef):
                 self.emit(f"{d}: wit.FlagsTy[{name}] = wit.FlagsTy(", f"    {name},", "    [")
                 self.emit(*(f'        ({name}.{upper(c.name)}, "{c.name}"),' for c in kind.cases))
                 self.emit("    ],", f'    "{td.name}",', ")")
-            elif isinstance(kind, VariantDef):
+            elif isinstance(kind, m.VariantDef):
                 self.emit(f"{d}: wit.TaggedTy[{name}] = wit.TaggedTy(", f"    {name},", "    [")
                 self.emit(*(f'        ("{c.name}", {self.desc(c.type)}),' for c in kind.cases))
                 self.emit("    ],", f'    "{td.name}",', ")")
 
-    def emit_interface(self, iface: Interface) -> str:
+    def emit_interface(self, iface: m.Interface) -> str:
         const = snake(iface.name or "interface").upper()
         resources = [f'("{n}", {self.handles[self.resource_def(i)]}_OWN)' for n, i in iface.types
-                     if isinstance(self.r.types[self.resource_def(i)].kind, ResourceDef)]
+                     if isinstance(self.r.types[self.resource_def(i)].kind, m.ResourceDef)]
         self.emit("", "", f"#: The functions of `{iface.name}`, as a guest imports them.")
         self.emit(f"{const} = wit.Interface(", f'    "{self.r.interface_id(iface.index)}",')
         self.emit(*wrap("    (", resources, "),") if len(resources) != 1
@@ -333,24 +315,24 @@ class _HostGen(TypeMapper):
                 continue
             self.emit("", "")
             public.append(name)
-            if isinstance(kind, RecordDef):
+            if isinstance(kind, m.RecordDef):
                 self.emit_record(td, kind, name)
-            elif isinstance(kind, (EnumDef, FlagsDef)):
+            elif isinstance(kind, (m.EnumDef, m.FlagsDef)):
                 self.emit_enum(td, kind, name)
-            elif isinstance(kind, VariantDef):
+            elif isinstance(kind, m.VariantDef):
                 self.emit_variant(td, kind, name)
                 public.append(f"{name}Payload")
             else:
-                assert not isinstance(kind, (Ref, ResourceDef))
+                assert not isinstance(kind, (m.Ref, m.ResourceDef))
                 self.emit(*_comment(td.docs, ""), f"{name}: TypeAlias = {self.py(kind)}")
         self.emit("", "", "# How each type crosses the boundary (astrid_host._core._witschema).")
         self.emit_handles()
         self.emit_descriptors()
         local = [i for i in self.used if i not in self.foreign]
         public += [self.descs[i] for i in local
-                   if i in self.adapted or not isinstance(self.r.types[i].kind, (Ref, ListOf,
-                                                                              OptionOf, TupleOf,
-                                                                              ResultOf, Prim))]
+                   if i in self.adapted or not isinstance(self.r.types[i].kind, (m.Ref, m.ListOf,
+                                                                              m.OptionOf, m.TupleOf,
+                                                                              m.ResultOf, m.Prim))]
         public += [f"{self.handles[i]}_{mode}" for i in self.resources if i not in self.foreign
                    for mode in ("OWN", "BORROW")]
         public += [self.emit_interface(iface) for iface in self.served]
@@ -402,7 +384,7 @@ def _tuple(items: Iterable[str]) -> str:
     return f"({found[0]},)" if len(found) == 1 else "(" + ", ".join(found) + ")"
 
 
-def _described(td: TypeDef, what: str) -> str:
+def _described(td: m.TypeDef, what: str) -> str:
     return td.docs or f"WIT {what} `{td.name}`."
 
 

@@ -11,31 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from astrid_host._bindgen._model import (
-    BindgenError,
-    EnumDef,
-    FlagsDef,
-    Function,
-    Handle,
-    ListOf,
-    OptionOf,
-    Prim,
-    RecordDef,
-    Ref,
-    Resolve,
-    ResourceDef,
-    ResultOf,
-    TupleOf,
-    Type,
-    TypeDef,
-    VariantDef,
-)
+from astrid_host._bindgen import _model as m
 from astrid_host._bindgen._names import constant, pascal, upper
 
 __all__ = ["DEFS", "Adapted", "TypeMapper"]
 
 #: The kinds of named definitions (as opposed to type expressions and aliases).
-DEFS = (RecordDef, EnumDef, FlagsDef, VariantDef, ResourceDef)
+DEFS = (m.RecordDef, m.EnumDef, m.FlagsDef, m.VariantDef, m.ResourceDef)
 
 _PY_PRIM = {
     "bool": "bool", "s8": "int", "u8": "int", "s16": "int", "u16": "int", "s32": "int",
@@ -56,7 +38,7 @@ class Adapted:
 class TypeMapper:
     """Reachable named types of one generated module and how each is spelled in Python."""
 
-    def __init__(self, resolve: Resolve, *, host: bool,
+    def __init__(self, resolve: m.Resolve, *, host: bool,
                  adapted: Mapping[str, Adapted] | None = None) -> None:
         self.r = resolve
         self.host = host
@@ -70,7 +52,7 @@ class TypeMapper:
         self.resources: list[int] = []  # host mode: reachable resources (no class emitted)
         self.handles: dict[int, str] = {}  # host mode: resource index → handle constant stem
 
-    def resource_functions(self, resource: int) -> list[Function]:
+    def resource_functions(self, resource: int) -> list[m.Function]:
         """The constructor, methods and static functions of a resource, in WIT order."""
         td = self.r.types[resource]
         if td.owner is None or td.owner[0] != "interface":
@@ -79,7 +61,7 @@ class TypeMapper:
 
     # --- reachability and names ----------------------------------------------------------
 
-    def collect(self, roots: Iterable[Type | None]) -> None:
+    def collect(self, roots: Iterable[m.Type | None]) -> None:
         """Find every named type reachable from ``roots`` and choose its Python names."""
         seen: set[int] = set()
         pending = list(roots)
@@ -87,43 +69,43 @@ class TypeMapper:
             ty = pending.pop()
             if ty is None:
                 continue
-            if isinstance(ty, Ref):
+            if isinstance(ty, m.Ref):
                 if ty.index in seen:
                     continue
                 seen.add(ty.index)
                 kind = self.r.types[ty.index].kind
-                if isinstance(kind, RecordDef):
+                if isinstance(kind, m.RecordDef):
                     pending += [f.type for f in kind.fields]
-                elif isinstance(kind, (VariantDef, EnumDef, FlagsDef)):
+                elif isinstance(kind, (m.VariantDef, m.EnumDef, m.FlagsDef)):
                     pending += [c.type for c in kind.cases]
-                elif isinstance(kind, ResourceDef):
+                elif isinstance(kind, m.ResourceDef):
                     for fn in self.resource_functions(ty.index):
                         pending += [p.type for p in fn.params] + [fn.result]
                 else:
                     pending.append(kind)
-            elif isinstance(ty, ListOf):
+            elif isinstance(ty, m.ListOf):
                 pending.append(ty.element)
-            elif isinstance(ty, OptionOf):
+            elif isinstance(ty, m.OptionOf):
                 pending.append(ty.inner)
-            elif isinstance(ty, ResultOf):
+            elif isinstance(ty, m.ResultOf):
                 pending += [ty.ok, ty.err]
-            elif isinstance(ty, TupleOf):
+            elif isinstance(ty, m.TupleOf):
                 pending += list(ty.items)
-            elif isinstance(ty, Handle):
-                pending.append(Ref(ty.resource))
+            elif isinstance(ty, m.Handle):
+                pending.append(m.Ref(ty.resource))
         # Emit definitions and named aliases; `use` aliases just point at the original.
         for index in sorted(seen):
             td = self.r.types[index]
-            if td.name is None or isinstance(td.kind, Ref):
+            if td.name is None or isinstance(td.kind, m.Ref):
                 continue
-            if self.host and isinstance(td.kind, ResourceDef):
+            if self.host and isinstance(td.kind, m.ResourceDef):
                 # The host's own objects stand behind its resources: no class, two handles.
                 self.resources.append(index)
                 self.handles[index] = upper(td.name)
                 continue
             if td.name in self.adapted_by_name:
-                if not isinstance(td.kind, VariantDef):
-                    raise BindgenError(f"only variants can be adapted, not {td.name}")
+                if not isinstance(td.kind, m.VariantDef):
+                    raise m.BindgenError(f"only variants can be adapted, not {td.name}")
                 self.adapted[index] = self.adapted_by_name[td.name]
             self.used.append(index)
         taken: dict[str, int] = {}
@@ -139,7 +121,7 @@ class TypeMapper:
                     prefix = pascal(self.r.interfaces[owner[1]].name or f"iface{owner[1]}")
                 name = prefix + name
                 if name in taken:
-                    raise BindgenError(f"cannot find a unique Python name for WIT type {td.name}")
+                    raise m.BindgenError(f"cannot find a unique Python name for WIT type {td.name}")
             taken[name] = index
             self.cls[index] = name
             self.descs[index] = ("" if self.host else "_") + constant(name)
@@ -147,18 +129,18 @@ class TypeMapper:
     def resource_def(self, index: int) -> int:
         """The index of the resource definition a (possibly `use`d) resource name means."""
         kind = self.r.types[index].kind
-        while isinstance(kind, Ref):
+        while isinstance(kind, m.Ref):
             index = kind.index
             kind = self.r.types[index].kind
         return index
 
     # --- type expressions ------------------------------------------------------------------
 
-    def target(self, ty: Type) -> Type | TypeDef:
+    def target(self, ty: m.Type) -> m.Type | m.TypeDef:
         """Follow `use` aliases only (named type aliases keep their own name)."""
-        while isinstance(ty, Ref):
+        while isinstance(ty, m.Ref):
             td = self.r.types[ty.index]
-            if isinstance(td.kind, Ref):
+            if isinstance(td.kind, m.Ref):
                 ty = td.kind
                 continue
             if td.name is None:
@@ -167,68 +149,68 @@ class TypeMapper:
             return td
         return ty
 
-    def can_be_none(self, ty: Type) -> bool:
+    def can_be_none(self, ty: m.Type) -> bool:
         """Whether ``None`` is a value of ``ty`` (so an option of it needs ``Some``)."""
-        return isinstance(self.r.resolve(ty), OptionOf)
+        return isinstance(self.r.resolve(ty), m.OptionOf)
 
-    def py(self, ty: Type | None) -> str:
+    def py(self, ty: m.Type | None) -> str:
         """The Python annotation for a WIT type."""
         if ty is None:
             return "None"
         t = self.target(ty)
-        if isinstance(t, TypeDef):
+        if isinstance(t, m.TypeDef):
             if t.index in self.adapted:
                 return self.adapted[t.index].py
             return self.cls[t.index]
-        if isinstance(t, Prim):
+        if isinstance(t, m.Prim):
             return _PY_PRIM[t.name]
-        if isinstance(t, ListOf):
-            if t.element == Prim("u8"):
+        if isinstance(t, m.ListOf):
+            if t.element == m.Prim("u8"):
                 return "bytes"
             if self.host:
                 return f"tuple[{self.py(t.element)}, ...]"
             return f"list[{self.py(t.element)}]"
-        if isinstance(t, OptionOf):
+        if isinstance(t, m.OptionOf):
             inner = self.py(t.inner)
             if self.can_be_none(t.inner):
                 return f"{self.values}Some[{inner}] | None"
             return f"{inner} | None"
-        if isinstance(t, ResultOf):
+        if isinstance(t, m.ResultOf):
             return f"{self.values}Ok[{self.py(t.ok)}] | {self.values}Err[{self.py(t.err)}]"
-        if isinstance(t, TupleOf):
+        if isinstance(t, m.TupleOf):
             if not t.items:
                 return "tuple[()]"
             return "tuple[" + ", ".join(self.py(i) for i in t.items) + "]"
-        if isinstance(t, Handle):
+        if isinstance(t, m.Handle):
             return "Any" if self.host else self.cls[t.resource]
-        raise BindgenError(f"unsupported type {t!r}")  # pragma: no cover
+        raise m.BindgenError(f"unsupported type {t!r}")  # pragma: no cover
 
-    def desc(self, ty: Type | None) -> str:
+    def desc(self, ty: m.Type | None) -> str:
         """A descriptor expression for a WIT type."""
         if ty is None:
             return "None"
         t = self.target(ty)
         rt = self.rt
-        if isinstance(t, TypeDef):
+        if isinstance(t, m.TypeDef):
             if isinstance(t.kind, DEFS):
                 return self.descs[t.index]
-            assert not isinstance(t.kind, Ref)
+            assert not isinstance(t.kind, m.Ref)
             return self.desc(t.kind)  # a named alias of a type expression
-        if isinstance(t, Prim):
+        if isinstance(t, m.Prim):
             return f"{rt}.{t.name.upper()}"
-        if isinstance(t, ListOf):
-            if t.element == Prim("u8"):
+        if isinstance(t, m.ListOf):
+            if t.element == m.Prim("u8"):
                 return f"{rt}.BytesTy()"
             return f"{rt}.ListTy({self.desc(t.element)}{', tuple' if self.host else ''})"
-        if isinstance(t, OptionOf):
+        if isinstance(t, m.OptionOf):
             wrap = ", wrap=True" if self.can_be_none(t.inner) else ""
             return f"{rt}.OptionTy({self.desc(t.inner)}{wrap})"
-        if isinstance(t, ResultOf):
+        if isinstance(t, m.ResultOf):
             return f"{rt}.ResultTy({self.desc(t.ok)}, {self.desc(t.err)})"
-        if isinstance(t, TupleOf):
+        if isinstance(t, m.TupleOf):
             return f"{rt}.TupleTy(" + ", ".join(self.desc(i) for i in t.items) + ")"
-        if isinstance(t, Handle):
+        if isinstance(t, m.Handle):
             if not self.host:
                 return self.descs[t.resource]
             return f"{self.handles[self.resource_def(t.resource)]}_{t.mode.upper()}"
-        raise BindgenError(f"unsupported type {t!r}")  # pragma: no cover
+        raise m.BindgenError(f"unsupported type {t!r}")  # pragma: no cover

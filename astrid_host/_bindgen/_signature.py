@@ -10,74 +10,57 @@ from __future__ import annotations
 
 import hashlib
 
-from astrid_host._bindgen._model import (
-    BindgenError,
-    EnumDef,
-    FlagsDef,
-    Function,
-    Handle,
-    ListOf,
-    OptionOf,
-    Prim,
-    RecordDef,
-    Resolve,
-    ResourceDef,
-    ResultOf,
-    TupleOf,
-    Type,
-    TypeDef,
-    VariantDef,
-)
+from astrid_host._bindgen import _model as m
 
 __all__ = ["render_func", "render_type", "signature"]
 
 
-def render_type(resolve: Resolve, ty: Type) -> str:
+def render_type(resolve: m.Resolve, ty: m.Type) -> str:
     """``record{a:u32,b:list<u8>}``, ``own<incoming-response>``, ``result<_,string>``, ..."""
     t = resolve.resolve(ty)
-    if isinstance(t, TypeDef):
+    if isinstance(t, m.TypeDef):
         return _render_def(resolve, t)
-    if isinstance(t, Prim):
+    if isinstance(t, m.Prim):
         return t.name
-    if isinstance(t, ListOf):
+    if isinstance(t, m.ListOf):
         return f"list<{render_type(resolve, t.element)}>"
-    if isinstance(t, OptionOf):
+    if isinstance(t, m.OptionOf):
         return f"option<{render_type(resolve, t.inner)}>"
-    if isinstance(t, ResultOf):
+    if isinstance(t, m.ResultOf):
         ok = "_" if t.ok is None else render_type(resolve, t.ok)
         err = "_" if t.err is None else render_type(resolve, t.err)
         return f"result<{ok},{err}>"
-    if isinstance(t, TupleOf):
+    if isinstance(t, m.TupleOf):
         return "tuple<" + ",".join(render_type(resolve, i) for i in t.items) + ">"
-    if isinstance(t, Handle):
+    if isinstance(t, m.Handle):
         return f"{t.mode}<{resolve.types[t.resource].name}>"
-    raise BindgenError(f"unsupported type {t!r}")  # pragma: no cover
+    raise m.BindgenError(f"unsupported type {t!r}")  # pragma: no cover
 
 
-def _render_def(resolve: Resolve, td: TypeDef) -> str:
+def _render_def(resolve: m.Resolve, td: m.TypeDef) -> str:
     kind = td.kind
-    if isinstance(kind, RecordDef):
+    if isinstance(kind, m.RecordDef):
         return "record{" + ",".join(f"{f.name}:{render_type(resolve, f.type)}"
                                     for f in kind.fields) + "}"
-    if isinstance(kind, VariantDef):
+    if isinstance(kind, m.VariantDef):
         return "variant{" + ",".join(
             c.name if c.type is None else f"{c.name}({render_type(resolve, c.type)})"
             for c in kind.cases) + "}"
-    if isinstance(kind, EnumDef):
+    if isinstance(kind, m.EnumDef):
         return "enum{" + ",".join(c.name for c in kind.cases) + "}"
-    if isinstance(kind, FlagsDef):
+    if isinstance(kind, m.FlagsDef):
         return "flags{" + ",".join(c.name for c in kind.cases) + "}"
-    assert isinstance(kind, ResourceDef)
-    raise BindgenError(f"resource {td.name} used without own<> or borrow<>")
+    assert isinstance(kind, m.ResourceDef)
+    raise m.BindgenError(f"resource {td.name} used without own<> or borrow<>")
 
 
-def render_func(resolve: Resolve, fn: Function) -> str:
+def render_func(resolve: m.Resolve, fn: m.Function) -> str:
     """``func(name:type,...)->type`` for a WIT function."""
     params = ",".join(f"{p.name}:{render_type(resolve, p.type)}" for p in fn.params)
     result = "" if fn.result is None else f"->{render_type(resolve, fn.result)}"
     return f"func({params}){result}"
 
 
-def signature(resolve: Resolve, fn: Function) -> str:
+def signature(resolve: m.Resolve, fn: m.Function) -> str:
     """sha256 (hex) of :func:`render_func`."""
     return hashlib.sha256(render_func(resolve, fn).encode()).hexdigest()

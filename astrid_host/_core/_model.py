@@ -13,39 +13,21 @@ from __future__ import annotations
 import enum
 
 from astrid_host._core import _wit_http as _wit
-from astrid_host._core._wit_http import (
-    AddressVerdict,
-    DigestAlgorithm,
-    Integrity,
-    InvalidRequest,
-    ProhibitedAddress,
-    RedirectPolicy,
-    Request,
-    RequestOptions,
-    RequestPart,
-    Response,
-    ResponseMeta,
-    TimeoutPhase,
-)
+from astrid_host._core._wit_http import AddressVerdict as AddressVerdict
+from astrid_host._core._wit_http import DigestAlgorithm as DigestAlgorithm
+from astrid_host._core._wit_http import Integrity as Integrity
+from astrid_host._core._wit_http import InvalidRequest as InvalidRequest
+from astrid_host._core._wit_http import ProhibitedAddress as ProhibitedAddress
+from astrid_host._core._wit_http import RedirectPolicy as RedirectPolicy
+from astrid_host._core._wit_http import Request as Request
+from astrid_host._core._wit_http import RequestOptions as RequestOptions
+from astrid_host._core._wit_http import RequestPart as RequestPart
+from astrid_host._core._wit_http import Response as Response
+from astrid_host._core._wit_http import ResponseMeta as ResponseMeta
+from astrid_host._core._wit_http import TimeoutPhase as TimeoutPhase
 
-__all__ = [
-    "STANDARD_METHODS",
-    "AddressVerdict",
-    "DigestAlgorithm",
-    "ErrorCode",
-    "Header",
-    "HttpError",
-    "Integrity",
-    "InvalidRequest",
-    "ProhibitedAddress",
-    "RedirectPolicy",
-    "Request",
-    "RequestOptions",
-    "RequestPart",
-    "Response",
-    "ResponseMeta",
-    "TimeoutPhase",
-]
+# The generated values above are re-exported as they are (``X as X``); defined here:
+__all__ = ["STANDARD_METHODS", "ErrorCode", "Header", "HttpError"]
 
 #: A header field: (name, raw value bytes). Order and duplicates are significant.
 Header = tuple[str, bytes]

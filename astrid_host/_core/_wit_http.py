@@ -79,7 +79,7 @@ class DigestAlgorithm(enum.Enum):
     SHA512 = "sha512"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Integrity:
     """An expected digest of the (decoded) response body."""
 
@@ -89,7 +89,7 @@ class Integrity:
     digest: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestOptions:
     """Per-request options. Every limit here can only tighten what the operator configured
     for the capsule; a larger value than the operator's is silently clamped to it.
@@ -117,7 +117,7 @@ class RequestOptions:
     integrity: Integrity | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     """An outgoing request."""
 
@@ -136,7 +136,7 @@ class Request:
     options: RequestOptions | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResponseMeta:
     """Facts about how a response was obtained."""
 
@@ -151,7 +151,7 @@ class ResponseMeta:
     wire_bytes: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Response:
     """A complete, buffered response."""
 
@@ -180,7 +180,7 @@ class TimeoutPhase(enum.Enum):
     TOTAL = "total"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AddressVerdict:
     """One address and the classifier's reason for refusing it."""
 
@@ -190,7 +190,7 @@ class AddressVerdict:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProhibitedAddress:
     """Why the destination address was refused."""
 
@@ -215,7 +215,7 @@ class RequestPart(enum.Enum):
     OPTIONS = "options"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InvalidRequest:
     """A malformed request: the part and what is wrong with it."""
 

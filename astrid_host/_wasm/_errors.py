@@ -9,14 +9,13 @@
   memory, ``unreachable``, ...). The capsule stays usable: the next call runs on a fresh Store.
 
 Request failures are *not* exceptions of this module: a guest receives them as WIT
-`error-code` values and decides what to do. Two internal ones say how a host import ends:
-:class:`GuestValueError` (the guest sent an unacceptable value: answered with an error value)
-and :class:`HostFault` (the host cannot answer and the import has no error channel: a trap).
+`error-code` values and decides what to do. :class:`HostFault` (internal) ends a host import
+that cannot answer and has no error channel: the guest traps.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 __all__ = [
     "CapsuleClosed",
@@ -25,7 +24,6 @@ __all__ = [
     "CapsuleRunError",
     "CapsuleTrap",
     "ExportNotFound",
-    "GuestValueError",
     "HostFault",
     "TrapKind",
 ]
@@ -106,15 +104,6 @@ class CapsuleRunError(CapsuleError):
         super().__init__(f"capsule {name!r} reported: {message}")
         self.name = name
         self.message = message
-
-
-class GuestValueError(ValueError):
-    """A value from the guest is not acceptable; ``code`` is the error value to answer with
-    (the guest's mistake, reported to the guest)."""
-
-    def __init__(self, code: Any) -> None:
-        super().__init__(str(code))
-        self.code = code
 
 
 class HostFault(Exception):

@@ -6,8 +6,10 @@ The interface itself — functions, types, resources, signatures — is generate
 error channel) is :mod:`astrid_host._wasm._dispatch`. What is HTTP's own is here: one handler
 per function awaiting the backend on the trio thread, and the rule that every failure becomes
 a WIT `error-code` value: :class:`HttpError` carries its own code, cancellation (the capsule
-was closed) is ``cancelled``, any other exception is ``internal``. Oversized requests are
-refused from their raw sizes before they are lifted (:func:`precheck_request`).
+was closed) is ``cancelled``, any other exception is ``internal``; a number out of range in a
+request is the guest's `invalid-request`, and an `error-code` payload larger than its WIT
+integer saturates. Oversized requests are refused from their raw sizes before they are lifted
+(:func:`precheck_request`).
 
 The only trap a handler can cause is a host fault with no error channel (a method like
 ``status`` on a handle the host no longer knows) or a guest that declared an import with a type
@@ -18,16 +20,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
+
+from wasmtime.component import Variant
 
 from astrid_host._core._limits import Limits
 from astrid_host._core._model import ErrorCode, HttpError, RequestPart
-from astrid_host._core._wit_http import CLIENT, REQUEST_TY
-from astrid_host._core._witschema import Err, Func, Ok
+from astrid_host._core._wit_http import CLIENT, ERROR_CODE_TY, REQUEST_TY
+from astrid_host._core._witschema import Err, Func, IntTy, Ok
+from astrid_host._wasm._convert import ValueOutOfRange, lower
 from astrid_host._wasm._dispatch import Call, HostInterface, link_interface
-from astrid_host._wasm._errors import GuestValueError
 from astrid_host._wasm._session import SessionCancelled
-from astrid_host._wasm._values import error_to_wit, guest_error
 from astrid_host._wasm._wasmtime_patches import (
     list_size,
     option_value,
@@ -35,8 +39,8 @@ from astrid_host._wasm._wasmtime_patches import (
     string_size,
 )
 
-__all__ = ["CLIENT_INTERFACE", "HTTP_CLIENT", "READ_CHUNK_MAX", "link_client",
-           "precheck_request"]
+__all__ = ["CLIENT_INTERFACE", "HTTP_CLIENT", "READ_CHUNK_MAX", "error_to_wit", "guest_error",
+           "link_client", "precheck_request"]
 
 log = logging.getLogger("astrid_host.wasm")
 
@@ -78,8 +82,6 @@ def _error_value(call: Call, exc: BaseException) -> ErrorCode:
         return exc.code
     if isinstance(exc, SessionCancelled):
         return ErrorCode.cancelled()
-    if isinstance(exc, GuestValueError):
-        return exc.code  # type: ignore[no-any-return]
     if isinstance(exc, Exception):
         log.error("host import failed in capsule %s", call.session.name, exc_info=exc)
         # Only the exception type reaches the guest: its text may hold host details
@@ -87,6 +89,35 @@ def _error_value(call: Call, exc: BaseException) -> ErrorCode:
         return ErrorCode.internal(
             f"host fault ({type(exc).__name__}); details are in the host log")
     return ErrorCode.cancelled()  # trio.Cancelled, KeyboardInterrupt: never into wasmtime
+
+
+def guest_error(exc: Exception) -> ErrorCode | None:
+    """The `error-code` for a number out of range in a request the guest sent (it is
+    refused as `invalid-request`), or ``None`` when lifting failed through the host's fault
+    (a trap)."""
+    if isinstance(exc, ValueOutOfRange) and exc.path:
+        try:
+            part = RequestPart(exc.path[0])
+        except ValueError:
+            return None
+        return ErrorCode.invalid_request(part, f"{exc.path[-1]} out of range")
+    return None
+
+
+_ERROR_CASES = dict(ERROR_CODE_TY.variant_cases)
+
+
+def error_to_wit(code: ErrorCode, ctx: Any = None) -> Variant:
+    """An :class:`ErrorCode` as the WIT `error-code` variant value wasmtime-py lowers.
+
+    Integer payloads larger than their WIT type saturate: the guest learns "at least this
+    much", which is truer than wasmtime's silent wrap-around to 0.
+    """
+    ty = _ERROR_CASES[code.case]
+    if isinstance(ty, IntTy) and isinstance(code.payload, int):
+        code = replace(code, payload=max(ty.lo, min(code.payload, ty.hi)))
+    value: Variant = lower(ERROR_CODE_TY, code)
+    return value
 
 
 # --- the handlers: host-model values in, host-model values out -------------------------------

@@ -6,11 +6,14 @@ URL parsing, policy, decisions, resolvers), the HTTP engine and its values (``Ca
 ``Request``, ``Response``, ``ErrorCode``), and manifests/bindings.
 """
 
+# The composition root: a Host given no http_factory uses the network layer's CapsuleHttp.
+from astrid_host import _compose as _compose
 from astrid_host._bindgen import BindgenError as BindgenError
 from astrid_host._bindgen import generate as generate_bindings
 from astrid_host._core._classify import InvalidAddress as InvalidAddress
 from astrid_host._core._classify import IpVerdict as IpVerdict
 from astrid_host._core._classify import classify_ip as classify_ip
+from astrid_host._core._contracts import HttpBackend as HttpBackend
 from astrid_host._core._decision import EgressDecision as EgressDecision
 from astrid_host._core._decision import Resolution as Resolution
 from astrid_host._core._decision import log_decision as log_decision
@@ -33,6 +36,9 @@ from astrid_host._core._ranges import Reason as Reason
 from astrid_host._core._url import InvalidUrl as InvalidUrl
 from astrid_host._core._url import ParsedUrl as ParsedUrl
 from astrid_host._core._url import parse_url as parse_url
+from astrid_host._core._witschema import Err as Err
+from astrid_host._core._witschema import Ok as Ok
+from astrid_host._core._witschema import Some as Some
 from astrid_host._net._backend import PinnedBackend as PinnedBackend
 from astrid_host._net._backend import Resolver as Resolver
 from astrid_host._net._backend import StaticResolver as StaticResolver
@@ -40,11 +46,8 @@ from astrid_host._net._backend import SystemResolver as SystemResolver
 from astrid_host._net._client import CapsuleHttp as CapsuleHttp
 from astrid_host._net._client import IncomingStream as IncomingStream
 from astrid_host._net._client import OutgoingUpload as OutgoingUpload
-from astrid_host._wasm._bindings_rt import Err as Err
-from astrid_host._wasm._bindings_rt import Ok as Ok
-from astrid_host._wasm._bindings_rt import Some as Some
-from astrid_host._wasm._bindings_rt import UnrepresentableValue as UnrepresentableValue
 from astrid_host._wasm._capsule import Capsule as Capsule
+from astrid_host._wasm._convert import UnrepresentableValue as UnrepresentableValue
 from astrid_host._wasm._errors import CapsuleClosed as CapsuleClosed
 from astrid_host._wasm._errors import CapsuleError as CapsuleError
 from astrid_host._wasm._errors import CapsuleLoadError as CapsuleLoadError
@@ -54,7 +57,6 @@ from astrid_host._wasm._errors import ExportNotFound as ExportNotFound
 from astrid_host._wasm._errors import StaleResource as StaleResource
 from astrid_host._wasm._host import CapsuleContext as CapsuleContext
 from astrid_host._wasm._host import Host as Host
-from astrid_host._wasm._imports import HttpBackend as HttpBackend
 
 __all__ = [
     "BindgenError",

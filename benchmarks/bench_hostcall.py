@@ -5,7 +5,8 @@ The guest is tests/fakes.py's `CLIENT_GUEST_WAT`: `status-many(url, n)` opens on
 
 Candidate: the real path: a :class:`Host`, a loaded capsule, ``capsule.call`` (worker thread,
 context variable, fuel and epoch budget) and astrid-host's own import trampoline
-(`astrid_host._wasm._imports`: types cached per import per Store, results lowered by hand).
+(`astrid_host._wasm._dispatch` over `_wasmtime_patches._hostfunc`: types cached per import
+per Store, results lowered by hand).
 Baseline: the same component in the same engine configuration, where the same handler (the
 handle-table lookup and range check astrid's ``status`` does) is registered with wasmtime-py's
 stock ``LinkerInstance.add_func``, whose wrapper re-reads the function type on every call.
@@ -32,8 +33,11 @@ import trio
 from wasmtime import Config, Engine, Store
 from wasmtime.component import Component, Linker, ResourceHost, ResourceType
 
-from astrid_host._wasm import _imports, _values
+from astrid_host._core._witschema import U16
+from astrid_host._wasm._convert import lowerer
 from astrid_host._wasm._host import Host
+from astrid_host._wasm._imports import CLIENT_INTERFACE
+from astrid_host._wasm._session import StoreSession
 from tests.fakes import CLIENT_GUEST_WAT, FakeHttp
 
 from ._harness import Result
@@ -57,17 +61,18 @@ def _bare(token: trio.lowlevel.TrioToken) -> Callable[[int], Any]:
     cfg.epoch_interruption = True
     engine = Engine(cfg)
     component = Component(engine, CLIENT_GUEST_WAT)
-    session = _imports.StoreSession(backend=FakeHttp(), trio_token=token)
+    session = StoreSession(backend=FakeHttp(), trio_token=token)
+    lower_u16 = lowerer(U16)
     rep = session.add(_KIND, _Head())
 
     def status(store: Any, this: Any) -> int:
         # What astrid's handler does: the handle table lookup and the u16 range check.
         host = this.to_host(store)
         slot = session.resources[host.rep]
-        return _values.checked_uint(slot.obj.status, 0xFFFF, "status")
+        return lower_u16(slot.obj.status, None)
 
     linker = Linker(engine)
-    with linker.root() as root, root.add_instance(_imports.CLIENT_INTERFACE) as client:
+    with linker.root() as root, root.add_instance(CLIENT_INTERFACE) as client:
         client.add_resource("incoming-response", ResourceType.host(_KIND), lambda s, r: None)
         client.add_resource("outgoing-body", ResourceType.host(_KIND + 1), lambda s, r: None)
         client.add_func("start", lambda store, req: ResourceHost.own(rep, _KIND))

@@ -1,7 +1,8 @@
 """Test doubles: a fake HTTP backend implementing the wasm layer's contract, and fake guests.
 
 The fake guests are component WAT text, so the runtime tests need no guest toolchain.
-`CLIENT_GUEST_WAT` imports the real `astrid:http/client@0.1.0` with the exact WIT types and
+`CLIENT_GUEST_WAT` imports the real `astrid:http/client@0.1.0` with the exact WIT types (rendered
+from the generated host model) and
 drives it from hand-written core wasm (canonical ABI by hand: a zeroed request record is a
 ``GET`` with no headers, body or options, so only the URL has to be written).
 """
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 import trio
 
 from astrid_host._core._model import ErrorCode, HttpError, Request, Response, ResponseMeta
+from astrid_host._core._wit_http import CLIENT, ERROR_CODE_TY
+from tests.support.wit_wat import instance_type
 
 # --------------------------------------------------------------------------------------------
 # Fake HTTP backend
@@ -190,88 +193,9 @@ BUMP_ALLOC_BODY = r"""
       (local.get $p))
 """
 
-_CLIENT_INSTANCE_TYPE = r"""
-  (type $client-type (instance
-    (type $bytes (list u8))
-    (type $hdr (tuple string $bytes))
-    (type $headers-def (list $hdr))
-    (export "headers" (type $headers (eq $headers-def)))
-    (type $meta-def (record (field "final-url" string) (field "redirect-count" u32)
-                            (field "elapsed-ms" u64) (field "wire-bytes" u64)))
-    (export "response-meta" (type $meta (eq $meta-def)))
-    (type $verdict-def (record (field "address" string) (field "reason" string)))
-    (export "address-verdict" (type $verdict (eq $verdict-def)))
-    (type $verdicts (list $verdict))
-    (type $prohibited-def (record (field "host" string) (field "addresses" $verdicts)))
-    (export "prohibited-address" (type $prohibited (eq $prohibited-def)))
-    (type $part-def (enum "url" "method" "header" "body" "options"))
-    (export "request-part" (type $part (eq $part-def)))
-    (type $invalid-def (record (field "part" $part) (field "detail" string)))
-    (export "invalid-request" (type $invalid (eq $invalid-def)))
-    (type $phase-def (enum "dns" "connect" "first-byte" "between-bytes" "total"))
-    (export "timeout-phase" (type $phase (eq $phase-def)))
-    (type $error-def (variant (case "denied" string) (case "destination-prohibited" $prohibited)
-      (case "invalid-request" $invalid) (case "dns-error" string)
-      (case "connection-refused" string) (case "connection-failed" string)
-      (case "tls-error" string) (case "timeout" $phase) (case "body-too-large" u64)
-      (case "request-too-large" u64) (case "too-many-redirects" u32)
-      (case "redirect-blocked" string) (case "integrity-mismatch" string)
-      (case "protocol-error" string) (case "stream-limit" u32) (case "closed")
-      (case "cancelled") (case "internal" string)))
-    (export "error-code" (type $error (eq $error-def)))
-    (type $response-def (record (field "status" u16) (field "headers" $headers)
-                                (field "body" $bytes) (field "meta" $meta)))
-    (export "response" (type $response (eq $response-def)))
-    (type $method-def (variant (case "get") (case "head") (case "post") (case "put")
-      (case "delete") (case "options") (case "patch") (case "other" string)))
-    (export "method" (type $method (eq $method-def)))
-    (type $policy-def (enum "follow" "error" "manual"))
-    (export "redirect-policy" (type $policy (eq $policy-def)))
-    (type $algo-def (enum "sha256" "sha384" "sha512"))
-    (export "digest-algorithm" (type $algo (eq $algo-def)))
-    (type $integrity-def (record (field "algorithm" $algo) (field "digest" $bytes)))
-    (export "integrity" (type $integrity (eq $integrity-def)))
-    (type $ou32 (option u32))
-    (type $opolicy (option $policy))
-    (type $ou64 (option u64))
-    (type $ointegrity (option $integrity))
-    (type $options-def (record (field "connect-timeout-ms" $ou32)
-      (field "first-byte-timeout-ms" $ou32) (field "between-bytes-timeout-ms" $ou32)
-      (field "total-timeout-ms" $ou32) (field "redirect-policy" $opolicy)
-      (field "max-redirects" $ou32) (field "max-response-bytes" $ou64)
-      (field "https-only" bool) (field "decompress" bool) (field "integrity" $ointegrity)))
-    (export "request-options" (type $options (eq $options-def)))
-    (type $obytes (option $bytes))
-    (type $ooptions (option $options))
-    (type $request-def (record (field "method" $method) (field "url" string)
-      (field "headers" $headers) (field "body" $obytes) (field "options" $ooptions)))
-    (export "request" (type $request (eq $request-def)))
-    (export "incoming-response" (type $incoming (sub resource)))
-    (export "outgoing-body" (type $outgoing (sub resource)))
-    (type $bin (borrow $incoming))
-    (type $bout (borrow $outgoing))
-    (export "[method]incoming-response.status" (func (param "self" $bin) (result u16)))
-    (export "[method]incoming-response.headers" (func (param "self" $bin) (result $headers)))
-    (export "[method]incoming-response.meta" (func (param "self" $bin) (result $meta)))
-    (type $read-result (result $obytes (error $error)))
-    (export "[method]incoming-response.read"
-      (func (param "self" $bin) (param "max" u32) (result $read-result)))
-    (type $unit-result (result (error $error)))
-    (export "[method]outgoing-body.write"
-      (func (param "self" $bout) (param "chunk" $bytes) (result $unit-result)))
-    (type $response-result (result $response (error $error)))
-    (export "[method]outgoing-body.finish" (func (param "self" $bout) (result $response-result)))
-    (type $own-in (own $incoming))
-    (type $stream-result (result $own-in (error $error)))
-    (export "[method]outgoing-body.finish-streaming"
-      (func (param "self" $bout) (result $stream-result)))
-    (export "send" (func (param "req" $request) (result $response-result)))
-    (export "start" (func (param "req" $request) (result $stream-result)))
-    (type $own-out (own $outgoing))
-    (type $upload-result (result $own-out (error $error)))
-    (export "upload" (func (param "req" $request) (result $upload-result)))
-  ))
-"""
+#: The client interface with the exact types of wit/types.wit and wit/client.wit, rendered
+#: from the generated host model.
+_CLIENT_INSTANCE_TYPE = "  (type $client-type " + instance_type(CLIENT) + ")\n"
 
 #: A guest that calls the client. Results are numbers: a status or byte count on success,
 #: 1000 + error-code case index when `send`/`start` failed, 2000 + index when `read` failed.
@@ -411,12 +335,7 @@ CLIENT_GUEST_WAT = r"""
 """
 
 #: error-code case indices (wit/types.wit order), for decoding CLIENT_GUEST_WAT results.
-ERROR_CASES = (
-    "denied", "destination-prohibited", "invalid-request", "dns-error", "connection-refused",
-    "connection-failed", "tls-error", "timeout", "body-too-large", "request-too-large",
-    "too-many-redirects", "redirect-blocked", "integrity-mismatch", "protocol-error",
-    "stream-limit", "closed", "cancelled", "internal",
-)
+ERROR_CASES = tuple(case for case, _ in ERROR_CODE_TY.variant_cases)
 
 #: A component calling one WASI function (random), to pin that WASI state is set per Store.
 WASI_GUEST_WAT = r"""

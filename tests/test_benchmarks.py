@@ -82,7 +82,8 @@ def test_a_frozen_type_has_the_same_structure_and_converts_the_same_values() -> 
     from wasmtime import _ffi as ffi
     from wasmtime.component import Record, Variant
 
-    from astrid_host._wasm._typeinfo import freeze_type, render_func, render_type
+    from astrid_host._wasm._typeinfo import render_func, render_type
+    from astrid_host._wasm._wasmtime_patches import freeze_type
 
     plain, frozen = _send_request_type(), _send_request_type()
     before = render_func(frozen, {})

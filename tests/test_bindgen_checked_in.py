@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from astrid_host._bindgen import BindgenError, generate, load
+from astrid_host._bindgen._hostgen import HOST_MODELS, HostModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +33,18 @@ def test_checked_in_file_is_up_to_date(path: str, world: str | None, fmt: str) -
     command = (f"astrid-host bindgen wit --world {world} -o {path}" if world
                else f"astrid-host bindgen wit --format markdown -o {path}")
     assert actual == expected, f"{path} is stale: run `{command}`"
+
+
+@pytest.mark.parametrize("spec", HOST_MODELS, ids=[s.module for s in HOST_MODELS])
+def test_checked_in_host_model_is_up_to_date(spec: HostModelSpec) -> None:
+    """The host models (what the host serves, generated from the WIT) are not edited by hand:
+    each is exactly what `--format host` makes from its WIT today."""
+    expected = generate(load(ROOT / spec.wit), fmt="host", package=spec.package)
+    actual = (ROOT / spec.module).read_text(encoding="utf-8")
+    command = (f"astrid-host bindgen {spec.wit} --format host --package {spec.package} "
+               f"-o {spec.module}")
+    assert actual.startswith('"""') and "do not edit by hand" in actual.splitlines()[2]
+    assert actual == expected, f"{spec.module} is stale: run `{command}`"
 
 
 def test_capsule_bindings_expose_run_as_a_typed_coroutine() -> None:

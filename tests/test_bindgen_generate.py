@@ -142,7 +142,7 @@ def test_generated_names_are_always_valid_identifiers(name: str) -> None:
 
 @needs_wasm_tools
 @pytest.mark.parametrize("expected", [
-    "@dataclass(frozen=True)\nclass Point:",
+    "@dataclass(frozen=True, slots=True)\nclass Point:",
     "class ShapeKind(enum.Enum):",
     '    FREE_FORM = "free-form"',
     "class Permissions(enum.Flag):",

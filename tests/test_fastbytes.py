@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from wasmtime import Config, Engine, Store
 from wasmtime.component import Component, Linker
 
-from astrid_host._wasm import _fastbytes
 from astrid_host._wasm._probes import BYTES_PROBE_WAT
+from astrid_host._wasm._wasmtime_patches import _fastbytes
 
 _engine = Engine(Config())
 _component = Component(_engine, BYTES_PROBE_WAT)

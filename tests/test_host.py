@@ -46,7 +46,8 @@ PLAIN = PLAIN_GUEST_WAT.encode()
     (b"(module)", "core module, not a component"),
     (MISSING_IMPORT_WAT.encode(), "needs an import the host does not provide"),
     (b"\0asm\x0d\x00\x01\x00garbage", "does not compile"),
-    (WRONG_SEND_WAT.encode(), "'send' is declared with other types than in wit/client.wit"),
+    (WRONG_SEND_WAT.encode(),
+     "'send' is declared with other types than in the WIT of astrid:http/client@0.1.0"),
     (UNKNOWN_FUNC_WAT.encode(), "has no function 'frobnicate'"),
 ])
 async def test_bad_component_is_a_load_error_and_the_host_stays_usable(

@@ -28,13 +28,15 @@ from astrid_host._core._model import (
     ResponseMeta,
     TimeoutPhase,
 )
+from astrid_host._core._wit_http import REQUEST_TY, RESPONSE_TY
+from astrid_host._wasm._convert import ValueOutOfRange, lift, lower
 from astrid_host._wasm._host import Host
-from astrid_host._wasm._imports import CLIENT_INTERFACE, READ_CHUNK_MAX, precheck_request
-from astrid_host._wasm._values import (
-    GuestValueError,
+from astrid_host._wasm._imports import (
+    CLIENT_INTERFACE,
+    READ_CHUNK_MAX,
     error_to_wit,
-    request_from_wit,
-    response_to_wit,
+    guest_error,
+    precheck_request,
 )
 from tests.fakes import CLIENT_GUEST_WAT, ERROR_CASES, FakeHttp
 
@@ -66,23 +68,23 @@ def _wit_options(**overrides: object) -> Record:
 
 @pytest.mark.parametrize(("case", "token"), sorted(STANDARD_METHODS.items()))
 def test_standard_method_case_becomes_its_wire_token(case: str, token: str) -> None:
-    assert request_from_wit(_wit_request(Variant(case))).method == token
+    assert lift(REQUEST_TY, _wit_request(Variant(case))).method == token
 
 
 @pytest.mark.parametrize("token", ["PROPFIND", "get", "BAD TOKEN", ""])
 def test_other_method_is_passed_on_as_given(token: str) -> None:
     # Token validation belongs to the HTTP engine; the converter must not "fix" anything.
-    assert request_from_wit(_wit_request(Variant("other", token))).method == token
+    assert lift(REQUEST_TY, _wit_request(Variant("other", token))).method == token
 
 
 def test_request_keeps_duplicate_and_non_utf8_headers_and_binary_body() -> None:
-    req = request_from_wit(_wit_request(Variant("post"), body=b"\x00\xff"))
+    req = lift(REQUEST_TY, _wit_request(Variant("post"), body=b"\x00\xff"))
     assert req.headers == (("set-cookie", b"a"), ("set-cookie", b"\xff"))
     assert req.body == b"\x00\xff" and req.options is None
 
 
 def test_request_options_convert_field_by_field() -> None:
-    req = request_from_wit(_wit_request(Variant("get"), options=_wit_options()))
+    req = lift(REQUEST_TY, _wit_request(Variant("get"), options=_wit_options()))
     assert req.options == RequestOptions(
         connect_timeout_ms=None, first_byte_timeout_ms=5, between_bytes_timeout_ms=None,
         total_timeout_ms=70000, redirect_policy=RedirectPolicy.MANUAL, max_redirects=3,
@@ -94,11 +96,18 @@ def test_request_options_convert_field_by_field() -> None:
                                               ("max_response_bytes", 2**64),
                                               ("total_timeout_ms", -1)])
 def test_out_of_range_option_is_the_guests_invalid_request(field: str, value: int) -> None:
-    with pytest.raises(GuestValueError) as info:
-        request_from_wit(_wit_request(Variant("get"), options=_wit_options(**{field: value})))
-    assert info.value.code.case == "invalid-request"
-    assert isinstance(info.value.code.payload, InvalidRequest)
-    assert info.value.code.payload.part is RequestPart.OPTIONS
+    with pytest.raises(ValueOutOfRange) as info:
+        lift(REQUEST_TY, _wit_request(Variant("get"), options=_wit_options(**{field: value})))
+    code = guest_error(info.value)  # what the import answers with instead of trapping
+    assert code is not None and code.case == "invalid-request"
+    assert isinstance(code.payload, InvalidRequest)
+    assert code.payload.part is RequestPart.OPTIONS
+    assert code.payload.detail == f"{field.replace('_', '-')} out of range"
+
+
+def test_a_number_out_of_range_outside_a_request_is_the_hosts_fault() -> None:
+    assert guest_error(ValueOutOfRange("2**32 does not fit WIT u32")) is None
+    assert guest_error(TypeError("not a Variant")) is None
 
 
 _SAMPLES: dict[str, ErrorCode] = {
@@ -155,7 +164,7 @@ def test_integer_error_payloads_saturate_instead_of_wrapping(n: int) -> None:
 
 def test_response_record_has_dashed_fields_and_bytes() -> None:
     resp = Response(200, (("a", b"1"),), b"body", ResponseMeta("https://a.test/", 1, 2, 3))
-    rec = response_to_wit(resp)
+    rec = lower(RESPONSE_TY, resp)
     assert rec.status == 200 and rec.body == b"body" and rec.headers == [("a", b"1")]
     assert getattr(rec.meta, "final-url") == "https://a.test/"
     assert getattr(rec.meta, "wire-bytes") == 3
@@ -165,7 +174,7 @@ def test_response_record_has_dashed_fields_and_bytes() -> None:
 def test_response_status_outside_u16_is_refused_not_wrapped(status: int) -> None:
     resp = Response(status, (), b"", ResponseMeta("u", 0, 0, 0))
     with pytest.raises(ValueError, match="status"):
-        response_to_wit(resp)
+        lower(RESPONSE_TY, resp)
 
 
 # ------------------------------------------------- wasmtime-py value mapping we depend on
@@ -332,7 +341,7 @@ def test_lowering_budget_makes_large_copies_wait_for_each_other() -> None:
     import threading
     import time as _time
 
-    from astrid_host._wasm._imports import _ByteBudget
+    from astrid_host._wasm._dispatch import _ByteBudget
 
     budget = _ByteBudget(100)
     assert budget.acquire(1000) == 100  # clamped: runs alone

@@ -17,8 +17,9 @@ import pytest
 import trio
 
 from astrid_host._core._limits import Limits
-from astrid_host._wasm import _capsule, _imports
+from astrid_host._wasm import _capsule
 from astrid_host._wasm._host import Host
+from astrid_host._wasm._wasmtime_patches import SLOTS
 from tests.hostile._support import (
     Snapshot,
     engine_open_streams,
@@ -42,7 +43,7 @@ async def test_10k_requests_from_50_capsules_without_error_and_without_leaks(
         cache_dir: Path) -> None:
     gc.collect()  # earlier tests' Hosts: their import callbacks go with their Linkers
     start = Snapshot.take()
-    budgets, registry = len(_capsule._BUDGETS), len(_imports._REGISTRY)
+    budgets, registry = SLOTS.live("epoch"), SLOTS.live("import")
     per_capsule = REQUESTS // CAPSULES
     async with run_http_server() as server, Host(
             cache_dir=cache_dir, resolver=test_resolver(), classifier=loopback_as_public(),
@@ -75,15 +76,15 @@ async def test_10k_requests_from_50_capsules_without_error_and_without_leaks(
         assert server.connections <= CAPSULES * 2
         assert peak_threads <= start.threads + MAX_THREADS
         assert all(held_handles(c) == 0 and engine_open_streams(c) == 0 for c in capsules)
-        assert len(_capsule._BUDGETS) == budgets + CAPSULES  # one live Store each
+        assert SLOTS.live("epoch") == budgets + CAPSULES  # one live Store each
         for capsule in capsules:
             await capsule.aclose()
         assert not host._capsules
-        assert len(_capsule._BUDGETS) == budgets  # every Store freed
+        assert SLOTS.live("epoch") == budgets  # every Store freed
     # The Linker (and with it the import callbacks) lives as long as the Host object.
     del host, capsules, capsule
     gc.collect()
-    assert len(_imports._REGISTRY) == registry
+    assert SLOTS.live("import") == registry
     await trio.sleep(0.1)
     assert open_fds() == start.fds
     for _ in range(int((THREAD_IDLE_S + 3) / 0.25)):  # polling: threads have no event

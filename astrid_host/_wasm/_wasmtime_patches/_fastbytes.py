@@ -9,14 +9,13 @@ is `kind` (1 byte) at offset 0 and the `u8` payload at offset 8 of a 32-byte slo
 It depends on wasmtime-py internals (`ListType.convert_to_c/convert_from_c`, the C value layout),
 so it is gated: :func:`install` checks the wasmtime version and the layout first and leaves the
 stock conversion in place when anything differs (``installed()`` then reports False, and
-``tests/test_fastbytes.py`` fails loudly on a supported version where it did not install).
+``tests/test_fastbytes.py`` fails loudly on the verified version where it did not install).
 Lists of anything but ``u8`` always take the stock path.
 """
 
 from __future__ import annotations
 
 import ctypes
-import importlib.metadata
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -24,10 +23,12 @@ from typing import Any
 from wasmtime import _ffi as ffi
 from wasmtime.component import _types
 
-__all__ = ["SUPPORTED_WASMTIME", "install", "installed", "uninstall"]
+from astrid_host._wasm._wasmtime_patches._version import VERIFIED_WASMTIME, verified
+
+__all__ = ["SUPPORTED_WASMTIME", "install", "installed", "layout_ok", "supported", "uninstall"]
 
 #: wasmtime-py major versions whose internals this module was verified against.
-SUPPORTED_WASMTIME = ("50.",)
+SUPPORTED_WASMTIME = (VERIFIED_WASMTIME,)
 
 _SLOT = 32
 _PAYLOAD = 8
@@ -36,7 +37,8 @@ _lock = threading.Lock()
 _original: tuple[Callable[..., Any], Callable[..., Any]] | None = None
 
 
-def _layout_ok() -> bool:
+def layout_ok() -> bool:
+    """Whether the C value layout and the wasmtime-py internals used here are as verified."""
     val = ffi.wasmtime_component_val_t
     return (
         ctypes.sizeof(val) == _SLOT
@@ -50,8 +52,7 @@ def _layout_ok() -> bool:
 
 def supported() -> bool:
     """True when this wasmtime-py build matches the verified version and value layout."""
-    version = importlib.metadata.version("wasmtime")
-    return version.startswith(SUPPORTED_WASMTIME) and _layout_ok()
+    return verified() and layout_ok()
 
 
 def _slots(data_ptr: Any, n: int) -> memoryview:

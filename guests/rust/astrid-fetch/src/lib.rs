@@ -99,10 +99,11 @@ impl Settings {
     }
 }
 
-/// Fetches URLs over HTTP for the agent.
+/// The capsule: stateless, so the SDK keeps one instance.
 #[derive(Default)]
 pub struct Fetch;
 
+/// Fetches URLs over HTTP for the agent.
 #[capsule]
 impl Fetch {
     /// Request a URL and return the response status and body text.

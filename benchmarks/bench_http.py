@@ -21,7 +21,6 @@ The same three variants run again over HTTPS (the server's certificate from a th
 
 from __future__ import annotations
 
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,10 @@ from ._harness import (
     guest,
     interleave,
     loopback_server,
+    median_of,
+    per_second,
+    ratio,
+    unmeasured,
     wit_request,
 )
 
@@ -139,21 +142,22 @@ async def _measure(quick: bool, tiny: bool, server: Server) -> list[Result]:
             await warm()
         times = await interleave(
             {"capsule": capsule, "httpcore": direct, "fresh-client": fresh_client}, rounds)
-    per = {k: statistics.median(v) / n for k, v in times.items()}
-    rate = {k: 1 / v for k, v in per.items()}
+    per = {k: median_of(v) / n for k, v in times.items()}
+    rate = {k: per_second(1, v) for k, v in per.items()}
     extra = {"requests_per_round": n, "rounds": rounds, "guest": "rust-conformance",
              "ms_per_request": {k: v * 1e3 for k, v in per.items()}}
     suffix, over = ("_tls", " over HTTPS") if tls else ("", "")
     return [
         Result(name=f"http_buffered{suffix}", value=rate["capsule"],
-               baseline=rate["httpcore"], ratio=rate["capsule"] / rate["httpcore"],
-               unit="req/s",
+               baseline=rate["httpcore"], ratio=ratio(rate["capsule"], rate["httpcore"]),
+               unit="req/s", note=unmeasured(value=rate["capsule"], baseline=rate["httpcore"]),
                what=f"1 KiB GET{over} through a capsule's send (keep-alive) vs httpcore "
                     "directly",
                goal="reported" if tls else ">= 0.7", extra=extra),
         Result(name=f"http_per_request_client{suffix}", value=rate["capsule"],
-               baseline=rate["fresh-client"], ratio=rate["capsule"] / rate["fresh-client"],
+               baseline=rate["fresh-client"], ratio=ratio(rate["capsule"], rate["fresh-client"]),
                unit="req/s",
+               note=unmeasured(value=rate["capsule"], baseline=rate["fresh-client"]),
                what=f"same capsule path{over}, pooled client vs a new client+connection per "
                     "request",
                goal="reported" if tls else ">= 2x", extra=extra),

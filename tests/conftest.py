@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._host import CapsuleContext, Host
@@ -19,6 +20,12 @@ from tests.fakes import FakeHttp
 
 # The loopback HTTP(S) and nginx servers (see tests/servers/__init__.py).
 pytest_plugins = ["tests.servers.fixtures"]
+
+# Hypothesis' per-example deadline (200 ms) and its too_slow health check judge the machine's
+# speed, not the code: off for every property test (an explicit @settings keeps the rest of
+# this profile as its parent).
+settings.register_profile("astrid", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("astrid")
 
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS = ROOT / "build" / "guests"

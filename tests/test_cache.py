@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-import time
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from wasmtime.component import Component
 
 from astrid_host._wasm._cache import CompileCache, cache_key, default_cache_dir
 from tests.fakes import PLAIN_GUEST_WAT
+from tests.timing import eventually_sync
 
 WASM = bytes(wat2wasm(PLAIN_GUEST_WAT))
 
@@ -35,9 +37,14 @@ class _Tty(io.StringIO):
         return True
 
 
-def _slow_compiler(engine: Engine, wasm: bytes) -> Component:
-    time.sleep(0.3)
-    return Component(engine, wasm)
+def _compiler_until(announced: Callable[[], bool]) -> Callable[[Engine, bytes], Component]:
+    """A compiler that takes as long as it takes the cache to announce it (``announced()``
+    turns true), at most PROMPT_S: as slow as the test needs, however busy the machine."""
+    def compile_(engine: Engine, wasm: bytes) -> Component:
+        eventually_sync(announced)
+        return Component(engine, wasm)
+
+    return compile_
 
 
 @pytest.mark.parametrize("changed", [0, 1, 2])
@@ -133,17 +140,26 @@ def test_disabled_cache_writes_nothing(tmp_path: Path) -> None:
 
 def test_slow_compile_on_a_terminal_shows_progress(tmp_path: Path) -> None:
     tty = _Tty()
-    cache = _cache(tmp_path, progress=tty, progress_after_s=0.05, compiler=_slow_compiler)
+    compiler = _compiler_until(lambda: "compiling demo" in tty.getvalue())
+    cache = _cache(tmp_path, progress=tty, progress_after_s=0.05, compiler=compiler)
     cache.load(_engine(), WASM, name="demo")
     text = tty.getvalue()
     assert "compiling demo" in text and "compiled demo in" in text
 
 
 def test_slow_compile_off_a_terminal_stays_quiet(tmp_path: Path) -> None:
+    """Off a terminal no progress timer is even started (a timer that printed later than the
+    compile took would otherwise go unseen on a busy machine)."""
     pipe = io.StringIO()
-    cache = _cache(tmp_path, progress=pipe, progress_after_s=0.05, compiler=_slow_compiler)
+    timers: list[threading.Thread] = []
+
+    def compiler(engine: Engine, wasm: bytes) -> Component:
+        timers.extend(t for t in threading.enumerate() if isinstance(t, threading.Timer))
+        return Component(engine, wasm)
+
+    cache = _cache(tmp_path, progress=pipe, progress_after_s=0.0, compiler=compiler)
     cache.load(_engine(), WASM)
-    assert pipe.getvalue() == ""
+    assert timers == [] and pipe.getvalue() == ""
 
 
 def test_default_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch,

@@ -330,9 +330,9 @@ def test_lowering_budget_makes_large_copies_wait_for_each_other() -> None:
     """Invariant: the bytes being lowered at once never exceed the budget; a copy larger than
     the whole budget still runs, alone."""
     import threading
-    import time as _time
 
     from astrid_host._wasm._imports import _ByteBudget
+    from tests.timing import PROMPT_S, eventually_sync
 
     budget = _ByteBudget(100)
     assert budget.acquire(1000) == 100  # clamped: runs alone
@@ -344,8 +344,9 @@ def test_lowering_budget_makes_large_copies_wait_for_each_other() -> None:
 
     worker = threading.Thread(target=second)
     worker.start()
-    _time.sleep(0.05)
+    # Until the second copy is waiting on the budget (or, wrongly, got through).
+    assert eventually_sync(lambda: done.is_set() or len(budget._cond._waiters) == 1)  # type: ignore[attr-defined]
     assert not done.is_set()  # waits while the first copy holds everything
     budget.release(100)
-    assert done.wait(5)
-    worker.join(5)
+    assert done.wait(PROMPT_S)
+    worker.join(PROMPT_S)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from ipaddress import ip_address
 
 import trio
+import trio.testing
 
 from astrid_host._core._classify import IPAddress, IpVerdict, classify_ip
 from astrid_host._core._limits import Limits
@@ -84,9 +85,11 @@ def make_client(
 
 
 async def aclose_during(client: CapsuleHttp, operation: Callable[[], Awaitable[object]],
-                        *, after: float) -> tuple[list[str], float]:
-    """Start ``operation``, close ``client`` ``after`` seconds into it, and return the error-code
-    cases the operation ended with and how long ``aclose`` took (trio clock)."""
+                        ) -> tuple[list[str], float]:
+    """Start ``operation``, close ``client`` once it is in flight (every task has gone as far
+    as it can without the network or a timer: not a guessed sleep, which a busy machine can
+    outlast), and return the error-code cases the operation ended with and how long
+    ``aclose`` took (trio clock)."""
     cases: list[str] = []
 
     async def run() -> None:
@@ -97,7 +100,7 @@ async def aclose_during(client: CapsuleHttp, operation: Callable[[], Awaitable[o
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run)
-        await trio.sleep(after)
+        await trio.testing.wait_all_tasks_blocked()
         t0 = trio.current_time()
         await client.aclose()
     return cases, trio.current_time() - t0

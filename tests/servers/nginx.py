@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from tests.servers.http import pattern
 from tests.servers.tls import TestCA
+from tests.timing import PROMPT_S
 
 __all__ = ["BIG_SIZE", "NGINX_BINARY", "Nginx", "find_nginx", "start_nginx"]
 
@@ -102,7 +103,7 @@ def start_nginx(binary: str, ca: TestCA) -> Iterator[Nginx]:
         proc = subprocess.Popen([binary, "-p", tmp, "-c", conf, "-e", f"{tmp}/error.log"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + PROMPT_S  # at once, unless the machine is busy
             _wait_listening(http_port, proc, deadline)
             _wait_listening(https_port, proc, deadline)
             yield Nginx(http_port, https_port, root, files)

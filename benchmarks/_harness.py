@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["CONFORMANCE", "ROOT", "Result", "Server", "compare", "guest", "interleave",
-           "loopback_server", "median_of", "median_time", "per_second", "ratio", "unmeasured",
-           "wit_request"]
+           "loopback_server", "median_of", "median_time", "per_second", "ratio", "unmeasured"]
 
-#: The repository root (benchmarks import `tests.servers` and read `build/guests/`).
+#: The repository root (benchmarks import `tests.support` and read `build/guests/`).
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The conformance interface of the `conformance` world (wit/worlds.wit).
@@ -43,16 +42,6 @@ def guest(name: str) -> Path:
         raise FileNotFoundError(f"{path} is missing: python3 scripts/build_guests.py "
                                 f"--only {name}")
     return path
-
-
-def wit_request(url: str) -> Any:
-    """A WIT ``request`` value (GET ``url``, no headers, body or options) for wasmtime-py."""
-    from wasmtime.component import Record, Variant
-
-    r = Record()
-    r.__dict__.update({"method": Variant("get"), "url": url, "headers": [], "body": None,
-                       "options": None})
-    return r
 
 
 @dataclass(frozen=True)
@@ -182,12 +171,12 @@ async def interleave(variants: dict[str, Callable[[], Awaitable[object]]],
 
 _SERVER_CODE = """
 import json, sys, trio
-from tests.servers.http import run_http_server
+from tests.support.http import run_http_server
 
 async def main(tls):
     ssl_context, ca_pem = None, None
     if tls:
-        from tests.servers.tls import TestCA
+        from tests.support.tls import TestCA
         ca = TestCA()
         ssl_context, ca_pem = ca.server_context(), ca.ca.cert_pem.bytes().decode()
     async with run_http_server(ssl_context=ssl_context) as server:
@@ -223,11 +212,11 @@ class Server:
 
 @contextmanager
 def loopback_server(*, tls: bool = False) -> Iterator[Server]:
-    """The trio/h11 test server (tests/servers/http.py) in a child process.
+    """The trio/h11 test server (tests/support/http.py) in a child process.
 
     A separate process, so the server's work does not share the event loop (or the GIL) with
     the client being measured; candidate and baseline talk to the same server. ``tls``: HTTPS
-    with a certificate for the test names from a throwaway CA (tests/servers/tls.py).
+    with a certificate for the test names from a throwaway CA (tests/support/tls.py).
     """
     proc = subprocess.Popen([sys.executable, "-c", _SERVER_CODE, "tls" if tls else "plain"],
                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE)

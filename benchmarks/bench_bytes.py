@@ -14,7 +14,7 @@ from wasmtime import Config, Engine, Store
 from wasmtime.component import Component, Linker
 
 from astrid_host._wasm import _fastbytes
-from astrid_host._wasm._probes import BYTES_PROBE_WAT
+from tests.support.probes import BYTES_PROBE_WAT
 
 from ._harness import Result, median_of, ratio, unmeasured
 

@@ -24,8 +24,9 @@ if __package__ in (None, ""):  # run as a script
 import trio
 
 from astrid_host._wasm._host import Host
+from tests.support.values import wit_request
 
-from ._harness import CONFORMANCE, ROOT, Result, guest, median_of, ratio, unmeasured, wit_request
+from ._harness import CONFORMANCE, ROOT, Result, guest, median_of, ratio, unmeasured
 
 CACHE = ROOT / "build" / "cache" / "bench"
 _DENIED = "http://denied.test/"

@@ -26,6 +26,8 @@ if __package__ in (None, ""):  # run as a script
 
 import trio
 
+from tests.support.values import wit_request
+
 from ._harness import (
     CONFORMANCE,
     Result,
@@ -36,7 +38,6 @@ from ._harness import (
     per_second,
     ratio,
     unmeasured,
-    wit_request,
 )
 from .bench_http import bench_host, check_response
 

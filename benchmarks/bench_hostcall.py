@@ -1,6 +1,6 @@
 """`hostcall`: one guest -> host round trip of a trivial import.
 
-The guest is tests/fakes.py's `CLIENT_GUEST_WAT`: `status-many(url, n)` opens one stream with
+The guest is tests/support/wat.py's `CLIENT_GUEST_WAT`: `status-many(url, n)` opens one stream with
 `start`, then calls `[method]incoming-response.status` on it ``n`` times in a wasm loop.
 
 Candidate: the real path: a :class:`Host`, a loaded capsule, ``capsule.call`` (worker thread,
@@ -36,7 +36,8 @@ from wasmtime.component import Component, Linker, ResourceHost, ResourceType
 
 from astrid_host._wasm import _imports, _values
 from astrid_host._wasm._host import Host
-from tests.fakes import CLIENT_GUEST_WAT, FakeHttp
+from tests.support.fakes import FakeHttp
+from tests.support.wat import CLIENT_GUEST_WAT
 
 from ._harness import Result, median_of, ratio, unmeasured
 

@@ -1,6 +1,6 @@
 """`http_buffered` and `http_per_request_client`: 1 KiB GETs through a capsule's `send`.
 
-The server is the trio/h11 test server (tests/servers/http.py, ``/bytes?n=1024``) in a child
+The server is the trio/h11 test server (tests/support/http.py, ``/bytes?n=1024``) in a child
 process on loopback, reached as ``public.test`` through the test resolver and the test-only
 `loopback_as_public` classifier: the real egress guard runs on every request.
 
@@ -36,7 +36,8 @@ from astrid_host._core._model import Request, Response
 from astrid_host._core._policy import EgressPolicy
 from astrid_host._net._client import CapsuleHttp
 from astrid_host._wasm._host import CapsuleContext, Host
-from tests.servers.guard import loopback_as_public, test_resolver
+from tests.support.guard import loopback_as_public, test_resolver
+from tests.support.values import wit_request
 
 from ._harness import (
     CONFORMANCE,
@@ -50,7 +51,6 @@ from ._harness import (
     per_second,
     ratio,
     unmeasured,
-    wit_request,
 )
 
 CACHE = ROOT / "build" / "cache" / "bench"

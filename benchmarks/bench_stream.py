@@ -25,6 +25,7 @@ import trio
 
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._imports import READ_CHUNK_MAX
+from tests.support.values import wit_request
 
 from ._harness import (
     CONFORMANCE,
@@ -36,7 +37,6 @@ from ._harness import (
     per_second,
     ratio,
     unmeasured,
-    wit_request,
 )
 from .bench_http import bench_host
 

@@ -140,7 +140,7 @@ def render_func(fty: Any, resources: dict[str, Any]) -> str:
 
 
 #: sha256 of :func:`render_func` of every client function as declared in wit/client.wit.
-#: tests/test_imports.py recomputes these from guests built from wit/ and fails on drift.
+#: tests/wasm/test_imports.py recomputes these from guests built from wit/ and fails on drift.
 EXPECTED_SIGNATURES: dict[str, str] = {
     "[method]incoming-response.status":
         "6d80cbbace9f3228f044e94752ecae062db13047057460c89d1177c6ee053d51",

@@ -9,7 +9,7 @@ and unfinished uploads at host exit. It prints one JSON line of timings and exit
 failed expectation exits 1; an abort shows as a signal in the parent.
 
 Every expectation holds however busy the machine is: what ends promptly is held to PROMPT_S
-(tests/timing.py), and every call that must not run out of its budget has a roomy one.
+(tests/support/timing.py), and every call that must not run out of its budget has a roomy one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import trio
@@ -28,11 +27,10 @@ from astrid_host._wasm._errors import CapsuleClosed, CapsuleTrap
 from astrid_host._wasm._host import Host
 from tests.hostile._support import HOSTILE, engine_open_streams
 from tests.hostile.servers import add_hostile_routes
-from tests.servers.guard import TEST_RULES, loopback_as_public, test_resolver
-from tests.servers.http import run_http_server
-from tests.timing import PROMPT_S
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.guard import TEST_RULES, loopback_as_public, test_resolver
+from tests.support.http import run_http_server
+from tests.support.paths import ROOT
+from tests.support.timing import PROMPT_S
 
 
 async def _expect_trap(capsule: Any, kind: str, export: str, *args: Any) -> None:

@@ -5,7 +5,7 @@ real HTTP engine against a loopback test server. Each test checks the outcome (a
 or a `CapsuleTrap` of the right kind), that it came promptly, and that nothing is left behind:
 the runtime's own handle table, the HTTP engine's open-stream count and the process's open fds.
 
-"Promptly" is PROMPT_S (tests/timing.py), far below the runaway it guards against (fuel for
+"Promptly" is PROMPT_S (tests/support/timing.py), far below the runaway it guards against (fuel for
 days, a 60 s budget, a 30 s timeout), because a busy machine can add any fraction of a second:
 the outcome (the trap kind, the error code) is what tells right from wrong, never a duration.
 """
@@ -22,17 +22,12 @@ from astrid_host._wasm import _imports
 from astrid_host._wasm._capsule import Capsule
 from astrid_host._wasm._errors import CapsuleLoadError, CapsuleTrap
 from astrid_host._wasm._host import Host
-from tests.fakes import ERROR_CASES
-from tests.hostile._support import (
-    engine_open_streams,
-    held_handles,
-    load_hostile,
-    open_fds,
-    rss_bytes,
-)
+from tests.hostile._support import engine_open_streams, held_handles, load_hostile
 from tests.hostile._wat import pack_open_many
-from tests.servers.http import TestServer
-from tests.timing import PROMPT_S, eventually
+from tests.support.http import TestServer
+from tests.support.process import open_fds, rss_bytes
+from tests.support.timing import PROMPT_S, eventually
+from tests.support.wat import ERROR_CASES
 
 
 def code(result: int) -> str | int:

@@ -19,17 +19,11 @@ import trio
 from astrid_host._core._limits import Limits
 from astrid_host._wasm import _capsule, _imports
 from astrid_host._wasm._host import Host
-from tests.hostile._support import (
-    Snapshot,
-    engine_open_streams,
-    held_handles,
-    load_hostile,
-    open_fds,
-    rss_bytes,
-)
-from tests.servers.guard import loopback_as_public, test_resolver
-from tests.servers.http import run_http_server
-from tests.timing import PROMPT_S, eventually
+from tests.hostile._support import engine_open_streams, held_handles, load_hostile
+from tests.support.guard import loopback_as_public, test_resolver
+from tests.support.http import run_http_server
+from tests.support.process import Snapshot, open_fds, rss_bytes
+from tests.support.timing import PROMPT_S, eventually
 
 CAPSULES = 50
 REQUESTS = 10_000

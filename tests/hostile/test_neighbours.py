@@ -4,9 +4,9 @@ The quiet capsules each make ``client.send`` calls in a loop; their per-call lat
 measured without and then with a neighbour that alternates three kinds of trap (after host
 I/O, after a memory bomb, and on a short wall-clock deadline), each one discarding its Store.
 The quiet capsules must keep working while the neighbour traps, and no quiet call may wait
-anywhere near as long as a starved one would (PROMPT_S, tests/timing.py). The latencies alone
-and beside the neighbour are printed for docs/hostile.md, not compared: on a shared 2-core
-machine their ratio measures the machine's other load as much as the host.
+anywhere near as long as a starved one would (PROMPT_S, tests/support/timing.py). The
+latencies alone and beside the neighbour are printed for docs/hostile.md, not compared: on a
+shared 2-core machine their ratio measures the machine's other load as much as the host.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from astrid_host._wasm._capsule import Capsule
 from astrid_host._wasm._errors import CapsuleTrap
 from astrid_host._wasm._host import Host
 from tests.hostile._support import load_hostile
-from tests.servers.guard import loopback_as_public, test_resolver
-from tests.servers.http import TestServer
-from tests.timing import PROMPT_S
+from tests.support.guard import loopback_as_public, test_resolver
+from tests.support.http import TestServer
+from tests.support.timing import PROMPT_S
 
 QUIET = 4
 CALLS = 100

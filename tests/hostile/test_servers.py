@@ -2,8 +2,8 @@
 on time, with bounded memory, whoever drives the request.
 
 "On time": a case with a timeout ends no earlier than it (the timers are trio's) and every case
-ends within PROMPT_S (tests/timing.py), long before the 30 s / 120 s defaults of ``Limits()``
-that a behaviour the engine failed to cut short would run into.
+ends within PROMPT_S (tests/support/timing.py), long before the 30 s / 120 s defaults of
+``Limits()`` that a behaviour the engine failed to cut short would run into.
 
 Three drivers run the same table:
 
@@ -27,15 +27,16 @@ import pytest
 from astrid_host._core._limits import Limits, MiB
 from astrid_host._core._model import HttpError, Request, TimeoutPhase
 from astrid_host._wasm._host import Host
-from tests.conftest import built_guest
-from tests.fakes import ERROR_CASES
-from tests.hostile._support import HOSTILE, engine_open_streams, rss_bytes
-from tests.hostile._values import model_options, outcome_of, wit_request
+from tests.hostile._support import HOSTILE, engine_open_streams
 from tests.hostile.servers import add_hostile_routes, silent_tls_port
-from tests.servers.guard import TEST_RULES, loopback_as_public, make_client, test_resolver
-from tests.servers.http import TestServer
-from tests.servers.tls import TestCA
-from tests.timing import PROMPT_S
+from tests.support.guard import TEST_RULES, loopback_as_public, make_client, test_resolver
+from tests.support.http import TestServer
+from tests.support.paths import built_guest
+from tests.support.process import rss_bytes
+from tests.support.timing import PROMPT_S
+from tests.support.tls import TestCA
+from tests.support.values import model_options, outcome_of, wit_request
+from tests.support.wat import ERROR_CASES
 
 #: Rules of every capsule here: the made-up names, and the metadata address (allowed by rule,
 #: so that refusing it is the address check's doing, not the policy's).
@@ -105,7 +106,7 @@ PYTHON_SUBSET = {"never-sends-headers", "10k-response-headers", "infinite-body-s
 
 @pytest.fixture
 async def server() -> AsyncIterator[TestServer]:
-    from tests.servers.http import run_http_server
+    from tests.support.http import run_http_server
     async with run_http_server() as s:
         yield add_hostile_routes(s)
 

@@ -1,9 +1,9 @@
 """The composition root: where the wasm layer and the network layer meet.
 
 ``_wasm`` and ``_net`` are equals on top of ``_core`` and never import each other
-(``tests/test_layering.py``). The one place that knows both is here: a :class:`Host` given no
-``http_factory`` builds each capsule's client with :func:`capsule_http`. ``astrid_host``
-imports this module, so the wiring is in place whatever the entry point.
+(``tests/project/test_layering.py``). The one place that knows both is here: a :class:`Host`
+given no ``http_factory`` builds each capsule's client with :func:`capsule_http`.
+``astrid_host`` imports this module, so the wiring is in place whatever the entry point.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ widths and field order), and an :class:`Interface` value listing resources and f
 the digest of each function's signature. The wasm layer converts, prechecks and checks guest
 imports from it; the pure layer re-exports its values with conveniences on top.
 
-:data:`HOST_MODELS` lists the models checked in (``tests/test_bindgen_checked_in.py`` fails
+:data:`HOST_MODELS` lists the models checked in (``tests/bindgen/test_checked_in.py`` fails
 when one is stale). A package may name variants it represents its own way (:class:`Adapted`).
 """
 

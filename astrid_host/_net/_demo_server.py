@@ -2,7 +2,7 @@
 
 It exists so that the demo needs nothing but this package: a page to fetch, a large body to
 stream, and a redirect that points at the cloud metadata address (which the host must refuse).
-Tests use the richer servers in `tests/servers/`.
+Tests use the richer servers in `tests/support/`.
 """
 
 from __future__ import annotations

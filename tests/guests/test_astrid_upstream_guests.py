@@ -42,7 +42,7 @@ from astrid_host._core._astrid_protocol import (
     parse_tool_describe,
     parse_tool_result,
 )
-from tests.conftest import built_guest
+from tests.support.paths import built_guest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FETCH_MANIFEST = parse_astrid_manifest(

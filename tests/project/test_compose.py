@@ -12,7 +12,7 @@ from astrid_host._core._policy import EgressPolicy
 from astrid_host._net._client import CapsuleHttp
 from astrid_host._wasm import _host
 from astrid_host._wasm._host import CapsuleContext, Host
-from tests.servers.guard import loopback_as_public, test_resolver
+from tests.support.guard import loopback_as_public, test_resolver
 
 
 def test_importing_astrid_host_wires_capsule_http_in_as_the_default() -> None:

@@ -9,7 +9,7 @@ is `kind` (1 byte) at offset 0 and the `u8` payload at offset 8 of a 32-byte slo
 It depends on wasmtime-py internals (`ListType.convert_to_c/convert_from_c`, the C value layout),
 so it is gated: :func:`install` checks the wasmtime version and the layout first and leaves the
 stock conversion in place when anything differs (``installed()`` then reports False, and
-``tests/test_fastbytes.py`` fails loudly on the verified version where it did not install).
+``tests/wasm/test_fastbytes.py`` fails loudly on the verified version where it did not install).
 Lists of anything but ``u8`` always take the stock path.
 """
 

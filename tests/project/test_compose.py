@@ -28,7 +28,7 @@ async def test_the_default_factory_builds_a_guarded_capsule_http() -> None:
     try:
         assert isinstance(http, CapsuleHttp)
         assert http.policy == EgressPolicy.parse(["https://public.test"])
-        assert http._classifier is classifier
+        assert http._check.keywords["classifier"] is classifier  # the policy check uses it
     finally:
         await http.aclose()
 

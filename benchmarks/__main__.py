@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         row = f"{r.name:<26} {r.value:>12.3f} {r.baseline:>12.3f} {r.ratio:>8.2f}"
         print(f"{row}  {r.unit:<5} {r.goal}")
+        if r.extra and r.extra.get("failed"):  # the candidate could not do the work
+            print(f"{'':<26} FAILED: {r.extra['failed']}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({r.name: r.as_json() for r in results}, indent=2) + "\n")

@@ -120,8 +120,9 @@ def rows(work: Work, seconds: dict[str, float], failed: str = "",
     """
     info: dict[str, Any] = {"failed": failed} if failed else {}
     info.update(extra or {})
-    # Strict JSON (build/bench.json): a variant that failed has no time.
-    info["ms"] = {k: None if math.isnan(v) else v * 1e3 for k, v in seconds.items()}
+    # Per operation; strict JSON (build/bench.json): a variant that failed has no time.
+    info["ms"] = {k: None if math.isnan(v) else v * 1e3 / work.per_round
+                  for k, v in seconds.items()}
     out = []
     for peer, goal in (("extism", ">= 1.0" if work.kind == "get" else ">= 0.5"),
                        ("httpcore", "reported")):

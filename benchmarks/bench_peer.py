@@ -132,7 +132,8 @@ def rows(work: Work, seconds: dict[str, float], failed: str = "",
             baseline = safe_ratio(work.per_round, seconds[peer])
             unit = "req/s"
         else:
-            value, baseline, unit = seconds["astrid"] * 1e3, seconds[peer] * 1e3, "ms"
+            value = safe_ratio(seconds["astrid"], 1e-3)  # ms, never a zero
+            baseline, unit = safe_ratio(seconds[peer], 1e-3), "ms"
         out.append(Result(name=f"{work.name}_{peer}", value=value, baseline=baseline,
                           ratio=ratio, unit=unit, what=f"{work.what}: astrid vs {peer}",
                           goal=goal, extra=dict(info)))

@@ -56,8 +56,9 @@ from wasmtime.component import Variant
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._errors import CapsuleError
 from astrid_host._wasm._imports import READ_CHUNK_MAX
+from tests.support.values import wit_request
 
-from ._harness import CONFORMANCE, Result, guest, interleave, loopback_server, wit_request
+from ._harness import CONFORMANCE, Result, guest, interleave, loopback_server
 from .bench_http import bench_host, check_response
 
 KiB = 1 << 10

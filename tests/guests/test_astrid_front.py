@@ -15,9 +15,9 @@ from astrid_host._core._astrid_manifest import parse_astrid_manifest
 from astrid_host._core._astrid_protocol import HookResult, ToolCall, parse_tool_result
 from astrid_host._core._astrid_state import AstridState
 from astrid_host._wasm._errors import CapsuleLoadError
-from tests.support.paths import built_guest
 from tests.support.guard import loopback_as_public, test_resolver
 from tests.support.http import TestServer, run_http_server
+from tests.support.paths import built_guest
 
 MANIFEST = """
 [package]

@@ -7,6 +7,8 @@ URL parsing, policy, decisions, resolvers), the HTTP engine and its values (``Ca
 ``AuditTrail``, the sinks and records), and manifests/bindings.
 """
 
+# The composition root: a Host given no http_factory uses the network layer's CapsuleHttp.
+from astrid_host import _compose as _compose
 from astrid_host._audit._file import Durability as Durability
 from astrid_host._audit._file import FileSink as FileSink
 from astrid_host._audit._sink import AuditError as AuditError
@@ -21,6 +23,7 @@ from astrid_host._core._audit_records import DecisionRecord as DecisionRecord
 from astrid_host._core._classify import InvalidAddress as InvalidAddress
 from astrid_host._core._classify import IpVerdict as IpVerdict
 from astrid_host._core._classify import classify_ip as classify_ip
+from astrid_host._core._contracts import HttpBackend as HttpBackend
 from astrid_host._core._decision import EgressDecision as EgressDecision
 from astrid_host._core._decision import Resolution as Resolution
 from astrid_host._core._decision import log_decision as log_decision
@@ -45,6 +48,9 @@ from astrid_host._core._secrets import SecretError as SecretError
 from astrid_host._core._url import InvalidUrl as InvalidUrl
 from astrid_host._core._url import ParsedUrl as ParsedUrl
 from astrid_host._core._url import parse_url as parse_url
+from astrid_host._core._witschema import Err as Err
+from astrid_host._core._witschema import Ok as Ok
+from astrid_host._core._witschema import Some as Some
 from astrid_host._net._backend import PinnedBackend as PinnedBackend
 from astrid_host._net._backend import Resolver as Resolver
 from astrid_host._net._backend import StaticResolver as StaticResolver
@@ -52,11 +58,8 @@ from astrid_host._net._backend import SystemResolver as SystemResolver
 from astrid_host._net._client import CapsuleHttp as CapsuleHttp
 from astrid_host._net._client import IncomingStream as IncomingStream
 from astrid_host._net._client import OutgoingUpload as OutgoingUpload
-from astrid_host._wasm._bindings_rt import Err as Err
-from astrid_host._wasm._bindings_rt import Ok as Ok
-from astrid_host._wasm._bindings_rt import Some as Some
-from astrid_host._wasm._bindings_rt import UnrepresentableValue as UnrepresentableValue
 from astrid_host._wasm._capsule import Capsule as Capsule
+from astrid_host._wasm._convert import UnrepresentableValue as UnrepresentableValue
 from astrid_host._wasm._errors import CapsuleClosed as CapsuleClosed
 from astrid_host._wasm._errors import CapsuleError as CapsuleError
 from astrid_host._wasm._errors import CapsuleLoadError as CapsuleLoadError
@@ -66,7 +69,6 @@ from astrid_host._wasm._errors import ExportNotFound as ExportNotFound
 from astrid_host._wasm._errors import StaleResource as StaleResource
 from astrid_host._wasm._host import CapsuleContext as CapsuleContext
 from astrid_host._wasm._host import Host as Host
-from astrid_host._wasm._imports import HttpBackend as HttpBackend
 
 __all__ = [
     "AuditError",

@@ -2,6 +2,12 @@
 
 The machines are small and noisy, so a candidate and its baseline are always measured in the
 same process, alternating round by round, and compared as a ratio of medians.
+
+A measurement can come out as nothing at all (a round shorter than the clock's resolution, or
+a difference of two timings that the noise made zero or negative). Such a sample is not a
+number: :func:`median_of` drops it, and :func:`ratio` / :func:`per_second` give NaN instead of
+dividing by it. A row whose value or baseline is NaN says why in ``Result.note``; it is written
+as ``null`` in build/bench.json. A busy machine must never make a benchmark fail.
 """
 
 from __future__ import annotations
@@ -19,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CONFORMANCE", "ROOT", "Result", "compare", "guest", "interleave", "loopback_server",
-           "median_time", "Server", "wit_request"]
+__all__ = ["CONFORMANCE", "ROOT", "Result", "Server", "compare", "guest", "interleave",
+           "loopback_server", "median_of", "median_time", "per_second", "ratio", "unmeasured"]
 
-#: The repository root (benchmarks import `tests.servers` and read `build/guests/`).
+#: The repository root (benchmarks import `tests.support` and read `build/guests/`).
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The conformance interface of the `conformance` world (wit/worlds.wit).
@@ -38,22 +44,14 @@ def guest(name: str) -> Path:
     return path
 
 
-def wit_request(url: str) -> Any:
-    """A WIT ``request`` value (GET ``url``, no headers, body or options) for wasmtime-py."""
-    from wasmtime.component import Record, Variant
-
-    r = Record()
-    r.__dict__.update({"method": Variant("get"), "url": url, "headers": [], "body": None,
-                       "options": None})
-    return r
-
-
 @dataclass(frozen=True)
 class Result:
     """One benchmark row: the candidate's value, the baseline's, and how they compare.
 
     ``ratio`` is always oriented so that > 1 means the candidate is better (faster, more
-    throughput); ``goal`` is the ratio the issue asks for, if any.
+    throughput); ``goal`` is the ratio the issue asks for, if any. ``value`` or ``baseline`` is
+    NaN when it was not measured (a mode that skips it, or a measurement the noise swallowed);
+    ``note`` then says which and why, and ``ratio`` is NaN too.
     """
 
     name: str
@@ -64,6 +62,7 @@ class Result:
     what: str
     goal: str = ""
     extra: dict[str, Any] | None = None
+    note: str = ""
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -75,8 +74,10 @@ class Result:
             "what": self.what,
             "goal": self.goal,
         }
+        if self.note:
+            out["note"] = self.note
         if self.extra:
-            out.update(self.extra)
+            out.update({k: _strict(v) for k, v in self.extra.items()})
         return out
 
 
@@ -84,19 +85,62 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _strict(value: Any) -> Any:
+    """``value`` with every non-finite float (not JSON) replaced by None, at any depth."""
+    if isinstance(value, float):
+        return _finite(value)
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
+def _measured(x: float) -> bool:
+    return math.isfinite(x) and x > 0
+
+
+def median_of(samples: list[float]) -> float:
+    """The median of the samples that are measurements (finite and > 0); NaN if none is."""
+    kept = [x for x in samples if _measured(x)]
+    return statistics.median(kept) if kept else math.nan
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, or NaN unless both are measurements (finite and > 0)."""
+    if _measured(numerator) and _measured(denominator):
+        return numerator / denominator
+    return math.nan
+
+
+def per_second(amount: float, seconds: float) -> float:
+    """A rate (``amount`` per second), or NaN when ``seconds`` is not a measurement."""
+    return ratio(amount, seconds)
+
+
+def unmeasured(**figures: float) -> str:
+    """A row's ``note`` naming which of ``figures`` came out NaN ("" when none did)."""
+    missing = [name for name, x in figures.items() if not _measured(x)]
+    if not missing:
+        return ""
+    return (f"{' and '.join(missing)} not measured: every round timed zero or was swallowed "
+            "by the machine's noise")
+
+
 def median_time(fn: Callable[[], object], rounds: int) -> float:
-    """Median wall time of ``fn()`` over ``rounds`` calls, in seconds."""
+    """Median wall time of ``fn()`` over ``rounds`` calls, in seconds (NaN: none measured)."""
     samples = []
     for _ in range(rounds):
         start = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return median_of(samples)
 
 
 def compare(candidate: Callable[[], object], baseline: Callable[[], object],
             rounds: int) -> tuple[float, float]:
-    """Median seconds of (candidate, baseline), measured alternately round by round."""
+    """Median seconds of (candidate, baseline), measured alternately round by round (NaN:
+    no round of that side was measured)."""
     cand: list[float] = []
     base: list[float] = []
     for _ in range(rounds):
@@ -104,7 +148,7 @@ def compare(candidate: Callable[[], object], baseline: Callable[[], object],
             start = time.perf_counter()
             fn()
             bucket.append(time.perf_counter() - start)
-    return statistics.median(cand), statistics.median(base)
+    return median_of(cand), median_of(base)
 
 
 async def interleave(variants: dict[str, Callable[[], Awaitable[object]]],
@@ -112,7 +156,7 @@ async def interleave(variants: dict[str, Callable[[], Awaitable[object]]],
     """Seconds of every round of each variant, awaited in turn round by round.
 
     The order rotates each round, so a warming cache or a noisy neighbour favours none of
-    them. The caller takes medians; every list is in round order.
+    them. The caller takes medians (:func:`median_of`); every list is in round order.
     """
     names = list(variants)
     times: dict[str, list[float]] = {name: [] for name in names}
@@ -127,12 +171,12 @@ async def interleave(variants: dict[str, Callable[[], Awaitable[object]]],
 
 _SERVER_CODE = """
 import json, sys, trio
-from tests.servers.http import run_http_server
+from tests.support.http import run_http_server
 
 async def main(tls):
     ssl_context, ca_pem = None, None
     if tls:
-        from tests.servers.tls import TestCA
+        from tests.support.tls import TestCA
         ca = TestCA()
         ssl_context, ca_pem = ca.server_context(), ca.ca.cert_pem.bytes().decode()
     async with run_http_server(ssl_context=ssl_context) as server:
@@ -168,11 +212,11 @@ class Server:
 
 @contextmanager
 def loopback_server(*, tls: bool = False) -> Iterator[Server]:
-    """The trio/h11 test server (tests/servers/http.py) in a child process.
+    """The trio/h11 test server (tests/support/http.py) in a child process.
 
     A separate process, so the server's work does not share the event loop (or the GIL) with
     the client being measured; candidate and baseline talk to the same server. ``tls``: HTTPS
-    with a certificate for the test names from a throwaway CA (tests/servers/tls.py).
+    with a certificate for the test names from a throwaway CA (tests/support/tls.py).
     """
     proc = subprocess.Popen([sys.executable, "-c", _SERVER_CODE, "tls" if tls else "plain"],
                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE)

@@ -26,7 +26,19 @@ if __package__ in (None, ""):  # run as a script
 
 import trio
 
-from ._harness import CONFORMANCE, Result, guest, interleave, loopback_server, wit_request
+from tests.support.values import wit_request
+
+from ._harness import (
+    CONFORMANCE,
+    Result,
+    guest,
+    interleave,
+    loopback_server,
+    median_of,
+    per_second,
+    ratio,
+    unmeasured,
+)
 from .bench_http import bench_host, check_response
 
 _HEARTBEAT_S = 0.005
@@ -83,17 +95,17 @@ async def _measure(quick: bool, tiny: bool, port: int) -> Result:
                 outer.cancel_scope.cancel()
 
         times = await interleave({"concurrent": concurrent, "sequential": sequential}, rounds)
-    concurrent_s = statistics.median(times["concurrent"])
-    sequential_s = statistics.median(times["sequential"])
+    concurrent_s = median_of(times["concurrent"])
+    sequential_s = median_of(times["sequential"])
     if len(finished) != capsules_n or len(latencies) != total:
         raise AssertionError("not every capsule finished")
     latencies.sort()
-    rate, base = total / concurrent_s, total / sequential_s
+    rate, base = per_second(total, concurrent_s), per_second(total, sequential_s)
     return Result(
-        name="concurrency", value=rate, baseline=base, ratio=rate / base, unit="req/s",
+        name="concurrency", value=rate, baseline=base, ratio=ratio(rate, base), unit="req/s",
         what=f"{capsules_n} capsules x {per_capsule} requests at once vs one capsule "
              f"doing {total} in a row",
-        goal="reported; no starvation",
+        goal="reported; no starvation", note=unmeasured(value=rate, baseline=base),
         extra={
             "requests": total, "capsules": capsules_n, "rounds": rounds,
             "latency_p50_ms": statistics.median(latencies) * 1e3,

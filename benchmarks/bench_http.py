@@ -1,6 +1,6 @@
 """`http_buffered` and `http_per_request_client`: 1 KiB GETs through a capsule's `send`.
 
-The server is the trio/h11 test server (tests/servers/http.py, ``/bytes?n=1024``) in a child
+The server is the trio/h11 test server (tests/support/http.py, ``/bytes?n=1024``) in a child
 process on loopback, reached as ``public.test`` through the test resolver and the test-only
 `loopback_as_public` classifier: the real egress guard runs on every request.
 
@@ -21,7 +21,6 @@ The same three variants run again over HTTPS (the server's certificate from a th
 
 from __future__ import annotations
 
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,8 @@ from astrid_host._core._model import Request, Response
 from astrid_host._core._policy import EgressPolicy
 from astrid_host._net._client import CapsuleHttp
 from astrid_host._wasm._host import CapsuleContext, Host
-from tests.servers.guard import loopback_as_public, test_resolver
+from tests.support.guard import loopback_as_public, test_resolver
+from tests.support.values import wit_request
 
 from ._harness import (
     CONFORMANCE,
@@ -47,7 +47,10 @@ from ._harness import (
     guest,
     interleave,
     loopback_server,
-    wit_request,
+    median_of,
+    per_second,
+    ratio,
+    unmeasured,
 )
 
 CACHE = ROOT / "build" / "cache" / "bench"
@@ -139,21 +142,22 @@ async def _measure(quick: bool, tiny: bool, server: Server) -> list[Result]:
             await warm()
         times = await interleave(
             {"capsule": capsule, "httpcore": direct, "fresh-client": fresh_client}, rounds)
-    per = {k: statistics.median(v) / n for k, v in times.items()}
-    rate = {k: 1 / v for k, v in per.items()}
+    per = {k: median_of(v) / n for k, v in times.items()}
+    rate = {k: per_second(1, v) for k, v in per.items()}
     extra = {"requests_per_round": n, "rounds": rounds, "guest": "rust-conformance",
              "ms_per_request": {k: v * 1e3 for k, v in per.items()}}
     suffix, over = ("_tls", " over HTTPS") if tls else ("", "")
     return [
         Result(name=f"http_buffered{suffix}", value=rate["capsule"],
-               baseline=rate["httpcore"], ratio=rate["capsule"] / rate["httpcore"],
-               unit="req/s",
+               baseline=rate["httpcore"], ratio=ratio(rate["capsule"], rate["httpcore"]),
+               unit="req/s", note=unmeasured(value=rate["capsule"], baseline=rate["httpcore"]),
                what=f"1 KiB GET{over} through a capsule's send (keep-alive) vs httpcore "
                     "directly",
                goal="reported" if tls else ">= 0.7", extra=extra),
         Result(name=f"http_per_request_client{suffix}", value=rate["capsule"],
-               baseline=rate["fresh-client"], ratio=rate["capsule"] / rate["fresh-client"],
+               baseline=rate["fresh-client"], ratio=ratio(rate["capsule"], rate["fresh-client"]),
                unit="req/s",
+               note=unmeasured(value=rate["capsule"], baseline=rate["fresh-client"]),
                what=f"same capsule path{over}, pooled client vs a new client+connection per "
                     "request",
                goal="reported" if tls else ">= 2x", extra=extra),

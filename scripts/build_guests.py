@@ -8,19 +8,33 @@ A guest is a directory ``guests/<lang>/<name>/`` holding a ``guest.toml`` with a
 - ``python``: componentize-py (``app.py``; ``module = "..."`` in guest.toml to change it).
 - ``rust``: a cargo cdylib built with Debian's rustc-web, ``-Zbuild-std``, for
   ``wasm32-unknown-unknown``; bindings by ``wit-bindgen`` (crates.io); ``wasm-tools component new``.
+  ``component = false`` (and no ``world``) in guest.toml keeps the core module as it is: the
+  Extism peer plugin of the benchmarks (``guests/rust/extism-fetch``) is one.
 - ``go``: the standard Go toolchain (>= 1.24), ``GOOS=wasip1 GOARCH=wasm -buildmode=c-shared``;
   bindings by ``wit-bindgen go`` (crates.io ``wit-bindgen-cli``) generated into a build copy of
   the guest; ``wasm-tools component embed`` + ``component new --adapt`` with the preview1
   reactor adapter.
 
-A guest is skipped when the hash of its inputs (its source tree, ``wit/``, the toolchain
-versions and this script) matches the stamp file next to its output. Cargo's target directory
+A guest may say ``wit = "astrid-sys"`` in its guest.toml: it is then a capsule for upstream Astrid,
+built with upstream's SDK (crates.io ``astrid-sdk``), and its ``world`` is one of the worlds of
+``UPSTREAM_CHECK_WIT`` below, whose packages are the WIT that ``scripts/fetch_astrid_wit.py``
+extracts from the pinned ``astrid-sys`` crate into ``build/wit/``. After the build the
+component is checked with ``wasm-tools component targets`` against that world, so it imports
+nothing upstream does not publish. (Only Rust guests can be upstream capsules: upstream's SDK
+is a Rust crate.)
+
+A guest is skipped when the hash of its inputs (its source tree, its WIT (``wit/`` or the
+upstream WIT), the toolchain versions and this script) matches the stamp file next to its
+output. Cargo's target directory
 lives under ``build/`` so that a changed Rust guest rebuilds incrementally.
 
 Missing toolchains: with ``ASTRID_REQUIRE_ALL=1`` or ``CI=true`` the installer
 (``scripts/install-toolchains.sh``) runs and a toolchain still missing is an error; locally the
 installer runs when we are root, otherwise the language is skipped with a line saying how to
 install it. The exit status is non-zero when any attempted guest fails to build.
+
+``--build-dir DIR`` puts everything (components, cargo's target directory, the fetched WIT) under
+``DIR`` instead of ``build/``.
 
 Pure standard library, so it runs before anything else is installed.
 """
@@ -41,6 +55,9 @@ import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fetch_astrid_wit  # a sibling script, not an installed package
+
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("python", "rust", "go")
 WIT_BINDGEN_VERSION = "0.58.0"
@@ -50,6 +67,55 @@ IGNORED_DIRS = frozenset({"target", "gen", "__pycache__", ".pytest_cache", "node
 IGNORED_SUFFIXES = (".pyc", ".wasm")
 # Hidden directories that do change a build (cargo configuration); other dot-dirs are caches.
 HIDDEN_INPUT_DIRS = frozenset({".cargo"})
+#: ``wit = "..."`` values a guest.toml may give: where its WIT comes from.
+UPSTREAM_WIT = "astrid-sys"
+#: The package the upstream capsules are checked against; its dependencies are the packages of
+#: the astrid-sys crate. ``sdk``: everything a capsule built with astrid-sdk 0.7.2 may import
+#: and must export (the SDK exports all four guest entry points, stubbing the unused ones).
+#: ``http-capsule``: the part of that surface astrid-host sets out to host (docs/dev/
+#: astrid-upstream.md): foundation I/O, HTTP (both versions), sys, ipc and kv.
+UPSTREAM_CHECK_WIT = """\
+package astrid-host:upstream-check;
+
+world sdk {
+    import astrid:io/error@1.0.0;
+    import astrid:io/poll@1.0.0;
+    import astrid:io/streams@1.0.0;
+    import astrid:fs/host@1.0.0;
+    import astrid:ipc/host@1.0.0;
+    import astrid:kv/host@1.0.0;
+    import astrid:net/host@1.0.0;
+    import astrid:request-context/host@1.0.0;
+    import astrid:http/host@1.1.0;
+    import astrid:sys/host@1.0.0;
+    import astrid:process/host@1.1.0;
+    import astrid:uplink/host@1.0.0;
+    import astrid:elicit/host@1.0.0;
+    import astrid:approval/host@1.0.0;
+    import astrid:identity/host@1.0.0;
+    include entry-points;
+}
+
+world http-capsule {
+    import astrid:io/error@1.0.0;
+    import astrid:io/poll@1.0.0;
+    import astrid:io/streams@1.0.0;
+    import astrid:http/host@1.0.0;
+    import astrid:http/host@1.1.0;
+    import astrid:sys/host@1.0.0;
+    import astrid:ipc/host@1.0.0;
+    import astrid:kv/host@1.0.0;
+    include entry-points;
+}
+
+world entry-points {
+    include astrid:guest/interceptor@1.0.0;
+    include astrid:guest/background@1.0.0;
+    include astrid:guest/installable@1.0.0;
+    include astrid:guest/upgradable@1.0.0;
+}
+"""
+UPSTREAM_WORLDS = tuple(re.findall(r"^world ([a-z][a-z0-9-]*)", UPSTREAM_CHECK_WIT, re.M))
 
 
 # --- discovery and selection (pure) ---------------------------------------------------------
@@ -70,6 +136,11 @@ class Guest:
         """``<lang>-<name>``: the output file's stem and the name ``--only`` accepts."""
         return f"{self.lang}-{self.name}"
 
+    @property
+    def upstream(self) -> bool:
+        """True for a capsule built against upstream Astrid's WIT (``wit = "astrid-sys"``)."""
+        return self.config.get("wit") == UPSTREAM_WIT
+
 
 class GuestConfigError(ValueError):
     """A guest.toml that cannot be used; the message names the file."""
@@ -84,13 +155,26 @@ def discover(guests_dir: Path) -> list[Guest]:
             config = tomllib.loads(toml_path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
             raise GuestConfigError(f"{toml_path}: {e}") from e
-        world = config.get("world")
-        if not isinstance(world, str) or not world:
+        component = config.get("component", True)
+        if not isinstance(component, bool):
+            raise GuestConfigError(f"{toml_path}: component must be true or false")
+        world = config.get("world", "" if not component else None)
+        if not isinstance(world, str) or (component and not world):
             raise GuestConfigError(f'{toml_path}: needs world = "<world name>"')
         lang = guest_dir.parent.name
         declared = config.get("language", lang)
         if declared != lang:
             raise GuestConfigError(f"{toml_path}: language {declared!r} but lives under {lang}/")
+        wit = config.get("wit")
+        if wit is not None and wit != UPSTREAM_WIT:
+            raise GuestConfigError(f'{toml_path}: wit = {wit!r}; the only other WIT than wit/ '
+                                   f'is "{UPSTREAM_WIT}"')
+        if wit is not None and lang != "rust":
+            raise GuestConfigError(f"{toml_path}: upstream capsules ({UPSTREAM_WIT}) are built "
+                                   "with upstream's Rust SDK: rust only")
+        if wit is not None and world not in UPSTREAM_WORLDS:
+            raise GuestConfigError(f"{toml_path}: world {world!r} is not one of "
+                                   f"{', '.join(UPSTREAM_WORLDS)} (UPSTREAM_CHECK_WIT)")
         found.append(Guest(lang, guest_dir.name, guest_dir, world, config))
     return found
 
@@ -220,6 +304,25 @@ class Context:
     def out_dir(self) -> Path:
         return self.build / "guests"
 
+    def wit_for(self, guest: Guest) -> Path:
+        """The WIT ``guest`` is built against: ``wit/``, or upstream's (fetched on first use)."""
+        if not guest.upstream:
+            return self.wit
+        try:
+            return fetch_astrid_wit.ensure(self.build)
+        except fetch_astrid_wit.FetchError as e:
+            raise BuildError(str(e)) from e
+
+
+def check_upstream(ctx: Context, guest: Guest, component: Path) -> None:
+    """Fail unless ``component`` targets ``guest.world`` of UPSTREAM_CHECK_WIT (imports nothing
+    else, exports every entry point)."""
+    with tempfile.TemporaryDirectory(dir=ctx.build) as tmp:
+        package = Path(tmp, "check")
+        shutil.copytree(ctx.wit_for(guest) / "deps", package / "deps")
+        (package / "root.wit").write_text(UPSTREAM_CHECK_WIT)
+        run(["wasm-tools", "component", "targets", package, component, "--world", guest.world])
+
 
 class Language:
     """How to find the toolchain for one language and build a guest with it."""
@@ -293,8 +396,13 @@ class Rust(Language):
         # wit-bindgen already embedded the component type; `component new` wraps the module.
         with tempfile.TemporaryDirectory(dir=ctx.build) as tmp:
             tmp_out = Path(tmp, output.name)
-            run(["wasm-tools", "component", "new", core, "-o", tmp_out])
+            if guest.config.get("component", True):
+                run(["wasm-tools", "component", "new", core, "-o", tmp_out])
+            else:  # a plain core module (an Extism plugin)
+                shutil.copyfile(core, tmp_out)
             run(["wasm-tools", "validate", "--features", "all", tmp_out])
+            if guest.upstream:
+                check_upstream(ctx, guest, tmp_out)
             os.replace(tmp_out, output)
 
 
@@ -401,6 +509,11 @@ def human_size(n: int) -> str:
     return str(n)
 
 
+def shown(path: Path, root: Path) -> str:
+    """``path`` relative to the checkout when it is inside it (``--build-dir`` may be outside)."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
@@ -408,11 +521,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lang", action="append", default=[], choices=LANGUAGES,
                         help="build only this language (repeatable)")
     parser.add_argument("--force", action="store_true", help="ignore the cache stamps")
+    parser.add_argument("--build-dir", type=Path, default=None, metavar="DIR",
+                        help="build into DIR instead of build/ (components in DIR/guests/)")
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     root: Path = args.root.resolve()
-    ctx = Context(root=root, build=root / "build", wit=root / "wit",
+    build: Path = (args.build_dir or root / "build").resolve()
+    ctx = Context(root=root, build=build, wit=root / "wit",
                   toolchains=Path(os.environ.get("ASTRID_TOOLCHAINS",
                                                  root / "build" / "toolchains")))
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
@@ -467,13 +583,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
 
         output = ctx.out_dir / f"{guest.ident}.wasm"
-        key = cache_key([("guest", guest.path), ("wit", ctx.wit)], tool, script_hash)
-        if not args.force and is_fresh(output, key):
-            print(f"guests: {guest.ident:<24} cached   {human_size(output.stat().st_size):>10}"
-                  f"  {output.relative_to(root)}")
-            continue
         started = time.monotonic()
         try:
+            key = cache_key([("guest", guest.path), ("wit", ctx.wit_for(guest))], tool,
+                            script_hash)
+            if not args.force and is_fresh(output, key):
+                print(f"guests: {guest.ident:<24} cached   "
+                      f"{human_size(output.stat().st_size):>10}  {shown(output, root)}")
+                continue
             builder.build(ctx, guest, output)
         except (BuildError, ToolchainMissing, OSError) as e:
             print(f"guests: {guest.ident:<24} FAILED after {time.monotonic() - started:.1f} s\n{e}",
@@ -483,7 +600,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         stamp_path(output).write_text(key + "\n")
         print(f"guests: {guest.ident:<24} {time.monotonic() - started:6.1f} s "
-              f"{human_size(output.stat().st_size):>10}  {output.relative_to(root)}", flush=True)
+              f"{human_size(output.stat().st_size):>10}  {shown(output, root)}", flush=True)
 
     if failures:
         print(f"guests: failed: {', '.join(failures)}", file=sys.stderr)

@@ -1,4 +1,6 @@
-"""Shared fixtures: the compile cache of the test run, built guests, a host with a fake backend.
+"""Shared fixtures: the compile cache of the test run, built guests, a host with a fake backend,
+an HTTP client for the test servers (the servers' own are in :mod:`tests.support.fixtures`).
+Tests are in folders by layer (tests/__init__.py); what they share is :mod:`tests.support`.
 
 Compiling the componentize-py guest takes 8-17 s; every test run shares one compile cache
 under ``build/test-cache`` so that cost is paid once per machine, not once per test.
@@ -6,22 +8,28 @@ under ``build/test-cache`` so that cost is paid once per machine, not once per t
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from astrid_host._core._limits import Limits
+from astrid_host._net._client import CapsuleHttp
 from astrid_host._wasm._host import CapsuleContext, Host
-from tests.fakes import FakeHttp
+from tests.support.fakes import FakeHttp
+from tests.support.guard import make_client
+from tests.support.paths import ROOT, built_guest, require_all
 
-# The loopback HTTP(S) and nginx servers (see tests/servers/__init__.py).
-pytest_plugins = ["tests.servers.fixtures"]
+# The loopback HTTP(S) and nginx servers (see tests/support/__init__.py).
+pytest_plugins = ["tests.support.fixtures"]
 
-ROOT = Path(__file__).resolve().parent.parent
-GUESTS = ROOT / "build" / "guests"
+# Hypothesis' per-example deadline (200 ms) and its too_slow health check judge the machine's
+# speed, not the code: off for every property test (an explicit @settings keeps the rest of
+# this profile as its parent).
+settings.register_profile("astrid", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("astrid")
 
 
 @pytest.fixture(scope="session")
@@ -29,17 +37,6 @@ def cache_dir() -> Path:
     """The compile cache shared by every test in this run (kept between runs)."""
     path = ROOT / "build" / "test-cache"
     path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def built_guest(file_name: str) -> Path:
-    """The path of a built guest, or skip (fail under ASTRID_REQUIRE_ALL=1) when missing."""
-    path = GUESTS / file_name
-    if not path.is_file():
-        message = f"{path.relative_to(ROOT)} is missing: run ./dev guests (needs componentize-py)"
-        if os.environ.get("ASTRID_REQUIRE_ALL") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
     return path
 
 
@@ -51,6 +48,7 @@ def python_example_wasm() -> Path:
 
 @pytest.fixture
 def fake_http() -> FakeHttp:
+    """The fake HTTP backend that every capsule of the `host` fixture shares."""
     return FakeHttp()
 
 
@@ -72,13 +70,30 @@ async def host(cache_dir: Path, fake_http: FakeHttp,
         yield h
 
 
+@pytest.fixture
+def client_limits() -> Limits | None:
+    """The limits of the `client` fixture (None: the defaults); override it in a module."""
+    return None
+
+
+@pytest.fixture
+async def client(client_limits: Limits | None) -> AsyncIterator[CapsuleHttp]:
+    """A capsule's HTTP client reaching the test servers through the real guard
+    (:func:`tests.support.guard.make_client`), closed afterwards."""
+    c = make_client(limits=client_limits)
+    try:
+        yield c
+    finally:
+        await c.aclose()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Under ASTRID_REQUIRE_ALL=1 (CI) a skipped test is a failure: nothing the issues require
     may be skipped there, whatever the reason (a missing toolchain, nginx, mypy, ...)."""
     outcome = yield
     report = outcome.get_result()
-    if (os.environ.get("ASTRID_REQUIRE_ALL") == "1" and report.skipped
+    if (require_all() and report.skipped
             and not hasattr(report, "wasxfail")):
         report.outcome = "failed"
         report.longrepr = f"skipped, which CI does not allow: {report.longrepr}"

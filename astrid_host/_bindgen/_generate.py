@@ -14,97 +14,37 @@ case and a union alias; ``option<T>`` → ``T | None`` (``Some[T] | None`` when 
 
 from __future__ import annotations
 
-import keyword
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 
 from astrid_host._bindgen._markdown import render
 from astrid_host._bindgen._model import (
-    BindgenError,
     EnumDef,
     FlagsDef,
     Function,
-    Handle,
-    ListOf,
     OptionOf,
-    Prim,
     RecordDef,
     Ref,
     Resolve,
     ResourceDef,
     ResultOf,
-    TupleOf,
     Type,
     TypeDef,
     VariantDef,
     World,
 )
+from astrid_host._bindgen._names import docstring, pascal, snake, upper, wrap
+from astrid_host._bindgen._pytypes import DEFS, TypeMapper
 
 __all__ = ["generate_markdown", "generate_module", "pascal", "snake"]
 
-_PY_PRIM = {
-    "bool": "bool", "s8": "int", "u8": "int", "s16": "int", "u16": "int", "s32": "int",
-    "u32": "int", "s64": "int", "u64": "int", "f32": "float", "f64": "float",
-    "char": "str", "string": "str",
-}
 
-# Names the generated module itself uses at top level; a WIT type must not shadow them.
-_RESERVED = frozenset({"Any", "Err", "Ok", "Some", "TypeAlias", "dataclass", "enum", "rt"})
-
-
-_DEFS = (RecordDef, EnumDef, FlagsDef, VariantDef, ResourceDef)
-
-
-def snake(name: str) -> str:
-    """A WIT kebab-case name as a Python identifier: ``max-bytes`` → ``max_bytes``."""
-    out = name.replace("-", "_").lower()
-    if keyword.iskeyword(out) or keyword.issoftkeyword(out) or out == "self":
-        out += "_"
-    return out
-
-
-def pascal(name: str) -> str:
-    """A WIT kebab-case name as a Python class name: ``error-code`` → ``ErrorCode``."""
-    out = "".join(part[:1].upper() + part[1:] for part in name.split("-"))
-    return out + "_" if out in _RESERVED else out
-
-
-def _upper(name: str) -> str:
-    out = name.replace("-", "_").upper()
-    return out if out.isidentifier() and not out.startswith("_") else "V_" + out
-
-
-def _docstring(text: str | None, indent: str, extra: Iterable[str] = ()) -> list[str]:
-    lines = (text or "").strip().splitlines()
-    lines += list(extra)
-    if not lines:
-        return []
-    lines = [ln.rstrip().replace("\\", "\\\\").replace('"""', '\\"\\"\\"') for ln in lines]
-    if len(lines) == 1:
-        return [f'{indent}"""{lines[0]}"""']
-    body = [f"{indent}{ln}" if ln else "" for ln in lines[1:]]
-    return [f'{indent}"""{lines[0]}', *body, f'{indent}"""']
-
-
-@dataclass
-class _Names:
-    """Python names chosen for the WIT definitions that are emitted."""
-
-    cls: dict[int, str] = field(default_factory=dict)  # type index → class / alias name
-    desc: dict[int, str] = field(default_factory=dict)  # type index → descriptor constant
-
-
-class _Gen:
+class _Gen(TypeMapper):
     def __init__(self, resolve: Resolve, world: World) -> None:
-        self.r = resolve
+        super().__init__(resolve, host=False)
         self.world = world
-        self.names = _Names()
-        self.used: list[int] = []  # named type indices to emit, in type-table order
         self.lines: list[str] = []
         self.consts: dict[str, tuple[str, str]] = {}  # descriptor expression → (name, type)
-
-    # --- reachability ------------------------------------------------------------------
 
     def exported_functions(self) -> list[tuple[str | None, Function]]:
         """(interface id or None for world-level, function) for every export, WIT order."""
@@ -117,150 +57,6 @@ class _Gen:
                 out.extend((iface_id, f) for f in self.r.interfaces[item.interface].functions)
         return out
 
-    def collect(self) -> None:
-        seen: set[int] = set()
-
-        def visit(ty: Type | None) -> None:
-            if ty is None:
-                return
-            if isinstance(ty, Ref):
-                if ty.index in seen:
-                    return
-                seen.add(ty.index)
-                td = self.r.types[ty.index]
-                kind = td.kind
-                if isinstance(kind, RecordDef):
-                    for f in kind.fields:
-                        visit(f.type)
-                elif isinstance(kind, (VariantDef, EnumDef, FlagsDef)):
-                    for c in kind.cases:
-                        visit(c.type)
-                elif isinstance(kind, ResourceDef):
-                    for fn in self.resource_functions(ty.index):
-                        for p in fn.params:
-                            visit(p.type)
-                        visit(fn.result)
-                else:
-                    visit(kind)
-            elif isinstance(ty, ListOf):
-                visit(ty.element)
-            elif isinstance(ty, OptionOf):
-                visit(ty.inner)
-            elif isinstance(ty, ResultOf):
-                visit(ty.ok)
-                visit(ty.err)
-            elif isinstance(ty, TupleOf):
-                for t in ty.items:
-                    visit(t)
-            elif isinstance(ty, Handle):
-                visit(Ref(ty.resource))
-
-        for _, fn in self.exported_functions():
-            for p in fn.params:
-                visit(p.type)
-            visit(fn.result)
-        # Emit definitions and named aliases; `use` aliases just point at the original.
-        for index in sorted(seen):
-            td = self.r.types[index]
-            if td.name is None or isinstance(td.kind, Ref):
-                continue
-            self.used.append(index)
-        taken: dict[str, int] = {}
-        for index in self.used:
-            td = self.r.types[index]
-            assert td.name is not None
-            name = pascal(td.name)
-            if name in taken:
-                # Two interfaces define the same name: qualify this one by its interface.
-                owner = td.owner
-                prefix = ""
-                if owner is not None and owner[0] == "interface":
-                    prefix = pascal(self.r.interfaces[owner[1]].name or f"iface{owner[1]}")
-                name = prefix + name
-                if name in taken:
-                    raise BindgenError(f"cannot find a unique Python name for WIT type {td.name}")
-            taken[name] = index
-            self.names.cls[index] = name
-            self.names.desc[index] = "_" + re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper() + "_TY"
-
-    def resource_functions(self, resource: int) -> list[Function]:
-        td = self.r.types[resource]
-        if td.owner is None or td.owner[0] != "interface":
-            return []
-        return [f for f in self.r.interfaces[td.owner[1]].functions if f.resource == resource]
-
-    # --- type expressions ----------------------------------------------------------------
-
-    def target(self, ty: Type) -> Type | TypeDef:
-        """Follow `use` aliases only (named type aliases keep their own name)."""
-        while isinstance(ty, Ref):
-            td = self.r.types[ty.index]
-            if isinstance(td.kind, Ref):
-                ty = td.kind
-                continue
-            if td.name is None:
-                assert not isinstance(td.kind, (RecordDef, EnumDef, FlagsDef, VariantDef,
-                                                ResourceDef))
-                return td.kind
-            return td
-        return ty
-
-    def can_be_none(self, ty: Type) -> bool:
-        return isinstance(self.r.resolve(ty), OptionOf)
-
-    def py(self, ty: Type | None) -> str:
-        """The Python annotation for a WIT type."""
-        if ty is None:
-            return "None"
-        t = self.target(ty)
-        if isinstance(t, TypeDef):
-            return self.names.cls[t.index]
-        if isinstance(t, Prim):
-            return _PY_PRIM[t.name]
-        if isinstance(t, ListOf):
-            if t.element == Prim("u8"):
-                return "bytes"
-            return f"list[{self.py(t.element)}]"
-        if isinstance(t, OptionOf):
-            inner = self.py(t.inner)
-            return f"Some[{inner}] | None" if self.can_be_none(t.inner) else f"{inner} | None"
-        if isinstance(t, ResultOf):
-            return f"Ok[{self.py(t.ok)}] | Err[{self.py(t.err)}]"
-        if isinstance(t, TupleOf):
-            if not t.items:
-                return "tuple[()]"
-            return "tuple[" + ", ".join(self.py(i) for i in t.items) + "]"
-        if isinstance(t, Handle):
-            return self.names.cls[t.resource]
-        raise BindgenError(f"unsupported type {t!r}")  # pragma: no cover
-
-    def desc(self, ty: Type | None) -> str:
-        """A descriptor expression for a WIT type."""
-        if ty is None:
-            return "None"
-        t = self.target(ty)
-        if isinstance(t, TypeDef):
-            if isinstance(t.kind, (RecordDef, EnumDef, FlagsDef, VariantDef, ResourceDef)):
-                return self.names.desc[t.index]
-            assert not isinstance(t.kind, Ref)
-            return self.desc(t.kind)  # a named alias of a type expression
-        if isinstance(t, Prim):
-            return f"rt.{t.name.upper()}"
-        if isinstance(t, ListOf):
-            if t.element == Prim("u8"):
-                return "rt.BytesTy()"
-            return f"rt.ListTy({self.desc(t.element)})"
-        if isinstance(t, OptionOf):
-            wrap = ", wrap=True" if self.can_be_none(t.inner) else ""
-            return f"rt.OptionTy({self.desc(t.inner)}{wrap})"
-        if isinstance(t, ResultOf):
-            return f"rt.ResultTy({self.desc(t.ok)}, {self.desc(t.err)})"
-        if isinstance(t, TupleOf):
-            return "rt.TupleTy(" + ", ".join(self.desc(i) for i in t.items) + ")"
-        if isinstance(t, Handle):
-            return self.names.desc[t.resource]
-        raise BindgenError(f"unsupported type {t!r}")  # pragma: no cover
-
     # --- emission ----------------------------------------------------------------------
 
     def emit(self, *lines: str) -> None:
@@ -269,12 +65,12 @@ class _Gen:
     def emit_types(self) -> None:
         for index in self.used:
             td = self.r.types[index]
-            name = self.names.cls[index]
+            name = self.cls[index]
             kind = td.kind
             self.emit("", "")
             if isinstance(kind, RecordDef):
-                self.emit("@dataclass(frozen=True)", f"class {name}:")
-                self.emit(*_docstring(td.docs, "    ") or [f'    """WIT record `{td.name}`."""'])
+                self.emit("@dataclass(frozen=True, slots=True)", f"class {name}:")
+                self.emit(*docstring(td.docs, "    ") or [f'    """WIT record `{td.name}`."""'])
                 self.emit("")
                 # Trailing optional fields default to None, so callers may leave them out.
                 optional_from = len(kind.fields)
@@ -284,46 +80,46 @@ class _Gen:
                 for i, f in enumerate(kind.fields):
                     default = " = None" if i >= optional_from else ""
                     self.emit(f"    {snake(f.name)}: {self.py(f.type)}{default}")
-                    self.emit(*_docstring(f.docs, "    "))
+                    self.emit(*docstring(f.docs, "    "))
                 if not kind.fields:
                     self.emit("    pass")
             elif isinstance(kind, (EnumDef, FlagsDef)):
                 base = "enum.Enum" if isinstance(kind, EnumDef) else "enum.Flag"
                 self.emit(f"class {name}({base}):")
                 what = "enum" if isinstance(kind, EnumDef) else "flags"
-                self.emit(*_docstring(td.docs, "    ") or [f'    """WIT {what} `{td.name}`."""'])
+                self.emit(*docstring(td.docs, "    ") or [f'    """WIT {what} `{td.name}`."""'])
                 self.emit("")
                 for i, c in enumerate(kind.cases):
                     value = f'"{c.name}"' if isinstance(kind, EnumDef) else str(1 << i)
-                    self.emit(f"    {_upper(c.name)} = {value}")
-                    self.emit(*_docstring(c.docs, "    "))
+                    self.emit(f"    {upper(c.name)} = {value}")
+                    self.emit(*docstring(c.docs, "    "))
             elif isinstance(kind, VariantDef):
                 members = []
                 for c in kind.cases:
                     cname = name + pascal(c.name)
                     members.append(cname)
-                    self.emit("@dataclass(frozen=True)", f"class {cname}:")
+                    self.emit("@dataclass(frozen=True, slots=True)", f"class {cname}:")
                     docs = c.docs or f"Case `{c.name}`."
-                    self.emit(*_docstring(f"{docs}\n\nA case of :data:`{name}`.", "    "))
+                    self.emit(*docstring(f"{docs}\n\nA case of :data:`{name}`.", "    "))
                     if c.type is not None:
                         self.emit("", f"    value: {self.py(c.type)}")
                     self.emit("", "")
                 self.emit(f"{name}: TypeAlias = " + " | ".join(members))
-                self.emit(*_docstring(td.docs, ""))
+                self.emit(*docstring(td.docs, ""))
             elif isinstance(kind, ResourceDef):
                 self.emit_resource(td, name)
             else:
                 assert not isinstance(kind, Ref)
                 self.emit(f"{name}: TypeAlias = {self.py(kind)}")
-                self.emit(*_docstring(td.docs, ""))
+                self.emit(*docstring(td.docs, ""))
 
     def emit_descriptors(self) -> None:
-        self.emit("", "", "# How each type crosses the boundary: astrid_host._wasm._bindings_rt.")
+        self.emit("", "", "# How each type crosses the boundary (astrid_host._core._witschema).")
         for index in self.used:
             td = self.r.types[index]
             kind = td.kind
-            name = self.names.cls[index]
-            d = self.names.desc.get(index)
+            name = self.cls[index]
+            d = self.descs.get(index)
             if isinstance(kind, RecordDef):
                 self.emit(f"{d}: rt.Ty[{name}] = rt.RecordTy(", f"    {name},", "    [")
                 for f in kind.fields:
@@ -334,7 +130,7 @@ class _Gen:
             elif isinstance(kind, FlagsDef):
                 self.emit(f"{d}: rt.Ty[{name}] = rt.FlagsTy(", f"    {name},", "    [")
                 for c in kind.cases:
-                    self.emit(f'        ({name}.{_upper(c.name)}, "{c.name}"),')
+                    self.emit(f'        ({name}.{upper(c.name)}, "{c.name}"),')
                 self.emit("    ],", ")")
             elif isinstance(kind, VariantDef):
                 self.emit(f"{d}: rt.Ty[{name}] = rt.VariantTy(", f'    "{td.name}",', "    [")
@@ -377,21 +173,21 @@ class _Gen:
         if decorator:
             self.emit(f"{indent}{decorator}")
         sig = [first] + [f"{n}: {self.py(p.type)}" for n, p in zip(names, params, strict=True)]
-        self.emit(*_wrap(f"{indent}async def {py_name}(", sig, f") -> {ret}:"))
+        self.emit(*wrap(f"{indent}async def {py_name}(", sig, f") -> {ret}:"))
         inner = indent + "    "
-        self.emit(*_docstring(fn.docs or f"Call `{fn.name}`.", inner, extra))
+        self.emit(*docstring(fn.docs or f"Call `{fn.name}`.", inner, extra))
         args = [f'"{call_name}"']
         if receiver:
             self.emit(f"{inner}if self.handle is None:",
                       f'{inner}    raise rt.ClosedHandle("{fn.name}: the handle was closed")')
             args.append("self.handle")
-        args += [f"{self.const(p.type)}.lower({n}, {ctx})"
+        args += [f"rt.lower({self.const(p.type)}, {n}, {ctx})"
                  for n, p in zip(names, params, strict=True)]
         if fn.result is None:
-            self.emit(*_wrap(f"{inner}await {ctx}.call(", args, ")"))
+            self.emit(*wrap(f"{inner}await {ctx}.call(", args, ")"))
             return
-        self.emit(*_wrap(f"{inner}raw = await {ctx}.call(", args, ")"))
-        lifted = f"{self.const(fn.result)}.lift(raw, {ctx})"
+        self.emit(*wrap(f"{inner}raw = await {ctx}.call(", args, ")"))
+        lifted = f"rt.lift({self.const(fn.result)}, raw, {ctx})"
         ret_t = self.r.resolve(fn.result)
         if isinstance(ret_t, ResultOf):
             self.emit(f"{inner}{'' if ret_t.ok is None else 'return '}rt.unwrap({lifted})")
@@ -403,7 +199,7 @@ class _Gen:
         assert owner is not None and owner[0] == "interface"
         iface_id = self.r.interface_id(owner[1])
         self.emit(f"class {name}:")
-        self.emit(*_docstring(td.docs or f"WIT resource `{td.name}`.", "    ",
+        self.emit(*docstring(td.docs or f"WIT resource `{td.name}`.", "    ",
                               ["", "Close it (``await obj.close()`` or ``async with``) to drop "
                                    "the guest's handle."]))
         self.emit("",
@@ -444,7 +240,7 @@ class _Gen:
             iface_id = self.r.export_id(item)
             iface_classes.append((snake(iface.name or item.key), iname))
             self.emit("", "", f"class {iname}:")
-            self.emit(*_docstring(iface.docs or f"Exports of `{iface_id}`.", "    ",
+            self.emit(*docstring(iface.docs or f"Exports of `{iface_id}`.", "    ",
                                   ["", f"Exported interface `{iface_id}`."]))
             self.emit("", "    def __init__(self, capsule: rt.CallTarget) -> None:",
                       "        self._capsule = capsule")
@@ -453,7 +249,7 @@ class _Gen:
                     self.emit_method(fn, snake(fn.name), f"{iface_id}#{fn.name}", "    ",
                                      "self._capsule")
         self.emit("", "", f"class {cls}:")
-        self.emit(*_docstring(w.docs or f"The `{w.name}` world.", "    ",
+        self.emit(*docstring(w.docs or f"The `{w.name}` world.", "    ",
                               ["", f"Typed calls to the exports of a capsule built for world "
                                    f"`{w.name}`:",
                                f"``bindings = {cls}(capsule); await bindings.<export>(...)``."]))
@@ -470,7 +266,8 @@ class _Gen:
         return cls
 
     def module(self) -> str:
-        self.collect()
+        self.collect(t for _, fn in self.exported_functions()
+                     for t in [*(p.type for p in fn.params), fn.result])
         pkg = self.r.packages[self.world.package] if self.world.package is not None else "?"
         header = [f"Typed bindings for WIT world `{self.world.name}` ({pkg}).", "",
                   "Generated by `astrid-host bindgen`; do not edit by hand."]
@@ -505,7 +302,7 @@ class _Gen:
         typing_names = []
         if ResourceDef in kinds:
             typing_names.append("Any")
-        if VariantDef in kinds or any(k not in _DEFS for k in kinds):
+        if VariantDef in kinds or any(k not in DEFS for k in kinds):
             typing_names.append("TypeAlias")
         if typing_names:
             imports.append(f"from typing import {', '.join(typing_names)}")
@@ -517,7 +314,7 @@ class _Gen:
 
     def public_names(self) -> Iterator[str]:
         for index in self.used:
-            name = self.names.cls[index]
+            name = self.cls[index]
             yield name
             kind = self.r.types[index].kind
             if isinstance(kind, VariantDef):
@@ -526,16 +323,6 @@ class _Gen:
         for item in self.world.exports:
             if item.interface is not None and not self.r.is_toolchain_internal(item):
                 yield pascal(self.r.interfaces[item.interface].name or item.key)
-
-
-def _wrap(head: str, items: list[str], tail: str, limit: int = 100) -> list[str]:
-    """``head + ", ".join(items) + tail``, one item per line when that is too long."""
-    one = head + ", ".join(items) + tail
-    if len(one) <= limit or not items:
-        return [one]
-    indent = " " * (len(head) - len(head.lstrip()) + 4)
-    return [head, *(f"{indent}{item}," for item in items), head[: len(head) - len(head.lstrip())]
-            + tail.lstrip()]
 
 
 def generate_module(resolve: Resolve, world: str) -> str:

@@ -1,4 +1,4 @@
-"""``astrid-host bindgen``: typed Python bindings (or a Markdown reference) from WIT."""
+"""``astrid-host bindgen``: typed Python bindings, host models or a Markdown reference from WIT."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def register(subparsers: Any) -> None:
         help="generate typed Python bindings for a WIT world",
         description=(
             "Generate a typed Python module for a WIT world (from a WIT directory, a .wit file "
-            "or a built component), or with --format markdown a reference of the whole package."
+            "or a built component), with --format host the host model of a package (the types "
+            "and functions of the interfaces the host serves), or with --format markdown a "
+            "reference of the whole package."
         ),
         epilog="Exit status: 0 written/up to date, 1 --check found a stale file, "
                "2 invalid WIT or arguments, 3 host error (wasm-tools missing).",
@@ -32,8 +34,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="where to write (default: stdout)")
     p.add_argument("--check", action="store_true",
                    help="do not write; fail if FILE differs from what would be generated")
-    p.add_argument("--format", choices=("python", "markdown"), default="python",
-                   help="python bindings (default) or a markdown reference")
+    p.add_argument("--format", choices=("python", "host", "markdown"), default="python",
+                   help="python bindings (default), a host model, or a markdown reference")
+    p.add_argument("--package", help="the package of a host model (required when there are "
+                                     "several, e.g. astrid:http@0.1.0)")
     p.set_defaults(handler=run_bindgen)
 
 
@@ -43,7 +47,7 @@ def run_bindgen(args: argparse.Namespace) -> int:
         print("astrid-host bindgen: --check needs -o FILE to compare with", file=sys.stderr)
         return 2
     try:
-        text = generate(args.source, args.world, fmt=args.format)
+        text = generate(args.source, args.world, fmt=args.format, package=args.package)
     except WasmToolsMissing as exc:
         print(f"astrid-host bindgen: {exc}", file=sys.stderr)
         return 3

@@ -4,8 +4,8 @@ One table, one row per block, each citing its RFC. It follows the IANA IPv4 and 
 Special-Purpose Address Registries (2025-10-09), plus the blocks an SSRF filter needs that those
 registries do not list: multicast, the deprecated IPv4-compatible and site-local IPv6 blocks, and
 the IPv6 space outside 2000::/3 that the IANA IPv6 Address Space registry keeps "Reserved by
-IETF". The table is written by hand on purpose: `tests/data/iana-special-purpose.csv` is only the
-input of the test oracle, so a mistake in one cannot hide a mistake in the other.
+IETF". The table is written by hand on purpose: `tests/support/data/iana-special-purpose.csv` is
+only the input of the test oracle, so a mistake in one cannot hide a mistake in the other.
 
 Blocks nest; the classifier uses the most specific (longest) matching block. A row whose
 ``embedding`` is set holds an IPv4 address inside the IPv6 address, and the classifier judges

@@ -4,7 +4,7 @@ It exists so that the demo needs nothing but this package: a page to fetch, a la
 stream, a redirect that points at the cloud metadata address (which the host must refuse), and
 ``/whoami``, which accepts only the demo's API token in ``Authorization: Bearer ...`` (the host
 fills it in from a secret; the capsule only wrote a placeholder). Tests use the richer servers
-in `tests/servers/`.
+in `tests/support/`.
 """
 
 from __future__ import annotations

@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import ctypes
-import itertools
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,21 +32,27 @@ from typing import TYPE_CHECKING, Any
 import outcome
 import trio
 from wasmtime import Store, WasiConfig, WasmtimeError
-from wasmtime import _ffi as ffi
-from wasmtime.component import Component, Instance, Linker, Record, ResourceAny, Variant
-from wasmtime.component._enter import enter_wasm
+from wasmtime.component import Component, Instance, Linker
 
+from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
+from astrid_host._wasm._deadline import CANCEL_GRACE_S, Budget, EpochTicker, classify_trap
 from astrid_host._wasm._errors import (
     CapsuleClosed,
     CapsuleRunError,
     CapsuleTrap,
     ExportNotFound,
     StaleResource,
-    TrapKind,
 )
-from astrid_host._wasm._imports import HttpBackend, StoreSession, current_session
-from astrid_host._wasm._typeinfo import freeze_type
+from astrid_host._wasm._handles import (
+    dropped,
+    holds_foreign_resource,
+    mark_dropped,
+    store_of,
+    tag_resources,
+)
+from astrid_host._wasm._session import StoreSession, current_session
+from astrid_host._wasm._wasmtime_patches import BoundExport, watch_epochs
 
 if TYPE_CHECKING:
     from wasmtime import Engine
@@ -58,246 +61,11 @@ __all__ = ["CANCEL_GRACE_S", "Capsule", "EpochTicker", "classify_trap"]
 
 log = logging.getLogger("astrid_host.wasm")
 
-#: How often the host's ticker advances the engine epoch; the unit of the call deadline.
-EPOCH_TICK_S = 0.01
-
-_DEADLINE_MESSAGE = "astrid: the call's wall-clock budget is exhausted"
-
-# (substring of wasmtime's message, kind). First match wins; order matters because a fuel
-# trap message also mentions "wasm trap".
-_TRAP_TABLE: tuple[tuple[str, TrapKind], ...] = (
-    ("all fuel consumed", "fuel"),
-    (_DEADLINE_MESSAGE, "deadline"),
-    ("wasm trap: interrupt", "deadline"),
-    ("epoch deadline", "deadline"),
-    ("exceeds memory limits", "memory"),
-    ("memory limit", "memory"),
-    ("out of memory", "memory"),
-    # A guest whose allocation failed usually aborts (so the trap is `unreachable`); Rust's
-    # allocation-failure path leaves these names in the backtrace.
-    ("handle_alloc_error", "memory"),
-    ("rust_oom", "memory"),
-    ("rdl_oom", "memory"),
-    ("memory allocation of", "memory"),
-    # A trap with the guest's allocator on the stack: wasmtime-py 50 does not tell the host that
-    # its limiter refused a `memory.grow` (no callback, and the C API cannot make it trap), but
-    # dlmalloc (wasi-libc, CPython, Go's and Rust's wasi builds) failing or tripping over a
-    # heap the failed growth left inconsistent is what running out of memory looks like.
-    ("!dlmalloc", "memory"),
-    ("!malloc", "memory"),
-    ("!sbrk", "memory"),
-    ("__rdl_alloc", "memory"),
-    ("wasm `unreachable` instruction executed", "unreachable"),
-    ("unreachable", "unreachable"),
-)
-
-
-def classify_trap(message: str) -> TrapKind:
-    """The :data:`TrapKind` of a wasmtime error message (pure; ``other`` when unknown).
-
-    wasmtime-py reports every call failure as a plain ``WasmtimeError``: the kind is only in
-    the text.
-    """
-    lowered = message.lower()
-    for needle, kind in _TRAP_TABLE:
-        if needle in lowered:
-            return kind
-    return "other"
-
-
-#: How long a guest may keep running after its host I/O was cancelled (by aclose or by a
-#: cancelled caller) before it is interrupted: enough to return the `cancelled` error it got,
-#: short enough that closing stays prompt.
-CANCEL_GRACE_S = 0.25
-
-
-class _Budget:
-    """The wall-clock deadline of the current call on one Store, read by the epoch callback."""
-
-    __slots__ = ("deadline",)
-
-    def __init__(self) -> None:
-        self.deadline = math.inf
-
-    def shorten(self, seconds: float) -> None:
-        self.deadline = min(self.deadline, time.monotonic() + seconds)
-
-
-# Budgets by callback id. The epoch callback runs on the worker thread, once per tick while
-# the guest runs, and decides between "continue for one more tick" and "trap now". A deadline
-# that can move while the guest runs is what lets aclose() and a cancelled caller stop a
-# guest that is only computing.
-_BUDGETS: dict[int, _Budget] = {}
-_BUDGET_IDS = itertools.count(1)
-_CONTINUE = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
-
-
-# The exact argument types of the C binding (ctypes matches callback types by signature).
-_EPOCH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.POINTER(ffi.wasmtime_context_t),
-                                   ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64),
-                                   ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t))
-
-
-@_EPOCH_CALLBACK  # type: ignore[untyped-decorator]
-def _on_epoch(context: Any, data: Any, delta: Any, kind: Any) -> int:
-    try:
-        budget = _BUDGETS.get(data or 0)
-        if budget is not None:
-            if time.monotonic() >= budget.deadline:
-                error = WasmtimeError(_DEADLINE_MESSAGE)
-                return ctypes.cast(error._consume(), ctypes.c_void_p).value or 0
-    except BaseException:  # an exception here would be lost; keep running instead
-        pass
-    delta[0] = 1
-    kind[0] = _CONTINUE
-    return 0
-
-
-@ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # type: ignore[untyped-decorator]
-def _forget_budget(data: Any) -> None:
-    _BUDGETS.pop(data or 0, None)
-
-
-def _attach_budget(store: Store) -> _Budget:
-    budget = _Budget()
-    ident = next(_BUDGET_IDS)
-    _BUDGETS[ident] = budget
-    ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), _on_epoch, ident, _forget_budget)
-    return budget
-
-
-class EpochTicker:
-    """Advances the engine epoch every :data:`EPOCH_TICK_S`, but only while guests run.
-
-    An idle host does not wake up 100 times a second. ``running()`` brackets every stretch
-    of guest execution; :meth:`run` is the task that ticks.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._active = 0
-        self._wake = trio.Event()
-
-    def enter(self) -> None:
-        self._active += 1
-        self._wake.set()
-
-    def exit(self) -> None:
-        self._active -= 1
-
-    async def run(self) -> None:
-        while True:
-            if self._active == 0:
-                self._wake = trio.Event()
-                await self._wake.wait()
-            await trio.sleep(EPOCH_TICK_S)
-            self._engine.increment_epoch()
-
 
 class _Trapped(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-_STORE_TAG = "_astrid_store"
-
-
-def _tag_resources(value: Any, store: Store) -> None:
-    """Remember which Store each resource handle in an export's result belongs to."""
-    if isinstance(value, ResourceAny):
-        setattr(value, _STORE_TAG, store)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            if not isinstance(item, (int, float, str, bytes, bool)):
-                _tag_resources(item, store)
-    elif isinstance(value, Variant):
-        _tag_resources(value.payload, store)
-    elif isinstance(value, Record):
-        for item in vars(value).values():
-            _tag_resources(item, store)
-
-
-class _BoundExport:
-    """An export function with its types read once (per Store), called like wasmtime-py does.
-
-    wasmtime-py's ``Func.__call__`` re-reads the function type from C on every call and then
-    converts the arguments and result with types that re-read their own structure on every
-    access; for a `request` argument and a `result<response, error-code>` that is hundreds of
-    ctypes calls. This does the same steps with the types read once and frozen
-    (:func:`freeze_type`). Falls back to ``Func.__call__`` when wasmtime-py's ``Func`` does not
-    look as expected.
-    """
-
-    __slots__ = ("func", "params", "raw", "result", "type")
-
-    def __init__(self, func: Any, params: list[Any], result: Any, raw: Any,
-                 fty: Any = None) -> None:
-        self.func = func
-        self.params = params
-        self.result = result
-        self.raw = raw
-        # The parameter types own their C pointers, but keeping the function type alive as
-        # long as they are used costs nothing and does not depend on that.
-        self.type = fty
-
-    @classmethod
-    def of(cls, func: Any, store: Store) -> _BoundExport:
-        raw = getattr(func, "_func", None)
-        if not isinstance(raw, ffi.wasmtime_component_func_t):
-            return cls(func, [], None, None)
-        fty = func.type(store)
-        result = fty.result
-        return cls(func, [freeze_type(ty) for _, ty in fty.params],
-                   None if result is None else freeze_type(result), raw, fty)
-
-    def __call__(self, store: Store, args: tuple[Any, ...]) -> Any:
-        if self.raw is None:
-            return self.func(store, *args)
-        params = self.params
-        if len(args) != len(params):
-            raise TypeError(f"wrong number of parameters provided: given {len(args)}, "
-                            f"expected {len(params)}")
-        param_capi = (ffi.wasmtime_component_val_t * len(args))()
-        n = 0
-        try:
-            for ty, value in zip(params, args, strict=True):
-                ty.convert_to_c(store, value, ctypes.pointer(param_capi[n]))
-                n += 1
-            result_ty = self.result
-            result_space = None if result_ty is None else ffi.wasmtime_component_val_t()
-            raw = self.raw
-
-            def run() -> Any:
-                return ffi.wasmtime_component_func_call(
-                    ctypes.byref(raw), store._context(), param_capi, n,
-                    None if result_space is None else ctypes.byref(result_space),
-                    0 if result_space is None else 1)
-
-            enter_wasm(run)
-            if result_space is None:
-                return None
-            return result_ty.convert_from_c(result_space)
-        finally:
-            for i in range(n):
-                ffi.wasmtime_component_val_delete(ctypes.byref(param_capi[i]))
-
-
-_DROPPED_TAG = "_astrid_dropped"
-
-
-def _holds_foreign_resource(value: Any, store: Store) -> bool:
-    """True if ``value`` contains a resource handle not tagged with ``store`` (see above)."""
-    if isinstance(value, ResourceAny):
-        return getattr(value, _STORE_TAG, None) is not store or hasattr(value, _DROPPED_TAG)
-    if isinstance(value, (list, tuple)):
-        return any(_holds_foreign_resource(item, store) for item in value
-                   if not isinstance(item, (int, float, str, bytes, bool)))
-    if isinstance(value, Variant):
-        return _holds_foreign_resource(value.payload, store)
-    if isinstance(value, Record):
-        return any(_holds_foreign_resource(item, store) for item in vars(value).values())
-    return False
 
 
 @dataclass
@@ -307,9 +75,9 @@ class _Live:
     store: Store
     instance: Instance
     session: StoreSession
-    budget: _Budget
+    budget: Budget
     #: Exports called so far on this Store, with their types read once.
-    exports: dict[str, _BoundExport] = field(default_factory=dict)
+    exports: dict[str, BoundExport] = field(default_factory=dict)
 
 
 class Capsule:
@@ -333,8 +101,11 @@ class Capsule:
         thread_limiter: trio.CapacityLimiter,
         ticker: EpochTicker,
         on_close: Callable[[Capsule], None] | None = None,
+        astrid: Any = None,
     ) -> None:
         self.name = name
+        #: The Astrid front's state for this capsule (``AstridState``), or ``None``.
+        self.astrid = astrid
         self.limits = limits
         self._engine = engine
         self._linker = linker
@@ -377,7 +148,7 @@ class Capsule:
             if live is None:
                 live = await self._instantiate()
                 self._check_open()  # aclose may have come while the Store was being built
-            if _holds_foreign_resource(args, live.store):
+            if holds_foreign_resource(args, live.store):
                 # Handing wasmtime a handle of another Store fails inside the guest call and
                 # would poison this healthy Store; refuse it here instead.
                 raise StaleResource(self.name, export)
@@ -452,8 +223,7 @@ class Capsule:
             live = self._live
             # Using a handle with a Store other than its own aborts the process (a Rust
             # panic), so only handles tagged with the live Store are ever dropped.
-            if (live is None or getattr(handle, _STORE_TAG, None) is not live.store
-                    or hasattr(handle, _DROPPED_TAG)):
+            if live is None or store_of(handle) is not live.store or dropped(handle):
                 return
             live.session.begin_call()
             result = await self._run_guest(live, self._enter_drop, live, handle)
@@ -523,7 +293,7 @@ class Capsule:
     async def _instantiate(self) -> _Live:
         """A fresh Store + instance (on a worker thread: instantiation may run guest code)."""
         session = StoreSession(backend=self._backend, trio_token=self._token, name=self.name,
-                               limits=self.limits)
+                               limits=self.limits, astrid=self.astrid)
         result = await self._run_guest(None, self._new_live, session)
         if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
             message = result.error.message
@@ -540,7 +310,8 @@ class Capsule:
         # The default WasiConfig grants nothing: no files, env, args, sockets or stdio.
         store.set_wasi(WasiConfig())
         store.set_limits(memory_size=self.limits.memory_bytes)
-        budget = _attach_budget(store)
+        budget = Budget()
+        watch_epochs(store, budget.expired)
         self._reset_budget(store, budget)
         var = current_session()
         token = var.set(session)
@@ -553,7 +324,7 @@ class Capsule:
             var.reset(token)
         return _Live(store, instance, session, budget)
 
-    def _reset_budget(self, store: Store, budget: _Budget) -> None:
+    def _reset_budget(self, store: Store, budget: Budget) -> None:
         # Fuel and the wall-clock budget are per call. The epoch deadline is one tick: the
         # callback then checks the budget and the interrupt flag on every tick.
         store.set_fuel(self.limits.fuel_per_call)
@@ -569,15 +340,15 @@ class Capsule:
             func = _lookup(live, export)
             if func is None:
                 raise ExportNotFound(self.name, export, self.exports)
-            bound = live.exports[export] = _BoundExport.of(func, live.store)
+            bound = live.exports[export] = BoundExport.of(func, live.store)
         result = self._in_store(live, lambda: bound(live.store, args))
-        _tag_resources(result, live.store)
+        tag_resources(result, live.store)
         return result
 
     def _enter_drop(self, live: _Live, handle: Any) -> None:
         """Runs on the worker thread, holding the capsule lock: a resource's destructor."""
         self._in_store(live, lambda: handle.drop(live.store))
-        setattr(handle, _DROPPED_TAG, True)
+        mark_dropped(handle)
 
     def _in_store(self, live: _Live, fn: Callable[[], Any]) -> Any:
         """Enter the Store as a call does: fresh fuel and deadline, the session for the host

@@ -9,7 +9,8 @@
   memory, ``unreachable``, ...). The capsule stays usable: the next call runs on a fresh Store.
 
 Request failures are *not* exceptions of this module: a guest receives them as WIT
-`error-code` values and decides what to do.
+`error-code` values and decides what to do. :class:`HostFault` (internal) ends a host import
+that cannot answer and has no error channel: the guest traps.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "CapsuleRunError",
     "CapsuleTrap",
     "ExportNotFound",
+    "HostFault",
     "TrapKind",
     "instantiation_failure",
     "render_signature",
@@ -149,6 +151,10 @@ class CapsuleRunError(CapsuleError):
         self.message = message
 
 
+class HostFault(Exception):
+    """The host cannot answer and the import has no error channel: the guest must trap."""
+
+
 # --------------------------------------------------------------------------------------------
 # Instantiation failures in plain words
 
@@ -233,7 +239,7 @@ def _declared_type(component: Any, engine: Any, name: str, item: str | None) -> 
     if component is None or engine is None:
         return None
     try:
-        from wasmtime.component import _types as t
+        import wasmtime.component as t
 
         ty = component.type.imports(engine)[name].ty
         if item is not None:
@@ -256,7 +262,7 @@ def render_signature(fty: Any) -> str:
 
 
 def _wit(ty: Any) -> str:
-    from wasmtime.component import _types as t
+    import wasmtime.component as t
 
     if isinstance(ty, t.ListType):
         return f"list<{_wit(ty.element)}>"

@@ -30,21 +30,29 @@ from wasmtime.component import Linker
 
 from astrid_host._audit._sink import AuditSink
 from astrid_host._audit._trail import AuditTrail
+from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
 from astrid_host._core._secrets import Secret, Secrets
-from astrid_host._wasm import _fastbytes
+from astrid_host._wasm._astrid_http import ASTRID_HTTP
+from astrid_host._wasm._astrid_sys import ASTRID_IPC, ASTRID_SYS
 from astrid_host._wasm._cache import CompileCache, LoadInfo, default_cache_dir
 from astrid_host._wasm._capsule import Capsule, EpochTicker
+from astrid_host._wasm._dispatch import HostInterface, link_interface
 from astrid_host._wasm._errors import (
     CapsuleClosed,
     CapsuleLoadError,
     CapsuleTrap,
     instantiation_failure,
 )
-from astrid_host._wasm._imports import HttpBackend, link_client
-from astrid_host._wasm._typeinfo import check_client_imports
+from astrid_host._wasm._imports import HTTP_CLIENT
+from astrid_host._wasm._typeinfo import check_imports
+from astrid_host._wasm._wasmtime_patches import _fastbytes
 
-__all__ = ["CapsuleContext", "Host", "HttpFactory"]
+__all__ = ["SERVED", "CapsuleContext", "Host", "HttpFactory", "set_default_http_factory"]
+
+#: The interfaces every capsule may import, each a generated host model with its adapter:
+#: our own `astrid:http@0.1.0` and upstream Astrid's (docs/astrid.md).
+SERVED: tuple[HostInterface, ...] = (HTTP_CLIENT, ASTRID_HTTP, ASTRID_SYS, ASTRID_IPC)
 
 _COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"
 _MODULE_PREAMBLE = b"\0asm\x01\x00\x00\x00"
@@ -87,29 +95,24 @@ class CapsuleContext:
 HttpFactory = Callable[[CapsuleContext], HttpBackend]
 
 
-def _default_http_factory(ctx: CapsuleContext) -> HttpBackend:
-    """The network layer's :class:`CapsuleHttp`, guarded by ``ctx.policy``.
+_default_factory: HttpFactory | None = None
 
-    ``policy`` may be an ``EgressPolicy``, a list of rule strings (parsed here; a malformed
-    rule raises ``PolicyError`` and one string instead of a list ``TypeError``, the caller's
-    mistakes), or ``None``: a policy that allows nothing.
+
+def set_default_http_factory(factory: HttpFactory) -> None:
+    """Set the factory a :class:`Host` uses when it is given none.
+
+    The wasm layer does not know the network layer; the composition root
+    (``astrid_host._compose``, run when ``astrid_host`` is imported) wires in ``CapsuleHttp``.
     """
-    # Imported lazily: the network stack (httpcore, ssl) is only needed once a capsule loads.
-    from astrid_host._core._policy import EgressPolicy
-    from astrid_host._net._client import CapsuleHttp
+    global _default_factory
+    _default_factory = factory
 
-    policy = ctx.policy
-    if policy is None:
-        policy = EgressPolicy()
-    elif not isinstance(policy, EgressPolicy):
-        policy = EgressPolicy.parse(policy)
-    extra: dict[str, Any] = {}
-    if ctx.resolver is not None:
-        extra["resolver"] = ctx.resolver
-    if ctx.classifier is not None:
-        extra["classifier"] = ctx.classifier
-    return CapsuleHttp(ctx.name, policy, ctx.limits, ssl_context=ctx.ssl_context,
-                       io_limiter=ctx.io_limiter, secrets=ctx.secrets, audit=ctx.audit, **extra)
+
+def _default() -> HttpFactory:
+    if _default_factory is None:
+        raise RuntimeError("no default http_factory: import astrid_host (its composition root "
+                           "wires the network layer in) or pass http_factory=")
+    return _default_factory
 
 
 def engine_fingerprint() -> str:
@@ -161,7 +164,7 @@ class Host:
         self._audit_config = audit
         self._audit: AuditSink | None = None if isinstance(audit, AuditTrail) else audit
         self.limits = limits if limits is not None else Limits()
-        self._factory: HttpFactory = http_factory or _default_http_factory
+        self._factory: HttpFactory = http_factory or _default()
         self._host_options = dict(resolver=resolver, classifier=classifier,
                                   ssl_context=ssl_context)
         # Not **kwargs: a misspelt Host parameter must be an error, not a silent option.
@@ -203,7 +206,8 @@ class Host:
         self._engine = Engine(cfg)
         linker = Linker(self._engine)
         linker.add_wasip2()
-        link_client(linker)
+        for interface in SERVED:
+            link_interface(linker, interface)
         self._linker = linker
         self._limiter = trio.CapacityLimiter(self._max_threads)
         self._io_limiter = trio.CapacityLimiter(self._max_io)
@@ -247,6 +251,7 @@ class Host:
         policy: Any = None,
         limits: Limits | None = None,
         name: str | None = None,
+        astrid: Any = None,
         secrets: Mapping[str, Secret] | None = None,
         declared_secrets: Iterable[str] | None = None,
     ) -> Capsule:
@@ -259,7 +264,8 @@ class Host:
         gets its own copies of the values, wiped when it closes. A bad name or value raises
         ``SecretError``.
         Raises :class:`CapsuleLoadError` naming the problem (unreadable, not a component,
-        imports the host does not provide, ...); the host stays usable.
+        imports the host does not provide, ...); the host stays usable. ``astrid`` is an
+        upstream Astrid capsule's state (``AstridState``: configuration, publish ACL).
         """
         if self._closed or self._engine is None or self._linker is None:
             raise CapsuleClosed(name or "host")
@@ -277,7 +283,7 @@ class Host:
         component = result.component
         assert component is not None
         del result
-        mismatch = check_client_imports(component, engine)
+        mismatch = check_imports(component, engine, [i.model for i in SERVED])
         if mismatch is not None:
             raise CapsuleLoadError(name, mismatch)
         effective = limits if limits is not None else self.limits
@@ -290,7 +296,7 @@ class Host:
             capsule = Capsule(name=name, engine=engine, linker=self._linker,
                               component=component, limits=effective, backend=backend,
                               thread_limiter=self._limiter, ticker=self._ticker,
-                              on_close=self._capsules.discard)
+                              on_close=self._capsules.discard, astrid=astrid)
         except BaseException:
             with trio.CancelScope(shield=True):
                 await backend.aclose()

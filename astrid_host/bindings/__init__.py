@@ -4,5 +4,5 @@
 - :mod:`astrid_host.bindings.conformance`: ``ConformanceWorld`` for the conformance guests.
 
 Regenerate with ``astrid-host bindgen wit --world NAME -o astrid_host/bindings/NAME.py``;
-``tests/test_bindgen_checked_in.py`` fails when they are stale.
+``tests/bindgen/test_checked_in.py`` fails when they are stale.
 """

@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 
-# How each type crosses the boundary: astrid_host._wasm._bindings_rt.
+# How each type crosses the boundary (astrid_host._core._witschema).
 _T0: rt.Ty[Ok[str] | Err[str]] = rt.ResultTy(rt.STRING, rt.STRING)
 
 
@@ -40,5 +40,5 @@ class CapsuleWorld:
 
         Raises ``Err[str]`` when the capsule returns `err`.
         """
-        raw = await self._capsule.call("run", rt.STRING.lower(input, self._capsule))
-        return rt.unwrap(_T0.lift(raw, self._capsule))
+        raw = await self._capsule.call("run", rt.lower(rt.STRING, input, self._capsule))
+        return rt.unwrap(rt.lift(_T0, raw, self._capsule))

@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MethodGet:
     """GET
 
@@ -76,7 +76,7 @@ class MethodGet:
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MethodHead:
     """HEAD: the response body is always empty.
 
@@ -84,7 +84,7 @@ class MethodHead:
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MethodPost:
     """POST
 
@@ -92,7 +92,7 @@ class MethodPost:
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MethodPut:
     """PUT
 
@@ -100,7 +100,7 @@ class MethodPut:
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MethodDelete:
     """DELETE
 
@@ -108,7 +108,7 @@ class MethodDelete:
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MethodOptions:
     """OPTIONS
 
@@ -116,7 +116,7 @@ class MethodOptions:
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MethodPatch:
     """PATCH
 
@@ -124,7 +124,7 @@ class MethodPatch:
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MethodOther:
     """Any other method token, sent as given (case preserved).
 
@@ -171,7 +171,7 @@ class DigestAlgorithm(enum.Enum):
     """SHA-512 (64-byte digest)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Integrity:
     """An expected digest of the (decoded) response body."""
 
@@ -181,7 +181,7 @@ class Integrity:
     """The raw digest bytes (not base64)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestOptions:
     """Per-request options. Every limit here can only tighten what the operator configured
     for the capsule; a larger value than the operator's is silently clamped to it.
@@ -209,7 +209,7 @@ class RequestOptions:
     """When present, the response body must match this digest."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     """An outgoing request."""
 
@@ -230,7 +230,7 @@ class Request:
     """Per-request options; the capsule's defaults when absent."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResponseMeta:
     """Facts about how a response was obtained."""
 
@@ -246,7 +246,7 @@ class ResponseMeta:
     """Bytes received from the network for this exchange, all hops included."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Response:
     """A complete, buffered response."""
 
@@ -275,7 +275,7 @@ class TimeoutPhase(enum.Enum):
     """The whole exchange."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AddressVerdict:
     """One address and the classifier's reason for refusing it."""
 
@@ -285,7 +285,7 @@ class AddressVerdict:
     """A stable reason key such as `private`, `loopback` or `embedded-ipv4:nat64`."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProhibitedAddress:
     """Why the destination address was refused."""
 
@@ -310,7 +310,7 @@ class RequestPart(enum.Enum):
     """The request options."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InvalidRequest:
     """A malformed request: the part and what is wrong with it."""
 
@@ -320,7 +320,7 @@ class InvalidRequest:
     """A human-readable explanation."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeDenied:
     """The capsule's egress policy does not allow this scheme/host/port/method.
     The payload is the reason.
@@ -331,7 +331,7 @@ class ErrorCodeDenied:
     value: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeDestinationProhibited:
     """The destination resolved only to addresses the host never connects to.
 
@@ -341,7 +341,7 @@ class ErrorCodeDestinationProhibited:
     value: ProhibitedAddress
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeInvalidRequest:
     """The request itself is malformed.
 
@@ -351,7 +351,7 @@ class ErrorCodeInvalidRequest:
     value: InvalidRequest
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeDnsError:
     """The host name could not be resolved.
 
@@ -361,7 +361,7 @@ class ErrorCodeDnsError:
     value: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeConnectionRefused:
     """The server refused the connection.
 
@@ -371,7 +371,7 @@ class ErrorCodeConnectionRefused:
     value: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeConnectionFailed:
     """The connection could not be made or broke (reset, unreachable, closed early).
 
@@ -381,7 +381,7 @@ class ErrorCodeConnectionFailed:
     value: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeTlsError:
     """The TLS handshake failed or the certificate was not valid for the host.
 
@@ -391,7 +391,7 @@ class ErrorCodeTlsError:
     value: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeTimeout:
     """A time limit was reached.
 
@@ -401,7 +401,7 @@ class ErrorCodeTimeout:
     value: TimeoutPhase
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeBodyTooLarge:
     """The response body exceeded the limit (bytes). Also raised when decoding a
     compressed body would exceed it (a decompression bomb).
@@ -412,7 +412,7 @@ class ErrorCodeBodyTooLarge:
     value: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeRequestTooLarge:
     """The request body exceeded the limit (bytes).
 
@@ -422,7 +422,7 @@ class ErrorCodeRequestTooLarge:
     value: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeTooManyRedirects:
     """More redirects than allowed (the limit).
 
@@ -432,7 +432,7 @@ class ErrorCodeTooManyRedirects:
     value: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeRedirectBlocked:
     """A redirect was not followed: policy `error`, a target the policy denies, a
     prohibited address, or an https to http downgrade. The payload says which.
@@ -443,7 +443,7 @@ class ErrorCodeRedirectBlocked:
     value: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeIntegrityMismatch:
     """The body did not match the requested integrity digest.
 
@@ -453,7 +453,7 @@ class ErrorCodeIntegrityMismatch:
     value: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeProtocolError:
     """The server broke the HTTP protocol (bad framing, truncated body, bad headers).
 
@@ -463,7 +463,7 @@ class ErrorCodeProtocolError:
     value: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeStreamLimit:
     """The capsule already has the maximum number of open streams (the limit).
 
@@ -473,7 +473,7 @@ class ErrorCodeStreamLimit:
     value: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeClosed:
     """The stream or upload was already finished, closed or failed.
 
@@ -481,7 +481,7 @@ class ErrorCodeClosed:
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeCancelled:
     """The capsule was closed or its call was cancelled while the request ran.
 
@@ -489,7 +489,7 @@ class ErrorCodeCancelled:
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorCodeInternal:
     """A fault in the host itself; never used for a capsule's own mistakes.
 
@@ -505,7 +505,7 @@ detail for logs and humans.
 """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StreamReport:
     """What a guest saw while reading a streamed response."""
 
@@ -521,7 +521,7 @@ class StreamReport:
     """FNV-1a 64-bit hash of the body bytes."""
 
 
-# How each type crosses the boundary: astrid_host._wasm._bindings_rt.
+# How each type crosses the boundary (astrid_host._core._witschema).
 _METHOD_TY: rt.Ty[Method] = rt.VariantTy(
     "method",
     [
@@ -668,9 +668,9 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#fetch",
-            _REQUEST_TY.lower(req, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
         )
-        return rt.unwrap(_T0.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T0, raw, self._capsule))
 
     async def stream_all(self, req: Request, chunk: int) -> StreamReport:
         """`client.start`, then `read(chunk)` until `none`, hashing as it goes.
@@ -679,10 +679,10 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#stream-all",
-            _REQUEST_TY.lower(req, self._capsule),
-            rt.U32.lower(chunk, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
+            rt.lower(rt.U32, chunk, self._capsule),
         )
-        return rt.unwrap(_T1.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T1, raw, self._capsule))
 
     async def drop_early(self, req: Request, read_bytes: int, chunk: int) -> int:
         """`client.start`, read about `read-bytes`, then drop the stream. Returns bytes read.
@@ -691,11 +691,11 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#drop-early",
-            _REQUEST_TY.lower(req, self._capsule),
-            rt.U64.lower(read_bytes, self._capsule),
-            rt.U32.lower(chunk, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
+            rt.lower(rt.U64, read_bytes, self._capsule),
+            rt.lower(rt.U32, chunk, self._capsule),
         )
-        return rt.unwrap(_T2.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T2, raw, self._capsule))
 
     async def upload_pattern(self, req: Request, total_bytes: int, chunk: int) -> Response:
         """`client.upload` a body of `total-bytes` bytes where byte i is `i % 251`, written in
@@ -705,11 +705,11 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#upload-pattern",
-            _REQUEST_TY.lower(req, self._capsule),
-            rt.U64.lower(total_bytes, self._capsule),
-            rt.U32.lower(chunk, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
+            rt.lower(rt.U64, total_bytes, self._capsule),
+            rt.lower(rt.U32, chunk, self._capsule),
         )
-        return rt.unwrap(_T0.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T0, raw, self._capsule))
 
     async def open_many(self, req: Request, count: int) -> list[Ok[int] | Err[ErrorCode]]:
         """Open `count` streams with `client.start` and keep them all open until every attempt
@@ -717,10 +717,10 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#open-many",
-            _REQUEST_TY.lower(req, self._capsule),
-            rt.U32.lower(count, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
+            rt.lower(rt.U32, count, self._capsule),
         )
-        return _T3.lift(raw, self._capsule)
+        return rt.lift(_T3, raw, self._capsule)
 
     async def upload_then_stream(self, req: Request, total_bytes: int, chunk: int) -> StreamReport:
         """`client.upload` a body of `total-bytes` bytes (byte i = `i % 251`, pieces of `chunk`
@@ -730,11 +730,11 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#upload-then-stream",
-            _REQUEST_TY.lower(req, self._capsule),
-            rt.U64.lower(total_bytes, self._capsule),
-            rt.U32.lower(chunk, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
+            rt.lower(rt.U64, total_bytes, self._capsule),
+            rt.lower(rt.U32, chunk, self._capsule),
         )
-        return rt.unwrap(_T1.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T1, raw, self._capsule))
 
     async def meta_after(self, req: Request, read_bytes: int) -> ResponseMeta:
         """`client.start`, read about `read-bytes` of the body (pieces of at most 65536 bytes),
@@ -744,10 +744,10 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#meta-after",
-            _REQUEST_TY.lower(req, self._capsule),
-            rt.U64.lower(read_bytes, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
+            rt.lower(rt.U64, read_bytes, self._capsule),
         )
-        return rt.unwrap(_T4.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T4, raw, self._capsule))
 
     async def read_after_end(self, req: Request) -> bytes | None:
         """Misuse of a stream: read it to the end, then read again (expect `none` or `closed`);
@@ -757,9 +757,9 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#read-after-end",
-            _REQUEST_TY.lower(req, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
         )
-        return rt.unwrap(_T5.lift(raw, self._capsule))
+        return rt.unwrap(rt.lift(_T5, raw, self._capsule))
 
     async def write_after_finish(self, req: Request) -> None:
         """Misuse of an upload: finish it, then write again; returns the outcome of the write.
@@ -768,9 +768,9 @@ class ConformanceTests:
         """
         raw = await self._capsule.call(
             "astrid:http/conformance-tests@0.1.0#write-after-finish",
-            _REQUEST_TY.lower(req, self._capsule),
+            rt.lower(_REQUEST_TY, req, self._capsule),
         )
-        rt.unwrap(_T6.lift(raw, self._capsule))
+        rt.unwrap(rt.lift(_T6, raw, self._capsule))
 
 
 class ConformanceWorld:

@@ -34,8 +34,8 @@ import os, sys, trio
 from astrid_host import AuditTrail, Host, StaticResolver
 from tests.hostile._support import HOSTILE
 from tests.net._guest import GUEST_NAMES, fetch
-from tests.servers.guard import loopback_as_public
-from tests.servers.http import run_http_server
+from tests.support.guard import loopback_as_public
+from tests.support.http import run_http_server
 
 async def main(path, key, cache):
     async with run_http_server() as server, Host(

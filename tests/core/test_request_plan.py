@@ -32,7 +32,8 @@ from astrid_host._core._redirects import (
 )
 from astrid_host._core._url import InvalidUrl, ParsedUrl, parse_url, too_long
 
-POLICY = EgressPolicy.parse(["*://*.test:*", "http://10.0.0.0/8:*"], local=["sidecar.test=127.0.0.2:8080"])
+POLICY = EgressPolicy.parse(["*://*.test:*", "http://10.0.0.0/8:*"],
+                            local=["sidecar.test=127.0.0.2:8080"])
 LIMITS = Limits(max_url_bytes=64)
 
 

@@ -7,6 +7,9 @@ wait in host I/O, cancelling callers, floods of concurrent calls on one Store, e
 in many capsules at once, the hostcall data cap, invalid UTF-8, stale handles, leaked streams
 and unfinished uploads at host exit. It prints one JSON line of timings and exits 0; any
 failed expectation exits 1; an abort shows as a signal in the parent.
+
+Every expectation holds however busy the machine is: what ends promptly is held to PROMPT_S
+(tests/support/timing.py), and every call that must not run out of its budget has a roomy one.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import trio
@@ -25,10 +27,10 @@ from astrid_host._wasm._errors import CapsuleClosed, CapsuleTrap
 from astrid_host._wasm._host import Host
 from tests.hostile._support import HOSTILE, engine_open_streams
 from tests.hostile.servers import add_hostile_routes
-from tests.servers.guard import TEST_RULES, loopback_as_public, test_resolver
-from tests.servers.http import run_http_server
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.guard import TEST_RULES, loopback_as_public, test_resolver
+from tests.support.http import run_http_server
+from tests.support.paths import ROOT
+from tests.support.timing import PROMPT_S
 
 
 async def _expect_trap(capsule: Any, kind: str, export: str, *args: Any) -> None:
@@ -76,7 +78,7 @@ async def main() -> dict[str, float]:
                 await spinner.aclose()
                 timings["aclose_while_spinning_s"] = time.monotonic() - t
             assert outcome == ["closed"], outcome
-            assert timings["aclose_while_spinning_s"] < 1.0
+            assert timings["aclose_while_spinning_s"] < PROMPT_S
 
             # 2. aclose while the guest waits in host I/O that never answers.
             waiter = await load()
@@ -95,7 +97,7 @@ async def main() -> dict[str, float]:
                 await waiter.aclose()
                 timings["aclose_during_io_s"] = time.monotonic() - t
             assert results in ([1016], ["closed"]), results  # cancelled, or closed
-            assert timings["aclose_during_io_s"] < 1.0
+            assert timings["aclose_during_io_s"] < PROMPT_S
 
             # 3. A cancelled caller of a spinning guest: Cancelled within the grace period.
             victim = await load(Limits(call_timeout_s=60, fuel_per_call=10**15))
@@ -103,13 +105,14 @@ async def main() -> dict[str, float]:
             with trio.move_on_after(0.2):
                 await victim.call("spin")
             timings["cancelled_caller_s"] = time.monotonic() - t
-            assert timings["cancelled_caller_s"] < 1.0
+            assert timings["cancelled_caller_s"] < PROMPT_S
             assert await victim.call("drop-all") == 0  # a fresh Store
 
-            # 4. A flood of concurrent calls on one capsule, traps mixed with I/O. Under CPU
-            # contention a send may itself run out of its 0.2 s budget: that is a trap too.
-            flood = await load(Limits(call_timeout_s=0.2, fuel_per_call=10**15))
-            counts = {"ok": 0, "trap": 0, "send-deadline": 0}
+            # 4. A flood of concurrent calls on one capsule, traps mixed with I/O. The spins
+            # run out of fuel (a few ms), not of a call budget, which a busy machine could also
+            # make the sends run out of: every send must succeed.
+            flood = await load(Limits(fuel_per_call=20_000_000))
+            counts = {"ok": 0, "fuel": 0, "other": 0}
 
             async def flood_call(i: int) -> None:
                 try:
@@ -120,29 +123,25 @@ async def main() -> dict[str, float]:
                     else:
                         assert await flood.call("send-url", u("/echo")) == 200
                         counts["ok"] += 1
-                        return
                 except CapsuleTrap as exc:
-                    if i % 3 == 2:
-                        assert exc.kind == "deadline", exc.message
-                        counts["send-deadline"] += 1
-                    else:
-                        counts["trap"] += 1
+                    counts[exc.kind] += 1
 
             async with trio.open_nursery() as nursery:
                 for i in range(30):
                     nursery.start_soon(flood_call, i)
-            assert counts["trap"] == 20 and counts["ok"] + counts["send-deadline"] == 10, counts
-            assert counts["ok"] >= 5, counts
+            assert counts == {"ok": 10, "fuel": 10, "other": 10}, counts
 
-            # 5. Every trap kind, in ten capsules at once, three rounds.
-            # A budget roomy enough that only `spin` runs out of it, even on a loaded machine.
-            many = [await load(Limits(call_timeout_s=0.5, fuel_per_call=10**15,
-                                      memory_bytes=8 * MiB), name=f"many-{i}")
-                    for i in range(10)]
+            # 5. Every trap kind, in ten capsules at once, three rounds. Each capsule has a
+            # twin with a short budget for the deadline trap; its own budget is the default
+            # 60 s, so only a deliberate trap ends its calls, however busy the machine.
+            many = [await load(Limits(fuel_per_call=10**15, memory_bytes=8 * MiB),
+                               name=f"many-{i}") for i in range(10)]
+            spinners = [await load(Limits(call_timeout_s=0.5, fuel_per_call=10**15),
+                                   name=f"deadline-{i}") for i in range(10)]
             fuel = await load(Limits(fuel_per_call=1_000_000), name="fuel")
 
-            async def all_traps(capsule: Any) -> None:
-                await _expect_trap(capsule, "deadline", "spin")
+            async def all_traps(capsule: Any, spinner: Any) -> None:
+                await _expect_trap(spinner, "deadline", "spin")
                 await _expect_trap(capsule, "unreachable", "bomb-abort", 4)
                 await _expect_trap(capsule, "other", "send-url-bytes", b"http://a.test/\xff")
                 await _expect_trap(capsule, "other", "upload-unfinished", u("/drain"), 1,
@@ -152,8 +151,8 @@ async def main() -> dict[str, float]:
             t = time.monotonic()
             for _ in range(3):
                 async with trio.open_nursery() as nursery:
-                    for capsule in many:
-                        nursery.start_soon(all_traps, capsule)
+                    for capsule, spinner in zip(many, spinners, strict=True):
+                        nursery.start_soon(all_traps, capsule, spinner)
                     nursery.start_soon(_expect_trap, fuel, "fuel", "spin")
             timings["trap_rounds_s"] = time.monotonic() - t
             assert all(engine_open_streams(c) == 0 for c in many)
@@ -175,7 +174,7 @@ async def main() -> dict[str, float]:
             await trio.sleep(0.2)
             host_exit_start = time.monotonic()
         timings["host_exit_with_leaks_s"] = time.monotonic() - host_exit_start
-        assert timings["host_exit_with_leaks_s"] < 2.0
+        assert timings["host_exit_with_leaks_s"] < PROMPT_S
         assert engine_open_streams(leaker) == 0
     return timings
 

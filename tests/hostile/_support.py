@@ -1,23 +1,20 @@
-"""Helpers of the hostile suite: loading the hostile WAT guest, the runtime's and the engine's
-resource counts, and a snapshot of the process's resources.
+"""Helpers of the hostile suite: loading the hostile WAT guest, and the runtime's and the
+engine's resource counts (the process's own are in :mod:`tests.support.process`).
 
-Loopback is reached the honest way (tests/servers/guard.py): the real classifier, except that
+Loopback is reached the honest way (tests/support/guard.py): the real classifier, except that
 127.0.0.1 counts as public, and a static resolver for made-up ``*.test`` names. The guard itself
 is never weakened.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from dataclasses import dataclass
 from typing import Any
 
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._capsule import Capsule
 from astrid_host._wasm._host import Host
 from tests.hostile._wat import HOSTILE_GUEST_WAT
-from tests.servers.guard import TEST_RULES
+from tests.support.guard import TEST_RULES
 
 #: The hostile WAT guest, compiled once per test that loads it (a few ms).
 HOSTILE = HOSTILE_GUEST_WAT.encode()
@@ -27,29 +24,6 @@ async def load_hostile(host: Host, limits: Limits | None = None, name: str = "ho
                        policy: Any = TEST_RULES) -> Capsule:
     """Load the hostile WAT guest with the test rules (every ``*.test`` name allowed)."""
     return await host.load(HOSTILE, policy=list(policy), limits=limits, name=name)
-
-
-def open_fds() -> int:
-    """The number of file descriptors the process has open."""
-    return len(os.listdir("/proc/self/fd"))
-
-
-def rss_bytes() -> int:
-    """The process's resident set size now."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Process resources that a leak would grow."""
-
-    fds: int
-    threads: int
-
-    @classmethod
-    def take(cls) -> Snapshot:
-        return cls(open_fds(), threading.active_count())
 
 
 def session_of(capsule: Capsule) -> Any:

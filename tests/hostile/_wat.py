@@ -1,10 +1,10 @@
 """A hostile guest written by hand in component WAT: no toolchain, compiles in milliseconds.
 
-``HOSTILE_GUEST_WAT`` imports the real ``astrid:http/client@0.1.0`` (the exact WIT types, shared
-with tests/fakes.py) and exports one function per misbehaviour. Results that are not WIT values
-are numbers: a status or byte count on success, ``1000 + case`` when ``send``/``start``/
-``upload`` failed, ``2000 + case`` when ``read``/``write`` failed (``case`` = the error-code
-case index, :data:`tests.fakes.ERROR_CASES`).
+``HOSTILE_GUEST_WAT`` imports the real ``astrid:http/client@0.1.0`` (the exact WIT types,
+shared with tests/support/wat.py) and exports one function per misbehaviour. Results that are
+not WIT values are numbers: a status or byte count on success, ``1000 + case`` when
+``send``/``start``/``upload`` failed, ``2000 + case`` when ``read``/``write`` failed
+(``case`` = the error-code case index, :data:`tests.support.wat.ERROR_CASES`).
 
 Canonical-ABI layout used below (wit/types.wit): ``request`` is 136 bytes, align 8 (method at
 0, url at 12, headers at 20, body at 28, options at 40); a header tuple is 16 bytes (name
@@ -20,21 +20,21 @@ host calls it while lowering a result into the guest.
 
 from __future__ import annotations
 
-from tests.fakes import _CLIENT_INSTANCE_TYPE, BUMP_ALLOC_BODY
+from tests.support.wat import BUMP_ALLOC_BODY, CLIENT_INSTANCE_TYPE
 
 __all__ = ["HOSTILE_GUEST_WAT", "pack_open_many"]
 
 
 def pack_open_many(result: int) -> tuple[int, str | None]:
     """Decode ``open-many``: (streams opened, last error case or None)."""
-    from tests.fakes import ERROR_CASES
+    from tests.support.wat import ERROR_CASES
     opened, err = result & 0xFFFF, result >> 16
     return opened, (ERROR_CASES[err - 1] if err else None)
 
 
 HOSTILE_GUEST_WAT = r"""
 (component
-""" + _CLIENT_INSTANCE_TYPE + r"""
+""" + CLIENT_INSTANCE_TYPE + r"""
   (import "astrid:http/client@0.1.0" (instance $client (type $client-type)))
   (alias export $client "incoming-response" (type $incoming))
   (alias export $client "outgoing-body" (type $outgoing))

@@ -1,7 +1,8 @@
-"""Fixtures of the hostile suite: a Host whose capsules get the real HTTP engine, and the
-loopback test servers (helpers are in :mod:`tests.hostile._support`).
+"""Fixtures of the hostile suite: a Host whose capsules get the real HTTP engine (helpers are in
+:mod:`tests.hostile._support`; the loopback test servers are the shared fixtures of
+:mod:`tests.support.fixtures`).
 
-Loopback is reached the honest way (tests/servers/guard.py): the real classifier, except that
+Loopback is reached the honest way (tests/support/guard.py): the real classifier, except that
 127.0.0.1 counts as public, and a static resolver for made-up ``*.test`` names. The guard itself
 is never weakened.
 """
@@ -15,8 +16,7 @@ import pytest
 
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._host import Host
-from tests.servers.fixtures import http_server, tls_ca  # noqa: F401 (fixtures)
-from tests.servers.guard import loopback_as_public, test_resolver
+from tests.support.guard import loopback_as_public, test_resolver
 
 
 @pytest.fixture

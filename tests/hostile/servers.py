@@ -1,4 +1,4 @@
-"""Hostile server behaviour tests/servers lacks, added per server with ``add_route``.
+"""Hostile server behaviour tests/support/http.py lacks, added per server with ``add_route``.
 
 ==============================  =================================================================
 ``/head-drip?interval=S``       a status line, then one header byte every S seconds, forever.
@@ -24,7 +24,7 @@ from functools import partial
 
 import trio
 
-from tests.servers.http import Exchange, TestServer, pattern
+from tests.support.http import Exchange, TestServer, pattern
 
 __all__ = ["add_hostile_routes", "silent_tls_port"]
 

@@ -27,11 +27,11 @@ from astrid_host._core._limits import Limits
 from astrid_host._wasm._capsule import Capsule
 from astrid_host._wasm._errors import CapsuleTrap
 from astrid_host._wasm._host import Host
-from tests.fakes import ERROR_CASES
 from tests.hostile._support import engine_open_streams, load_hostile
-from tests.hostile._values import ERROR_CASE_NAMES, outcome_of, wit_options
-from tests.servers.guard import loopback_as_public, test_resolver
-from tests.servers.http import run_http_server
+from tests.support.guard import loopback_as_public, test_resolver
+from tests.support.http import run_http_server
+from tests.support.values import ERROR_CASE_NAMES, outcome_of, wit_options
+from tests.support.wat import ERROR_CASES
 
 U32, U64 = 2**32 - 1, 2**64 - 1
 #: Short limits so that no generated request can keep an example waiting.

@@ -15,28 +15,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_child(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run ``python args...`` from the repository root; fail naming the signal on an abort."""
-    env = {**os.environ, "ASTRID_HOSTILE_CHILD": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
-def describe(proc: subprocess.CompletedProcess[str]) -> str:
-    if proc.returncode < 0:
-        how = f"killed by {signal.Signals(-proc.returncode).name}"
-    else:
-        how = f"exit status {proc.returncode}"
-    return f"child {how}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
+from tests.support.process import describe, run_child
+from tests.support.timing import PROMPT_S
 
 
 def test_an_abort_in_the_child_is_seen_as_sigabrt() -> None:
@@ -51,8 +34,8 @@ def test_the_hostile_driver_exits_0_in_a_child_process() -> None:
     assert proc.returncode == 0, describe(proc)
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["driver"] == "ok"
-    assert report["aclose_while_spinning_s"] < 1.0
-    assert report["host_exit_with_leaks_s"] < 2.0
+    assert report["aclose_while_spinning_s"] < PROMPT_S
+    assert report["host_exit_with_leaks_s"] < PROMPT_S
 
 
 @pytest.mark.skipif(os.environ.get("ASTRID_HOSTILE_CHILD") == "1", reason="already the child")

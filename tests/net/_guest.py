@@ -3,7 +3,7 @@ export forwards a whole WIT ``request`` to ``astrid:http/client.send`` and hands
 ``result<response, error-code>`` (see tests/hostile/_wat.py). Plus a parser for the egress
 decision lines, so tests can compare fields instead of substrings.
 
-"Public" destinations are simulated the honest way (tests/servers/guard.py): the real
+"Public" destinations are simulated the honest way (tests/support/guard.py): the real
 classifier except that 127.0.0.1 counts as public, and a static resolver for made-up names.
 """
 
@@ -23,9 +23,9 @@ from astrid_host._net._backend import StaticResolver
 from astrid_host._wasm._capsule import Capsule
 from astrid_host._wasm._host import Host
 from tests.hostile._support import HOSTILE
-from tests.hostile._values import outcome_of, wit_request
-from tests.servers.guard import NAMES, TEST_RULES, loopback_as_public
-from tests.servers.http import Exchange, TestServer
+from tests.support.guard import NAMES, TEST_RULES, loopback_as_public
+from tests.support.http import Exchange, TestServer
+from tests.support.values import outcome_of, wit_request
 
 __all__ = ["GUEST_NAMES", "egress_lines", "fetch", "host_fixture", "load_guest", "open_host",
            "redirect_to", "redirect_url"]

@@ -29,11 +29,11 @@ from astrid_host import (
 from astrid_host._audit._read import verify_files
 from astrid_host._core._audit_records import AuditRecord, DecisionRecord
 from tests.hostile._support import HOSTILE
-from tests.hostile._values import wit_request
 from tests.net._guest import GUEST_NAMES, fetch, redirect_to, redirect_url
-from tests.servers.guard import TEST_RULES, loopback_as_public
-from tests.servers.http import Exchange, TestServer
-from tests.servers.tls import TestCA
+from tests.support.guard import TEST_RULES, loopback_as_public
+from tests.support.http import Exchange, TestServer
+from tests.support.tls import TestCA
+from tests.support.values import wit_request
 
 Summary = tuple[Any, ...]
 ALLOW0 = ("decision", 0, "allow", "allowed-by-rule", "127.0.0.1")

@@ -18,12 +18,12 @@ from astrid_host._core._limits import Limits, MiB
 from astrid_host._core._model import HttpError, Request, RequestOptions
 from astrid_host._net._client import CapsuleHttp
 from astrid_host._wasm._host import Host
-from tests.conftest import built_guest
-from tests.fakes import ERROR_CASES
 from tests.hostile._support import HOSTILE
-from tests.hostile._values import outcome_of, wit_request
-from tests.servers.guard import TEST_RULES, loopback_as_public, make_client, test_resolver
-from tests.servers.http import Exchange, TestServer, pattern, run_http_server
+from tests.support.guard import TEST_RULES, loopback_as_public, make_client, test_resolver
+from tests.support.http import Exchange, TestServer, pattern, run_http_server
+from tests.support.paths import built_guest
+from tests.support.values import outcome_of, wit_request
+from tests.support.wat import ERROR_CASES
 
 A = pattern(200_000)
 B = bytes(range(256)) * 300

@@ -18,7 +18,7 @@ import pytest
 
 from astrid_host._wasm._host import Host
 from tests.net._guest import egress_lines, fetch, host_fixture, load_guest, redirect_url
-from tests.servers.http import TestServer
+from tests.support.http import TestServer
 
 #: What a capsule sends: credentials, custom and conditional headers, and the safelisted ones.
 SENT = [

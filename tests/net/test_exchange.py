@@ -1,7 +1,7 @@
 """One request from its first hop to the end of its body (astrid_host/_net/_exchange.py) and the
 handles that own one (_handles.py): what the engine writes down once, and where.
 
-Loopback servers reached through the real guard (tests/servers/guard.py).
+Loopback servers reached through the real guard (tests/support/guard.py).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from astrid_host._core._limits import Limits
 from astrid_host._core._model import HttpError, Request, RequestOptions
 from astrid_host._core._url import too_long
 from tests.net._guest import egress_lines
-from tests.servers.guard import make_client
-from tests.servers.http import TestServer, pattern
+from tests.support.guard import make_client
+from tests.support.http import TestServer, pattern
 
 
 @pytest.fixture

@@ -21,12 +21,12 @@ from astrid_host._core._limits import Limits
 from astrid_host._core._model import Request
 from astrid_host._net._client import CapsuleHttp
 from astrid_host._wasm._host import Host
-from tests.conftest import built_guest
 from tests.hostile._support import HOSTILE
-from tests.hostile._values import outcome_of, wit_request
 from tests.net.rawserver import RawServer, Reply, raw_server
-from tests.servers.guard import TEST_RULES, loopback_as_public, make_client, test_resolver
-from tests.servers.tls import TestCA
+from tests.support.guard import TEST_RULES, loopback_as_public, make_client, test_resolver
+from tests.support.paths import built_guest
+from tests.support.tls import TestCA
+from tests.support.values import outcome_of, wit_request
 
 SMUGGLED = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"
 REAL = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal"

@@ -1,6 +1,6 @@
 """Through a real guest: an address entry never lets a name in, a name entry lets its name in.
 
-The WAT client guest (tests/fakes.py) runs in a real Host with the real CapsuleHttp and the
+The WAT client guest (tests/support/wat.py) runs in a real Host with the real CapsuleHttp and the
 real classifier (loopback refused), against a loopback server. The resolver is injected:
 every made-up name answers 127.0.0.1, so the only thing that decides is the allowance.
 """
@@ -17,8 +17,8 @@ from astrid_host._core._policy import EgressPolicy
 from astrid_host._net._backend import StaticResolver
 from astrid_host._wasm._capsule import Capsule
 from astrid_host._wasm._host import Host
-from tests.fakes import CLIENT_GUEST_WAT, ERROR_CASES
-from tests.servers.http import TestServer
+from tests.support.http import TestServer
+from tests.support.wat import CLIENT_GUEST_WAT, ERROR_CASES
 
 NAMES = {name: ["127.0.0.1"] for name in
          ("anything.example", "sidecar.internal", "evil.internal")}

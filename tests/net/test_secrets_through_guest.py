@@ -22,8 +22,8 @@ from astrid_host._core._audit_records import sha256_hex
 from astrid_host._wasm._capsule import Capsule
 from tests.hostile._support import HOSTILE
 from tests.net._guest import GUEST_NAMES, fetch
-from tests.servers.guard import loopback_as_public
-from tests.servers.http import Exchange, TestServer
+from tests.support.guard import loopback_as_public
+from tests.support.http import Exchange, TestServer
 
 VALUE = b"sk-live-7f3a9c0d51e2"
 AUTH = ("authorization", b"Bearer {{secret:api_key}}")

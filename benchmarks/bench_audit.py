@@ -18,8 +18,6 @@ faster with it; expect a little under 1 buffered, and far under with fsync on a 
 
 from __future__ import annotations
 
-import math
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -32,23 +30,23 @@ if __package__ in (None, ""):  # run as a script
 import trio
 
 from astrid_host._audit._trail import AuditTrail
+from tests.support.values import wit_request
 
-from ._harness import CONFORMANCE, Result, Server, guest, interleave, loopback_server, wit_request
+from ._harness import (
+    CONFORMANCE,
+    Result,
+    Server,
+    guest,
+    interleave,
+    loopback_server,
+    median_of,
+    per_second,
+    ratio,
+    unmeasured,
+)
 from .bench_http import bench_host, check_response
 
 KEY = b"benchmark-audit-key-0123456789ab"
-
-
-def _per_second(seconds: float) -> float:
-    """Requests per second from seconds per request; NaN when the time is not a measurement
-    (a round the clock saw as zero), never a division by zero."""
-    return 1 / seconds if math.isfinite(seconds) and seconds > 0 else math.nan
-
-
-def _ratio(value: float, baseline: float) -> float:
-    if math.isfinite(value) and math.isfinite(baseline) and value > 0 and baseline > 0:
-        return value / baseline
-    return math.nan
 
 
 async def _measure(quick: bool, tiny: bool, server: Server, directory: Path) -> list[Result]:
@@ -77,8 +75,8 @@ async def _measure(quick: bool, tiny: bool, server: Server, directory: Path) -> 
         for warm in variants.values():
             await warm()
         times = await interleave(variants, rounds)
-    per = {k: statistics.median(v) / n for k, v in times.items()}
-    rate = {k: _per_second(v) for k, v in per.items()}
+    per = {k: median_of(v) / n for k, v in times.items()}
+    rate = {k: per_second(1, v) for k, v in per.items()}
     extra = {"requests_per_round": n, "rounds": rounds, "guest": "rust-conformance",
              "records_per_request": 2,
              "ms_per_request": {k: v * 1e3 for k, v in per.items()},
@@ -86,7 +84,8 @@ async def _measure(quick: bool, tiny: bool, server: Server, directory: Path) -> 
                                       for k in ("buffered", "fsync")}}
     return [
         Result(name=f"audit_{mode}", value=rate[mode], baseline=rate["off"],
-               ratio=_ratio(rate[mode], rate["off"]), unit="req/s",
+               ratio=ratio(rate[mode], rate["off"]), unit="req/s",
+               note=unmeasured(value=rate[mode], baseline=rate["off"]),
                what=f"1 KiB GET through a capsule with a keyed audit trail ({label}) vs none",
                goal="reported", extra=extra)
         for mode, label in (("buffered", "durability 200ms"), ("fsync", "durability fsync"))

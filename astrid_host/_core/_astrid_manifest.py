@@ -245,6 +245,12 @@ class AstridManifest:
         operator's ``local`` allowance."""
         return EgressPolicy.parse(self.egress_rules(), methods=["*"], local=local)
 
+    @property
+    def secret_names(self) -> tuple[str, ...]:
+        """The ``[env]`` keys of ``type = "secret"``: the secret names the capsule declares
+        (pass them as ``Host.load(declared_secrets=...)``; the values go in ``secrets=``)."""
+        return tuple(var.key for var in self.env if var.secret)
+
     def handlers_for(self, topic: str) -> tuple[Interceptor, ...]:
         """The hook handlers a message on ``topic`` goes to, in dispatch order."""
         return tuple(i for i in self.interceptors if handler_matches(i.topic, topic))

@@ -76,7 +76,8 @@ class Phase(enum.Enum):
 
 
 class _Counted:
-    """A streamed upload's pieces, counted as they go to the wire (the hop's bytes out)."""
+    """A streamed upload's pieces, counted once written (the hop's bytes out): the HTTP library
+    asks for the next piece only after writing the last one."""
 
     def __init__(self, pieces: AsyncIterable[bytes]) -> None:
         self._pieces = pieces
@@ -84,8 +85,8 @@ class _Counted:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for piece in self._pieces:
-            self.count += len(piece)
             yield piece
+            self.count += len(piece)
 
 
 @dataclass(frozen=True)
@@ -134,10 +135,12 @@ class Exchange:
         self._head: _Head | None = None
         self._reader: BodyReader | None = None
         self._meta: ResponseMeta | None = None
-        # The current hop's status, wire bytes when it started, and body bytes sent.
+        # The current hop's status, wire bytes when it started, and buffered body bytes sent;
+        # the streamed upload's pieces (the first hop's body), counted.
         self._status: int | None = None
         self._wire_start = 0
         self._sent = 0
+        self._upload: _Counted | None = None
 
     # -- the hops --
 
@@ -148,12 +151,11 @@ class Exchange:
         """
         async with self._running():
             hop = self._first
-            pieces = _Counted(upload) if hop.streamed and upload is not None else None
-            body: Body = pieces if hop.streamed else hop.request.body
+            if hop.streamed and upload is not None:
+                self._upload = _Counted(upload)
+            body: Body = self._upload if hop.streamed else hop.request.body
             while True:
                 resp, resolution = await self._send(hop, body)
-                if pieces is not None:
-                    self._sent, pieces = pieces.count, None
                 ended = self._audit.hop_ended(hop, resolution, status=resp.status)
                 step = plan_redirect(hop, status=resp.status, headers=resp.headers,
                                      resolution=resolution, rules=self._rules,
@@ -217,9 +219,10 @@ class Exchange:
     async def _hop_done(self, hop: int, error: ErrorCode | None = None) -> None:
         """Write the completion of hop number ``hop`` (if it is due) with its status and byte
         counts."""
+        sent = self._upload.count if hop == 0 and self._upload is not None else self._sent
         await self._records.done(hop, status=self._status,
                                  bytes_in=self._meter.wire_bytes - self._wire_start,
-                                 bytes_out=self._sent, elapsed_ms=self._deadlines.elapsed_ms(),
+                                 bytes_out=sent, elapsed_ms=self._deadlines.elapsed_ms(),
                                  error=error)
 
     @asynccontextmanager

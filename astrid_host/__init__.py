@@ -10,6 +10,16 @@ URL parsing, policy, decisions, resolvers), the HTTP engine and its values (``Ca
 from astrid_host import _compose as _compose
 from astrid_host._bindgen import BindgenError as BindgenError
 from astrid_host._bindgen import generate as generate_bindings
+from astrid_host._core._astrid_protocol import CapsuleDescription as CapsuleDescription
+from astrid_host._core._astrid_protocol import CapsuleProtocolError as CapsuleProtocolError
+from astrid_host._core._astrid_protocol import HookResult as HookResult
+from astrid_host._core._astrid_protocol import InvalidToolCall as InvalidToolCall
+from astrid_host._core._astrid_protocol import ToolCallDenied as ToolCallDenied
+from astrid_host._core._astrid_protocol import ToolDescriptor as ToolDescriptor
+from astrid_host._core._astrid_protocol import ToolFailed as ToolFailed
+from astrid_host._core._astrid_protocol import ToolResult as ToolResult
+from astrid_host._core._astrid_protocol import TriggerResult as TriggerResult
+from astrid_host._core._astrid_state import Published as Published
 from astrid_host._core._classify import InvalidAddress as InvalidAddress
 from astrid_host._core._classify import IpVerdict as IpVerdict
 from astrid_host._core._classify import classify_ip as classify_ip
@@ -63,9 +73,11 @@ __all__ = [
     "Capsule",
     "CapsuleClosed",
     "CapsuleContext",
+    "CapsuleDescription",
     "CapsuleError",
     "CapsuleHttp",
     "CapsuleLoadError",
+    "CapsuleProtocolError",
     "CapsuleRunError",
     "CapsuleTrap",
     "EgressDecision",
@@ -73,11 +85,13 @@ __all__ = [
     "Err",
     "ErrorCode",
     "ExportNotFound",
+    "HookResult",
+    "Host",
     "HttpBackend",
     "HttpError",
-    "Host",
     "IncomingStream",
     "InvalidAddress",
+    "InvalidToolCall",
     "InvalidUrl",
     "IpVerdict",
     "Limits",
@@ -89,6 +103,7 @@ __all__ = [
     "PinnedBackend",
     "PolicyDecision",
     "PolicyError",
+    "Published",
     "Reason",
     "Request",
     "RequestOptions",
@@ -101,6 +116,11 @@ __all__ = [
     "StaticResolver",
     "SystemResolver",
     "TimeoutPhase",
+    "ToolCallDenied",
+    "ToolDescriptor",
+    "ToolFailed",
+    "ToolResult",
+    "TriggerResult",
     "UnrepresentableValue",
     "check_url",
     "classify_ip",

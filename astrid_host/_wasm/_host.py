@@ -28,6 +28,15 @@ import trio
 from wasmtime import Config, Engine, WasmtimeError, wat2wasm
 from wasmtime.component import Linker
 
+from astrid_host._core._astrid_manifest import (
+    MANIFEST_NAME,
+    AstridManifest,
+    AstridManifestError,
+    ConfigError,
+    is_upstream_manifest,
+    parse_astrid_manifest,
+)
+from astrid_host._core._astrid_state import AstridState
 from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._astrid_http import ASTRID_HTTP
@@ -226,6 +235,7 @@ class Host:
         limits: Limits | None = None,
         name: str | None = None,
         astrid: Any = None,
+        config: Mapping[str, str] | None = None,
     ) -> Capsule:
         """Compile (or fetch from the cache) and instantiate a component.
 
@@ -233,9 +243,30 @@ class Host:
         Raises :class:`CapsuleLoadError` naming the problem (unreadable, not a component,
         imports the host does not provide, ...); the host stays usable. ``astrid`` is an
         upstream Astrid capsule's state (``AstridState``: configuration, publish ACL).
+
+        ``source`` may also be an upstream Astrid capsule: its directory or its
+        ``Capsule.toml`` (docs/astrid.md). The manifest names the component, its ``net``
+        entries become the policy (``policy`` can only narrow it: its rules and methods must
+        allow a request too, its ``local`` entries are the operator's local allowance), its
+        ``[publish]`` ACL and its ``[env]`` defaults, overridden by ``config``, become the
+        capsule's Astrid state. A malformed manifest or configuration is a
+        :class:`CapsuleLoadError`.
         """
         if self._closed or self._engine is None or self._linker is None:
             raise CapsuleClosed(name or "host")
+        upstream = await self._read_upstream(source, name)
+        if upstream is not None:
+            manifest, source = upstream
+            name = name or manifest.package.name
+            try:
+                settings = manifest.resolve_config(config or {})
+            except ConfigError as exc:
+                raise CapsuleLoadError(name, str(exc)) from None
+            policy = manifest.policy_under(policy)
+            astrid = AstridState(name, config=settings, publish=manifest.publish)
+        elif config is not None:
+            raise ValueError("config= applies to an upstream Astrid capsule (a directory or "
+                             "Capsule.toml), not to a bare component")
         wasm, default_name = await self._read_source(source, name)
         name = name or default_name
         wasm = _to_component_binary(name, wasm)
@@ -282,6 +313,32 @@ class Host:
             await capsule.aclose()
             raise CapsuleClosed(name)
         return capsule
+
+    async def _read_upstream(self, source: str | os.PathLike[str] | bytes | bytearray,
+                             name: str | None) -> tuple[AstridManifest, Path] | None:
+        """For an upstream capsule directory or ``Capsule.toml``: its manifest and component
+        path; ``None`` for anything else (a component)."""
+        if isinstance(source, (bytes, bytearray)):
+            return None
+        path = Path(source)
+        toml = path / MANIFEST_NAME if await trio.Path(path).is_dir() else path
+        if toml.suffix != ".toml":
+            return None
+        text, _ = await self._read_source(toml, name)
+        what = name or path.name
+        try:
+            decoded = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CapsuleLoadError(what, f"{toml} is not UTF-8 text") from None
+        if not is_upstream_manifest(decoded):
+            raise CapsuleLoadError(what, f"{toml} is not an upstream Astrid manifest (no "
+                                   "[[component]]); astrid-host's own manifest is read with "
+                                   "load_manifest, which names the component to load")
+        try:
+            manifest = parse_astrid_manifest(decoded)
+        except AstridManifestError as exc:
+            raise CapsuleLoadError(what, f"{toml}: {exc}") from None
+        return manifest, toml.parent / manifest.component.file
 
     async def _read_source(self, source: str | os.PathLike[str] | bytes | bytearray,
                            name: str | None) -> tuple[bytes, str]:

@@ -22,6 +22,10 @@ EXPECTED = {
     # HTTP engine and the values that cross the boundary
     "CapsuleHttp", "IncomingStream", "OutgoingUpload", "Request", "RequestOptions",
     "Response", "ResponseMeta", "ErrorCode", "HttpError", "TimeoutPhase",
+    # upstream Astrid capsules (docs/astrid.md)
+    "ToolResult", "TriggerResult", "HookResult", "Published", "ToolCallDenied",
+    "CapsuleProtocolError", "InvalidToolCall", "ToolFailed", "CapsuleDescription",
+    "ToolDescriptor",
     # manifests and bindings
     "Manifest", "ManifestError", "load_manifest", "generate_bindings", "BindgenError",
     "Err", "Ok", "Some", "UnrepresentableValue",

@@ -69,6 +69,7 @@ from astrid_host._core._policy import (
     EgressPolicy,
     PolicyDecision,
     PolicyError,
+    PolicyReason,
     parse_rule,
 )
 from astrid_host._core._url import InvalidUrl, ParsedUrl, _parse_host
@@ -308,7 +309,8 @@ class AstridManifest:
 @dataclass(frozen=True)
 class NarrowedPolicy(EgressPolicy):
     """An upstream capsule's policy narrowed by the operator's: a request must pass both
-    (the capsule's ``net`` rules and the operator's rules and methods)."""
+    the capsule's ``net`` rules (with the operator's local allowance) and one of the operator's
+    rules and methods."""
 
     narrow: EgressPolicy = field(default_factory=EgressPolicy)
 
@@ -317,8 +319,16 @@ class NarrowedPolicy(EgressPolicy):
         decision = super().check(url, method, classifier=classifier)
         if not decision.allowed:
             return decision
-        other = self.narrow.check(url, method, classifier=classifier)
-        return decision if other.allowed else other
+        # Only the operator's rules and methods narrow; its local entries (already part of
+        # this policy) say where a name may be reached, not that it may be.
+        narrow = self.narrow
+        if not narrow.any_method and method not in narrow.methods:
+            return PolicyDecision(False, PolicyReason.METHOD,
+                                  f"method {method!r} is not in the operator's allowed methods")
+        if not any(rule.matches(url) for rule in narrow.rules):
+            return PolicyDecision(False, PolicyReason.NO_RULE,
+                                  f"no operator rule allows {url.scheme}://{url.authority}")
+        return decision
 
 
 # --- topics -----------------------------------------------------------------------------------

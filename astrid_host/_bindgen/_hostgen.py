@@ -77,6 +77,12 @@ HOST_MODELS: tuple[HostModelSpec, ...] = (
         module="astrid_host/_core/_wit_astrid_ipc.py",
         wit=ASTRID_WIT,
     ),
+    HostModelSpec(
+        package="astrid:kv@1.0.0",
+        interfaces=("host",),
+        module="astrid_host/_core/_wit_astrid_kv.py",
+        wit=ASTRID_WIT,
+    ),
 )
 
 

@@ -40,6 +40,7 @@ from astrid_host._core._astrid_state import AstridState
 from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._astrid_http import ASTRID_HTTP
+from astrid_host._wasm._astrid_kv import ASTRID_KV, SqliteKv, default_kv_dir, kv_path
 from astrid_host._wasm._astrid_sys import ASTRID_IPC, ASTRID_SYS
 from astrid_host._wasm._cache import CompileCache, LoadInfo, default_cache_dir
 from astrid_host._wasm._capsule import Capsule, EpochTicker
@@ -58,7 +59,8 @@ __all__ = ["SERVED", "CapsuleContext", "Host", "HttpFactory", "set_default_http_
 
 #: The interfaces every capsule may import, each a generated host model with its adapter:
 #: our own `astrid:http@0.1.0` and upstream Astrid's (docs/astrid.md).
-SERVED: tuple[HostInterface, ...] = (HTTP_CLIENT, ASTRID_HTTP, ASTRID_SYS, ASTRID_IPC)
+SERVED: tuple[HostInterface, ...] = (HTTP_CLIENT, ASTRID_HTTP, ASTRID_SYS, ASTRID_IPC,
+                                     ASTRID_KV)
 
 _COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"
 _MODULE_PREAMBLE = b"\0asm\x01\x00\x00\x00"
@@ -131,6 +133,8 @@ class Host:
     max_threads: guest calls running at once across all capsules (each holds a thread).
     max_io: network operations in flight at once across all capsules.
     progress: where "compiling..." goes on a slow first load (default stderr, TTY only).
+    kv_dir: where upstream Astrid capsules' `astrid:kv` stores live, one SQLite file per
+        capsule name (default ``$ASTRID_KV_DIR`` or ``~/.local/share/astrid-host/kv``).
     """
 
     def __init__(
@@ -147,6 +151,7 @@ class Host:
         max_io: int = 64,
         progress: TextIO | None = None,
         factory_options: Mapping[str, Any] | None = None,
+        kv_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if max_threads < 1 or max_io < 1:
             raise ValueError("max_threads and max_io must be at least 1")
@@ -165,6 +170,7 @@ class Host:
             progress=progress,
         )
         self._max_threads = max_threads
+        self._kv_dir = kv_dir
         self._max_io = max_io
         self._capsules: set[Capsule] = set()
         self._stack: AsyncExitStack | None = None
@@ -263,7 +269,9 @@ class Host:
             except ConfigError as exc:
                 raise CapsuleLoadError(name, str(exc)) from None
             policy = manifest.policy_under(policy)
-            astrid = AstridState(name, config=settings, publish=manifest.publish)
+            kv = SqliteKv(kv_path(self._kv_dir if self._kv_dir is not None
+                                  else default_kv_dir(), name))
+            astrid = AstridState(name, config=settings, publish=manifest.publish, kv=kv)
         elif config is not None:
             raise ValueError("config= applies to an upstream Astrid capsule (a directory or "
                              "Capsule.toml), not to a bare component")

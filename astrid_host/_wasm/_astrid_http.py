@@ -18,8 +18,12 @@ from dataclasses import replace
 from typing import Any
 
 from astrid_host._core._astrid_http import (
+    error_to_1_0,
+    headers_to_1_0,
     headers_to_upstream,
+    request_from_1_0,
     request_from_upstream,
+    response_to_1_0,
     response_to_upstream,
     to_upstream_error,
 )
@@ -27,6 +31,9 @@ from astrid_host._core._contracts import IncomingStream
 from astrid_host._core._model import ErrorCode, HttpError
 from astrid_host._core._wit_astrid_http import HOST, HostErrorCode, HttpRequestData
 from astrid_host._core._wit_astrid_http import RequestOptions as UpstreamOptions
+from astrid_host._core._wit_astrid_http_1_0 import HOST as HOST_1_0
+from astrid_host._core._wit_astrid_http_1_0 import HostErrorCode as HostErrorCode10
+from astrid_host._core._wit_astrid_http_1_0 import HttpRequestData as HttpRequestData10
 from astrid_host._core._witschema import Err, Func, Ok
 from astrid_host._wasm._convert import ValueOutOfRange
 from astrid_host._wasm._dispatch import Call, HostInterface
@@ -34,7 +41,7 @@ from astrid_host._wasm._imports import READ_CHUNK_MAX
 from astrid_host._wasm._session import SessionCancelled
 from astrid_host._wasm._wasmtime_patches import list_size, option_value, record_fields, string_size
 
-__all__ = ["ASTRID_HTTP", "AstridStream"]
+__all__ = ["ASTRID_HTTP", "ASTRID_HTTP_1_0", "AstridStream"]
 
 log = logging.getLogger("astrid_host.wasm")
 
@@ -165,4 +172,42 @@ ASTRID_HTTP = HostInterface(
     error_value=lambda call, exc: _failure(call, exc),
     guest_error=_guest_error,
     precheck=_precheck,
+)
+
+
+# --- astrid:http/host@1.0.0: the same code, errors mapped down (upstream's kernel does so) ---
+
+def _down(answer: Ok[Any] | Err[HostErrorCode]) -> Ok[Any] | Err[HostErrorCode10]:
+    return Err(error_to_1_0(answer.value)) if isinstance(answer, Err) else answer
+
+
+def _request_1_0(call: Call, data: HttpRequestData10, *, stream: bool
+                 ) -> Ok[Any] | Err[HostErrorCode10]:
+    answer = _request(call, request_from_1_0(data), None, stream=stream)
+    if isinstance(answer, Ok) and not stream:
+        return Ok(response_to_1_0(answer.value))
+    return _down(answer)
+
+
+_HANDLERS_1_0: dict[str, Callable[..., Any]] = {
+    "http-request": lambda call, req: _request_1_0(call, req, stream=False),
+    "http-stream-start": lambda call, req: _request_1_0(call, req, stream=True),
+    "[method]http-stream.status": lambda call, s: s.stream.status,
+    "[method]http-stream.headers": lambda call, s: headers_to_1_0(
+        headers_to_upstream(s.stream.headers)),
+    "[method]http-stream.read-chunk": lambda call, s: _down(_read_chunk(call, s)),
+    "[method]http-stream.close": lambda call, s: _down(_close(call, s)),
+}
+
+#: `astrid:http/host@1.0.0` as astrid-host serves it: `http-request`, `http-stream-start` and
+#: the `http-stream` methods but `subscribe-readable` and `body-stream`.
+ASTRID_HTTP_1_0 = HostInterface(
+    model=replace(HOST_1_0, functions=tuple(f for f in HOST_1_0.functions
+                                            if f.name in _HANDLERS_1_0)),
+    handlers=_HANDLERS_1_0,
+    error_value=lambda call, exc: error_to_1_0(_failure(call, exc)),
+    guest_error=lambda exc: (HostErrorCode10.invalid_request()
+                             if isinstance(exc, ValueOutOfRange) else None),
+    precheck=lambda call, func: (None if (refused := _precheck(call, func)) is None
+                                 else error_to_1_0(refused)),
 )

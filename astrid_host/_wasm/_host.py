@@ -39,7 +39,7 @@ from astrid_host._core._astrid_manifest import (
 from astrid_host._core._astrid_state import AstridState
 from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
-from astrid_host._wasm._astrid_http import ASTRID_HTTP
+from astrid_host._wasm._astrid_http import ASTRID_HTTP, ASTRID_HTTP_1_0
 from astrid_host._wasm._astrid_kv import ASTRID_KV, SqliteKv, default_kv_dir, kv_path
 from astrid_host._wasm._astrid_sys import ASTRID_IPC, ASTRID_SYS
 from astrid_host._wasm._cache import CompileCache, LoadInfo, default_cache_dir
@@ -59,8 +59,8 @@ __all__ = ["SERVED", "CapsuleContext", "Host", "HttpFactory", "set_default_http_
 
 #: The interfaces every capsule may import, each a generated host model with its adapter:
 #: our own `astrid:http@0.1.0` and upstream Astrid's (docs/astrid.md).
-SERVED: tuple[HostInterface, ...] = (HTTP_CLIENT, ASTRID_HTTP, ASTRID_SYS, ASTRID_IPC,
-                                     ASTRID_KV)
+SERVED: tuple[HostInterface, ...] = (HTTP_CLIENT, ASTRID_HTTP, ASTRID_HTTP_1_0, ASTRID_SYS,
+                                     ASTRID_IPC, ASTRID_KV)
 
 _COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"
 _MODULE_PREAMBLE = b"\0asm\x01\x00\x00\x00"

@@ -95,7 +95,7 @@ def upstream_manifest(capsule: str) -> tuple[Path, AstridManifest] | None:
         return None
     if not is_upstream_manifest(text):
         return None
-    return toml, parse_astrid_manifest(text)
+    return toml, parse_astrid_manifest(text)  # AstridManifestError for a malformed one
 
 
 def _config(entries: list[str]) -> dict[str, str]:

@@ -89,7 +89,12 @@ class _UsageError(Exception):
 
 def _resolve(capsule: str, manifest: str | None) -> tuple[Path, Manifest | None]:
     """The component path and the manifest, from CAPSULE and --manifest."""
+    from astrid_host._cli._astrid import upstream_manifest
+
     path = Path(capsule)
+    if upstream_manifest(capsule) is not None:
+        raise _UsageError(f"{capsule} is an upstream Astrid capsule: call its tools and hooks "
+                          "with `astrid-host tool` or `astrid-host trigger`")
     found: Manifest | None = None
     if manifest is not None:
         found = load_manifest(manifest)

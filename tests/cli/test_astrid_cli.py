@@ -133,3 +133,9 @@ def test_inspect_lists_hooks_tools_and_grants(capsule: Path,
     assert doc["unsatisfied_imports"] == []
     status, out, _ = run(capsys, "inspect", str(capsule))
     assert "upstream Astrid capsule astrid-fetch 0.1.0" in out and "    fetch (mutable)" in out
+
+
+def test_run_points_an_upstream_capsule_at_tool_and_trigger(
+        capsule: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "run", str(capsule))
+    assert status == 2 and "astrid-host tool" in err

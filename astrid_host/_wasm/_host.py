@@ -40,6 +40,7 @@ from astrid_host._core._astrid_state import AstridState
 from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._astrid_http import ASTRID_HTTP, ASTRID_HTTP_1_0
+from astrid_host._wasm._astrid_io import ASTRID_IO_ERROR, ASTRID_IO_POLL, ASTRID_IO_STREAMS
 from astrid_host._wasm._astrid_kv import ASTRID_KV, SqliteKv, default_kv_dir, kv_path
 from astrid_host._wasm._astrid_sys import ASTRID_IPC, ASTRID_SYS
 from astrid_host._wasm._cache import CompileCache, LoadInfo, default_cache_dir
@@ -59,8 +60,9 @@ __all__ = ["SERVED", "CapsuleContext", "Host", "HttpFactory", "set_default_http_
 
 #: The interfaces every capsule may import, each a generated host model with its adapter:
 #: our own `astrid:http@0.1.0` and upstream Astrid's (docs/astrid.md).
-SERVED: tuple[HostInterface, ...] = (HTTP_CLIENT, ASTRID_HTTP, ASTRID_HTTP_1_0, ASTRID_SYS,
-                                     ASTRID_IPC, ASTRID_KV)
+SERVED: tuple[HostInterface, ...] = (
+    HTTP_CLIENT, ASTRID_IO_ERROR, ASTRID_IO_POLL, ASTRID_IO_STREAMS, ASTRID_HTTP,
+    ASTRID_HTTP_1_0, ASTRID_SYS, ASTRID_IPC, ASTRID_KV)
 
 _COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"
 _MODULE_PREAMBLE = b"\0asm\x01\x00\x00\x00"

@@ -139,3 +139,12 @@ def test_run_points_an_upstream_capsule_at_tool_and_trigger(
         capsule: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run(capsys, "run", str(capsule))
     assert status == 2 and "astrid-host tool" in err
+
+
+@pytest.mark.guest("rust-astrid-http-all")
+def test_inspect_marks_astrid_io_as_provided(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "inspect", str(built_guest("rust-astrid-http-all.wasm")),
+                         "--json")
+    doc = json.loads(out)
+    assert status == 0 and doc["unsatisfied_imports"] == []
+    assert {"io", "net", "sys"} <= set(doc["capabilities"])

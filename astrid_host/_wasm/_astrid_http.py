@@ -170,9 +170,9 @@ def _finish(call: Call, upload: AstridUpload) -> Ok[AstridStream] | Err[HostErro
     try:
         stream = call.session.run_io(upload.upload.finish_streaming)
     except BaseException as exc:
-        upload.failed = True
+        upload.closed = True
         return Err(_failure(call, exc, decompression_limited=upload.decompression_limited))
-    upload.failed = True  # the sink accepts nothing more
+    upload.closed = True  # the sink accepts nothing more
     return Ok(AstridStream(stream, upload.decompression_limited))
 
 

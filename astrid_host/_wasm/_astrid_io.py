@@ -113,12 +113,13 @@ class InputStream:
 
 
 class AstridUpload:
-    """An `http-upload`: our :class:`OutgoingUpload`, finished at most once."""
+    """An `http-upload`: our :class:`OutgoingUpload`, finished at most once. ``closed``: its
+    sink accepts nothing more (finished, or a write failed)."""
 
     def __init__(self, upload: OutgoingUpload, decompression_limited: bool) -> None:
         self.upload = upload
         self.decompression_limited = decompression_limited
-        self.failed = False
+        self.closed = False
 
     def ready(self) -> bool:
         return True  # writes complete before `write` returns: the sink can always accept
@@ -202,12 +203,12 @@ def _skip(read: Callable[[Call, InputStream, int], Ok[bytes] | Err[StreamError]]
 
 
 def _check_write(call: Call, sink: OutputStream) -> Ok[int] | Err[StreamError]:
-    return Err(StreamError.closed()) if sink.upload.failed else Ok(WRITE_PERMIT)
+    return Err(StreamError.closed()) if sink.upload.closed else Ok(WRITE_PERMIT)
 
 
 def _write(call: Call, sink: OutputStream, data: bytes) -> Ok[None] | Err[StreamError]:
     upload = sink.upload
-    if upload.failed:
+    if upload.closed:
         return Err(StreamError.closed())
     if len(data) > WRITE_PERMIT:
         return Err(StreamError.last_operation_failed(IoError(
@@ -215,7 +216,7 @@ def _write(call: Call, sink: OutputStream, data: bytes) -> Ok[None] | Err[Stream
     try:
         call.session.run_io(upload.upload.write, data)
     except (SessionCancelled, HttpError) as exc:
-        upload.failed = True
+        upload.closed = True
         return Err(_io_failure(exc))
     return Ok(None)
 
@@ -229,7 +230,7 @@ def _write_zeroes(call: Call, sink: OutputStream, length: int) -> Ok[None] | Err
 
 def _flush(call: Call, sink: OutputStream) -> Ok[None] | Err[StreamError]:
     # Every write is handed to the request before it returns: nothing is left to flush.
-    return Err(StreamError.closed()) if sink.upload.failed else Ok(None)
+    return Err(StreamError.closed()) if sink.upload.closed else Ok(None)
 
 
 def _stream_fault(call: Call, exc: BaseException) -> StreamError:

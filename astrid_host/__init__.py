@@ -17,6 +17,16 @@ from astrid_host._audit._sink import MemorySink as MemorySink
 from astrid_host._audit._trail import AuditTrail as AuditTrail
 from astrid_host._bindgen import BindgenError as BindgenError
 from astrid_host._bindgen import generate as generate_bindings
+from astrid_host._core._astrid_protocol import CapsuleDescription as CapsuleDescription
+from astrid_host._core._astrid_protocol import CapsuleProtocolError as CapsuleProtocolError
+from astrid_host._core._astrid_protocol import HookResult as HookResult
+from astrid_host._core._astrid_protocol import InvalidToolCall as InvalidToolCall
+from astrid_host._core._astrid_protocol import ToolCallDenied as ToolCallDenied
+from astrid_host._core._astrid_protocol import ToolDescriptor as ToolDescriptor
+from astrid_host._core._astrid_protocol import ToolFailed as ToolFailed
+from astrid_host._core._astrid_protocol import ToolResult as ToolResult
+from astrid_host._core._astrid_protocol import TriggerResult as TriggerResult
+from astrid_host._core._astrid_state import Published as Published
 from astrid_host._core._audit_records import Chain as Chain
 from astrid_host._core._audit_records import CompletionRecord as CompletionRecord
 from astrid_host._core._audit_records import DecisionRecord as DecisionRecord
@@ -78,9 +88,11 @@ __all__ = [
     "Capsule",
     "CapsuleClosed",
     "CapsuleContext",
+    "CapsuleDescription",
     "CapsuleError",
     "CapsuleHttp",
     "CapsuleLoadError",
+    "CapsuleProtocolError",
     "CapsuleRunError",
     "CapsuleTrap",
     "Chain",
@@ -93,11 +105,13 @@ __all__ = [
     "ErrorCode",
     "ExportNotFound",
     "FileSink",
+    "HookResult",
     "Host",
     "HttpBackend",
     "HttpError",
     "IncomingStream",
     "InvalidAddress",
+    "InvalidToolCall",
     "InvalidUrl",
     "IpVerdict",
     "Limits",
@@ -110,6 +124,7 @@ __all__ = [
     "PinnedBackend",
     "PolicyDecision",
     "PolicyError",
+    "Published",
     "Reason",
     "Request",
     "RequestOptions",
@@ -124,6 +139,11 @@ __all__ = [
     "StaticResolver",
     "SystemResolver",
     "TimeoutPhase",
+    "ToolCallDenied",
+    "ToolDescriptor",
+    "ToolFailed",
+    "ToolResult",
+    "TriggerResult",
     "UnrepresentableValue",
     "check_url",
     "classify_ip",

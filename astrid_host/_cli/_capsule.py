@@ -38,6 +38,11 @@ _EPILOG = ("Exit status: 0 ok, 1 the capsule answered err, trapped, or had a req
 #: Imports the host provides, by interface id prefix → what granting them means.
 _PROVIDED = (
     ("astrid:http/client@", "net", "outgoing HTTP through the host's egress guard"),
+    ("astrid:http/host@1.", "net", "upstream Astrid's HTTP through the host's egress guard"),
+    ("astrid:io/", "io", "pollables and streams of upstream Astrid's HTTP"),
+    ("astrid:kv/host@1.0.0", "kv", "a persistent key/value store of its own (SQLite)"),
+    ("astrid:sys/host@1.0.0", "sys", "log, random bytes, configuration from [env]"),
+    ("astrid:ipc/host@1.0.0", "ipc", "publish under the manifest's [publish] ACL"),
     ("astrid:http/", "types", "type definitions only"),
     ("wasi:", "wasi", "linked with an empty WasiConfig: no files, env, args, sockets or stdio"),
 )
@@ -89,7 +94,12 @@ class _UsageError(Exception):
 
 def _resolve(capsule: str, manifest: str | None) -> tuple[Path, Manifest | None]:
     """The component path and the manifest, from CAPSULE and --manifest."""
+    from astrid_host._cli._astrid import upstream_manifest
+
     path = Path(capsule)
+    if upstream_manifest(capsule) is not None:
+        raise _UsageError(f"{capsule} is an upstream Astrid capsule: call its tools and hooks "
+                          "with `astrid-host tool` or `astrid-host trigger`")
     found: Manifest | None = None
     if manifest is not None:
         found = load_manifest(manifest)
@@ -355,13 +365,22 @@ def _size(n: int) -> str:
 
 def inspect_command(args: argparse.Namespace) -> int:
     """Handler of ``inspect``."""
+    from astrid_host._cli._astrid import astrid_summary, upstream_manifest
+    from astrid_host._core._astrid_manifest import AstridManifestError
+
     try:
-        component, manifest = _resolve(args.capsule, args.manifest)
+        upstream = upstream_manifest(args.capsule)
+        if upstream is not None:
+            component, manifest = upstream[0].parent / upstream[1].component.file, None
+        else:
+            component, manifest = _resolve(args.capsule, args.manifest)
         problem = not_a_component(component)
         if problem is not None:
             return _fail(args, EXIT_INPUT, "invalid-capsule", problem)
         doc = describe(component, manifest)
-    except (ManifestError, _UsageError) as exc:
+        if upstream is not None:
+            doc["astrid"] = astrid_summary(*upstream)
+    except (ManifestError, AstridManifestError, _UsageError) as exc:
         return _fail(args, EXIT_INPUT, "invalid-input", str(exc))
     except Exception as exc:
         return _fail(args, EXIT_HOST, "host-error", f"{type(exc).__name__}: {exc}")
@@ -392,5 +411,28 @@ def inspect_command(args: argparse.Namespace) -> int:
                                 or "operator defaults"),
                 "  secrets: " + (", ".join(m["secrets"]) if m["secrets"] is not None
                                  else "not declared (any the operator gives)")]
+    if "astrid" in doc:
+        out += _astrid_lines(doc["astrid"])
     print("\n".join(out))
     return EXIT_OK
+
+
+def _astrid_lines(a: dict[str, Any]) -> list[str]:
+    """The text ``inspect`` prints for an upstream Astrid capsule."""
+    out = ["", f"upstream Astrid capsule {a['package']} {a['version']}",
+           "  net: " + (", ".join(a["net"]) or "nothing"),
+           "  publish: " + (", ".join(a["publish"]) or "nothing"), "  hooks:"]
+    out += [f"    {h['action']}  on {h['topic']} (priority {h['priority']})"
+            for h in a["hooks"]] or ["    (none)"]
+    out.append("  config:")
+    out += [f"    {c['key']}" + (" (needs a value)" if c["needs_value"] else
+                                 f" = {c['default']!r}" if c["default"] is not None else "")
+            for c in a["config"]] or ["    (none)"]
+    if a["unsupported_capabilities"]:
+        out.append("  not provided here: " + ", ".join(a["unsupported_capabilities"]))
+    out.append("  tools:")
+    if "tools_error" in a:
+        out.append(f"    (tool_describe failed: {a['tools_error']})")
+    out += [f"    {t['name']}{' (mutable)' if t['mutable'] else ''}: {t['description']}"
+            for t in a["tools"]] or ([] if "tools_error" in a else ["    (none)"])
+    return out

@@ -25,6 +25,10 @@ EXPECTED = {
     # secrets and the audit trail
     "Secret", "SecretError", "AuditTrail", "AuditSink", "AuditError", "FileSink", "MemorySink",
     "Durability", "Chain", "DecisionRecord", "CompletionRecord",
+    # upstream Astrid capsules (docs/astrid.md)
+    "ToolResult", "TriggerResult", "HookResult", "Published", "ToolCallDenied",
+    "CapsuleProtocolError", "InvalidToolCall", "ToolFailed", "CapsuleDescription",
+    "ToolDescriptor",
     # manifests and bindings
     "Manifest", "ManifestError", "load_manifest", "generate_bindings", "BindgenError",
     "Err", "Ok", "Some", "UnrepresentableValue",

@@ -50,8 +50,8 @@ from astrid_host._core._model import ResponseMeta as ResponseMeta
 from astrid_host._core._model import TimeoutPhase as TimeoutPhase
 from astrid_host._core._policy import EgressPolicy as EgressPolicy
 from astrid_host._core._policy import PolicyDecision as PolicyDecision
-from astrid_host._core._policy import PolicyError as PolicyError
 from astrid_host._core._policy import check_url as check_url
+from astrid_host._core._policy_rules import PolicyError as PolicyError
 from astrid_host._core._ranges import Reason as Reason
 from astrid_host._core._secrets import Secret as Secret
 from astrid_host._core._secrets import SecretError as SecretError

@@ -31,7 +31,8 @@ from astrid_host._core._astrid_manifest import (
     is_upstream_manifest,
     parse_astrid_manifest,
 )
-from astrid_host._core._policy import EgressPolicy, PolicyError
+from astrid_host._core._policy import EgressPolicy
+from astrid_host._core._policy_rules import PolicyError
 
 __all__ = ["astrid_summary", "register", "upstream_manifest"]
 

@@ -26,7 +26,8 @@ from astrid_host._cli._runopts import RunOptions, add_run_options, read_run_opti
 from astrid_host._cli._wasmfile import not_a_component
 from astrid_host._core._limits import Limits
 from astrid_host._core._manifest import Manifest, ManifestError, load_manifest
-from astrid_host._core._policy import EgressPolicy, PolicyError
+from astrid_host._core._policy import EgressPolicy
+from astrid_host._core._policy_rules import PolicyError
 
 __all__ = ["register"]
 

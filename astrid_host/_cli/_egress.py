@@ -24,11 +24,11 @@ from astrid_host._core._policy import (
     AddressCheck,
     EgressPolicy,
     PolicyDecision,
-    PolicyError,
     PolicyReason,
     check_url,
-    parse_method,
 )
+from astrid_host._core._policy_methods import parse_method
+from astrid_host._core._policy_rules import PolicyError
 from astrid_host._core._url import InvalidUrl, ParsedUrl
 from astrid_host._net._backend import PinnedBackend, Resolver
 

@@ -64,14 +64,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from astrid_host._core._classify import classify_ip
-from astrid_host._core._policy import (
-    Classifier,
-    EgressPolicy,
-    PolicyDecision,
-    PolicyError,
-    PolicyReason,
-    parse_rule,
-)
+from astrid_host._core._policy import Classifier, EgressPolicy, PolicyDecision, PolicyReason
+from astrid_host._core._policy_rules import PolicyError, parse_rule
 from astrid_host._core._url import InvalidUrl, ParsedUrl, _parse_host
 
 __all__ = [

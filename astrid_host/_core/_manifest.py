@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from astrid_host._core._limits import Limits
-from astrid_host._core._policy import EgressPolicy, PolicyError, parse_method
+from astrid_host._core._policy import EgressPolicy
+from astrid_host._core._policy_methods import parse_method
+from astrid_host._core._policy_rules import PolicyError
 from astrid_host._core._secrets import SecretError, validate_secret_name
 
 __all__ = [

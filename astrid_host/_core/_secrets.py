@@ -46,7 +46,7 @@ from typing import NoReturn
 
 from astrid_host._core._headers import _FIELD_VALUE
 from astrid_host._core._model import ErrorCode, HttpError, InvalidRequest, RequestPart
-from astrid_host._core._policy import PolicyError, Rule, parse_rule
+from astrid_host._core._policy_rules import PolicyError, Rule, parse_rule
 from astrid_host._core._url import ParsedUrl
 
 __all__ = [

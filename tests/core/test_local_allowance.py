@@ -17,14 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from astrid_host._core._policy import (
-    EgressPolicy,
-    LocalEndpoint,
-    PolicyError,
-    PolicyReason,
-    PortRange,
-    parse_local,
-)
+from astrid_host._core._policy import EgressPolicy, PolicyReason
+from astrid_host._core._policy_local import LocalEndpoint, parse_local
+from astrid_host._core._policy_rules import PolicyError, PortRange
 from astrid_host._core._url import parse_url
 
 IPAddress = IPv4Address | IPv6Address

@@ -9,14 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from astrid_host._core._classify import IpVerdict, Reason
-from astrid_host._core._policy import (
-    EgressPolicy,
-    PolicyError,
-    PolicyReason,
-    check_url,
-    parse_local,
-    parse_rule,
-)
+from astrid_host._core._policy import EgressPolicy, PolicyReason, check_url
+from astrid_host._core._policy_local import parse_local
+from astrid_host._core._policy_rules import PolicyError, parse_rule
 from astrid_host._core._url import InvalidUrl, parse_url
 from tests.support.oracle import expect
 

@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from astrid_host._core._manifest import ManifestError, parse_manifest
-from astrid_host._core._policy import DEFAULT_METHODS, EgressPolicy, PolicyError, parse_method
+from astrid_host._core._policy import EgressPolicy
+from astrid_host._core._policy_methods import DEFAULT_METHODS, parse_method
+from astrid_host._core._policy_rules import PolicyError
 from astrid_host._core._url import parse_url
 
 STANDARD = sorted(DEFAULT_METHODS)

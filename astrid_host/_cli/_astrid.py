@@ -24,10 +24,10 @@ from typing import Any
 from astrid_host._cli._capsule import _Decisions, announce_compiles
 from astrid_host._cli._resolve import OverrideResolver, parse_resolve
 from astrid_host._cli._runopts import RunOptions, add_run_options, read_run_options
+from astrid_host._core._astrid_errors import AstridManifestError
 from astrid_host._core._astrid_manifest import (
     MANIFEST_NAME,
     AstridManifest,
-    AstridManifestError,
     is_upstream_manifest,
     parse_astrid_manifest,
 )

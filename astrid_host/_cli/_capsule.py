@@ -367,7 +367,7 @@ def _size(n: int) -> str:
 def inspect_command(args: argparse.Namespace) -> int:
     """Handler of ``inspect``."""
     from astrid_host._cli._astrid import astrid_summary, upstream_manifest
-    from astrid_host._core._astrid_manifest import AstridManifestError
+    from astrid_host._core._astrid_errors import AstridManifestError
 
     try:
         upstream = upstream_manifest(args.capsule)

@@ -27,77 +27,59 @@ Capsules built with upstream's SDK (``astrid-sdk`` 0.7.2) ship a manifest in ups
     default = "metric"
 
 The semantics follow upstream's kernel (``astrid-capsule`` 2026.10.1), as the notes in
-docs/dev/astrid-upstream.md record:
-
-- ``net``: upstream allows a URL whose host equals an entry or ends with ``"." + entry``, on any
-  scheme and port; ``"*"`` allows every host. :meth:`AstridManifest.egress_rules` turns each
-  entry into :class:`~astrid_host._core._policy.EgressPolicy` rules with the same reach (the
-  address classifier still applies). An entry upstream could never match (``*.example.com``,
-  ``https://x``, ``x:443``, upper case, a non-canonical IP) is refused here.
-- Topic ACLs: a trailing ``.*`` covers one or more further segments, a ``*`` elsewhere exactly
-  one segment, otherwise the segment counts must agree (:func:`acl_matches`). Hook handlers
-  bound in ``[subscribe]`` match published topics segment by segment only
-  (:func:`handler_matches`).
-- ``[env]``: a default is turned into the string ``get-config`` returns: strings as they are,
-  anything else as compact JSON (serde_json's form). :meth:`AstridManifest.resolve_config`
-  merges the operator's values; a key with no value and no default, or with several
-  ``enum_values``, needs one from the operator.
+docs/dev/astrid-upstream.md record; each has its own module: ``net`` entries become egress
+rules in :mod:`~astrid_host._core._astrid_egress`, the ``[publish]``/``[subscribe]`` ACLs and
+hook handler matching are :mod:`~astrid_host._core._astrid_topics`, and ``[env]`` defaults and
+the operator's values are :mod:`~astrid_host._core._astrid_config`.
 
 Everything else in the manifest (``[imports]``, ``[[tool]]``, ``[[command]]``, ...) is parsed
 by upstream but has no meaning for astrid-host and is ignored, as upstream ignores unknown keys.
-Errors are :class:`AstridManifestError` (the manifest's fault) and :class:`ConfigError` (the
-operator's configuration). Pure: no I/O.
+Errors are :class:`~astrid_host._core._astrid_errors.AstridManifestError` (the manifest's fault)
+and :class:`~astrid_host._core._astrid_errors.ConfigError` (the operator's configuration).
+Pure: no I/O.
 """
 
 from __future__ import annotations
 
-import enum
-import json
-import math
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
-from ipaddress import IPv4Address, IPv6Address
 from pathlib import PurePosixPath
 from typing import Any
 
-from astrid_host._core._classify import classify_ip
-from astrid_host._core._policy import Classifier, EgressPolicy, PolicyDecision, PolicyReason
-from astrid_host._core._policy_rules import PolicyError, parse_rule
-from astrid_host._core._url import InvalidUrl, ParsedUrl, _parse_host
+from astrid_host._core._astrid_config import (
+    RESERVED_CONFIG_KEYS,
+    EnvVar,
+    resolve_config,
+    toml_default_text,
+)
+from astrid_host._core._astrid_egress import NarrowedPolicy, net_rules
+from astrid_host._core._astrid_errors import AstridManifestError
+from astrid_host._core._astrid_topics import (
+    MAX_TOPIC_BYTES,
+    TopicAcl,
+    _segments_ok,
+    handler_matches,
+)
+from astrid_host._core._policy import EgressPolicy
+from astrid_host._core._policy_rules import parse_rule
 
 __all__ = [
     "DEFAULT_PRIORITY",
     "MANIFEST_NAME",
     "AstridManifest",
-    "AstridManifestError",
     "Component",
-    "ConfigError",
-    "EnvVar",
     "Interceptor",
-    "NarrowedPolicy",
     "Package",
-    "TopicAcl",
-    "TopicVerdict",
-    "acl_matches",
-    "handler_matches",
     "is_upstream_manifest",
-    "net_rules",
     "parse_astrid_manifest",
-    "toml_default_text",
 ]
 
 #: The manifest's file name in a capsule directory.
 MANIFEST_NAME = "Capsule.toml"
 #: Hook handlers without a ``priority`` run at this one (lower runs first).
 DEFAULT_PRIORITY = 100
-#: Upstream's limits on a topic (``astrid:ipc``): bytes and dot-separated segments.
-MAX_TOPIC_BYTES = 256
-MAX_TOPIC_SEGMENTS = 8
-#: The config key upstream's kernel fills with its own socket path.
-RESERVED_CONFIG_KEYS = frozenset({"ASTRID_SOCKET_PATH"})
 #: Upstream capability fields other than ``net`` and ``kv`` (kv is per-capsule and unenforced
 #: upstream): a manifest that holds one asks for something astrid-host does not provide.
 OTHER_CAPABILITIES = ("uplink", "fs_read", "fs_write", "host_process", "allow_persistent",
@@ -109,32 +91,6 @@ _PINS = ("version", "tag", "rev", "branch", "path")
 _SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
                      r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?")
 _U32_MAX = 2**32 - 1
-
-
-class AstridManifestError(ValueError):
-    """An upstream ``Capsule.toml`` is malformed; the message names the table and key."""
-
-
-class ConfigError(ValueError):
-    """The operator's configuration for a capsule's ``[env]`` is incomplete or wrong.
-
-    ``missing``: keys that need a value; ``unknown``: given keys the manifest does not declare;
-    ``invalid``: given values outside the key's ``enum_values``.
-    """
-
-    def __init__(self, missing: tuple[str, ...], unknown: tuple[str, ...],
-                 invalid: tuple[str, ...]) -> None:
-        self.missing = missing
-        self.unknown = unknown
-        self.invalid = invalid
-        parts = []
-        if missing:
-            parts.append(f"needs a value for {', '.join(missing)}")
-        if unknown:
-            parts.append(f"has no [env] entry for {', '.join(unknown)}")
-        if invalid:
-            parts.append(f"got a value outside enum_values for {', '.join(invalid)}")
-        super().__init__("capsule configuration " + "; ".join(parts))
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -170,59 +126,6 @@ class Interceptor:
     priority: int = DEFAULT_PRIORITY
 
 
-class TopicVerdict(enum.Enum):
-    """The answer to a publish or subscribe request; values are upstream's ``astrid:ipc`` error
-    case names (``allowed`` aside)."""
-
-    ALLOWED = "allowed"
-    INVALID = "invalid-input"
-    DENIED = "capability-denied"
-
-
-@dataclass(frozen=True)
-class TopicAcl:
-    """The keys of ``[publish]`` or ``[subscribe]``: the topics a capsule may use."""
-
-    patterns: tuple[str, ...] = ()
-
-    def check_publish(self, topic: str) -> TopicVerdict:
-        """Upstream's order: a malformed topic is ``invalid-input`` before the ACL is asked."""
-        if not _topic_shape_ok(topic):
-            return TopicVerdict.INVALID
-        return self._acl(topic)
-
-    def check_subscribe(self, pattern: str) -> TopicVerdict:
-        """As :meth:`check_publish`; a subscription pattern may also end in ``*``, nowhere else."""
-        if not _topic_shape_ok(pattern) or "*" in pattern.split(".")[:-1]:
-            return TopicVerdict.INVALID
-        return self._acl(pattern)
-
-    def _acl(self, topic: str) -> TopicVerdict:
-        if any(acl_matches(p, topic) for p in self.patterns):
-            return TopicVerdict.ALLOWED
-        return TopicVerdict.DENIED
-
-
-@dataclass(frozen=True)
-class EnvVar:
-    """One ``[env.<key>]``. ``default`` is already the text ``get-config`` returns."""
-
-    key: str
-    kind: str
-    default: str | None = None
-    enum_values: tuple[str, ...] = ()
-    description: str | None = None
-
-    @property
-    def secret(self) -> bool:
-        """``type = "secret"``: never log the value."""
-        return self.kind.lower() == "secret"
-
-    @property
-    def needs_operator(self) -> bool:
-        """No usable default: upstream asks the operator (several choices always do)."""
-        return self.default is None or len(self.enum_values) > 1
-
 
 @dataclass(frozen=True)
 class AstridManifest:
@@ -231,8 +134,8 @@ class AstridManifest:
     package: Package
     components: tuple[Component, ...]
     net: tuple[str, ...] = ()
-    publish: TopicAcl = TopicAcl()
-    subscribe: TopicAcl = TopicAcl()
+    publish: TopicAcl = field(default_factory=TopicAcl)
+    subscribe: TopicAcl = field(default_factory=TopicAcl)
     interceptors: tuple[Interceptor, ...] = ()
     env: tuple[EnvVar, ...] = ()
     other_capabilities: tuple[str, ...] = ()
@@ -278,186 +181,9 @@ class AstridManifest:
         return tuple(i for i in self.interceptors if handler_matches(i.topic, topic))
 
     def resolve_config(self, supplied: Mapping[str, str]) -> dict[str, str]:
-        """What ``get-config`` answers: the operator's ``supplied`` values, else the defaults.
-
-        Raises :class:`ConfigError` naming every key that needs a value, every supplied key the
-        manifest does not declare, and every value outside a key's ``enum_values``.
-        """
-        declared = {var.key: var for var in self.env}
-        unknown = tuple(sorted(k for k in supplied if k not in declared))
-        resolved: dict[str, str] = {}
-        missing: list[str] = []
-        invalid: list[str] = []
-        for var in self.env:
-            if var.key in supplied:
-                value = supplied[var.key]
-                choices = var.enum_values
-                if choices and var.kind.lower() not in ("secret", "array") \
-                        and value not in choices:
-                    invalid.append(var.key)
-                resolved[var.key] = value
-            elif var.needs_operator:
-                missing.append(var.key)
-            else:
-                assert var.default is not None
-                resolved[var.key] = var.default
-        if missing or unknown or invalid:
-            raise ConfigError(tuple(missing), unknown, tuple(invalid))
-        return resolved
-
-
-@dataclass(frozen=True)
-class NarrowedPolicy(EgressPolicy):
-    """An upstream capsule's policy narrowed by the operator's: a request must pass both
-    the capsule's ``net`` rules (with the operator's local allowance) and one of the operator's
-    rules and methods."""
-
-    narrow: EgressPolicy = field(default_factory=EgressPolicy)
-
-    def check(self, url: ParsedUrl, method: str, *,
-              classifier: Classifier = classify_ip) -> PolicyDecision:
-        decision = super().check(url, method, classifier=classifier)
-        if not decision.allowed:
-            return decision
-        # Only the operator's rules and methods narrow; its local entries (already part of
-        # this policy) say where a name may be reached, not that it may be.
-        narrow = self.narrow
-        if not narrow.any_method and method not in narrow.methods:
-            return PolicyDecision(False, PolicyReason.METHOD,
-                                  f"method {method!r} is not in the operator's allowed methods")
-        if not any(rule.matches(url) for rule in narrow.rules):
-            return PolicyDecision(False, PolicyReason.NO_RULE,
-                                  f"no operator rule allows {url.scheme}://{url.authority}")
-        return decision
-
-
-# --- topics -----------------------------------------------------------------------------------
-
-
-def _segments_ok(topic: str) -> bool:
-    return bool(topic) and all(topic.split("."))
-
-
-def _topic_shape_ok(topic: str) -> bool:
-    return (len(topic.encode()) <= MAX_TOPIC_BYTES and _segments_ok(topic)
-            and topic.count(".") < MAX_TOPIC_SEGMENTS)
-
-
-def acl_matches(pattern: str, topic: str) -> bool:
-    """Upstream's ACL matcher: may ``pattern`` (a ``[publish]``/``[subscribe]`` key) cover
-    ``topic`` (a published topic, or a pattern a capsule subscribes with)?
-
-    A trailing ``.*`` covers one or more further segments at any depth; ``*`` elsewhere covers
-    exactly one segment; otherwise both have the same number of segments.
-    """
-    if not _segments_ok(pattern) or not _segments_ok(topic):
-        return False
-    want = pattern.split(".")
-    have = topic.split(".")
-    if want[-1] == "*" and len(want) > 1:
-        return len(have) >= len(want) and _same_segments(want[:-1], have[:len(want) - 1])
-    return _same_segments(want, have)
-
-
-def handler_matches(pattern: str, topic: str) -> bool:
-    """Upstream's handler matcher: same number of segments, ``*`` is exactly one segment."""
-    if not _segments_ok(pattern) or not _segments_ok(topic):
-        return False
-    return _same_segments(pattern.split("."), topic.split("."))
-
-
-def _same_segments(want: list[str], have: list[str]) -> bool:
-    """Equally many segments, each equal or ``*`` in ``want``."""
-    return len(want) == len(have) and all(p in ("*", t) for p, t in zip(want, have, strict=True))
-
-
-# --- net --------------------------------------------------------------------------------------
-
-
-def net_rules(entry: str) -> tuple[str, ...]:
-    """EgressPolicy rules that reach what upstream's ``net`` entry reaches.
-
-    ``"*"`` is every host; a name is itself and every name below it; an IP address (IPv6 in
-    brackets) is that address. Any scheme, any port. Raises :class:`ValueError` for an entry
-    upstream could never match.
-    """
-    if entry == "*":
-        return ("*://*:*",)
-    if not entry or (any(c in entry for c in "/:@?#") and not entry.startswith("[")):
-        raise ValueError("an entry is a bare host name or address: no scheme, port or path")
-    if "*" in entry:
-        raise ValueError("'*' only stands alone; a name already covers its subdomains "
-                         "(write 'example.com' for '*.example.com')")
-    try:
-        ip, host = _parse_host(entry)
-    except InvalidUrl as e:
-        raise ValueError(f"not a host name or address: {e}") from None
-    written = f"[{host}]" if isinstance(ip, IPv6Address) else host
-    if written != entry:
-        raise ValueError(f"upstream compares the host as a URL spells it, so this entry never "
-                         f"matches; write {written!r}")
-    if isinstance(ip, IPv4Address | IPv6Address):
-        rules: tuple[str, ...] = (f"*://{written}:*",)
-    else:
-        rules = (f"*://{host}:*", f"*://*.{host}:*")
-    for rule in rules:
-        try:
-            parse_rule(rule)
-        except PolicyError as e:  # pragma: no cover - _parse_host accepted it
-            raise ValueError(str(e)) from None
-    return rules
-
-
-# --- [env] defaults ---------------------------------------------------------------------------
-
-
-def _json_float(x: float) -> str:
-    """``x`` as serde_json writes an f64: shortest digits, decimal form for exponents -5 < e
-    <= 16 (``1000.0``, ``0.00001``), otherwise ``1e+16`` / ``1e-6``."""
-    if x == 0:
-        return "-0.0" if math.copysign(1.0, x) < 0 else "0.0"
-    sign = "-" if x < 0 else ""
-    parsed = Decimal(repr(abs(x))).normalize().as_tuple()
-    digits = "".join(map(str, parsed.digits))
-    k = int(parsed.exponent)
-    point = len(digits) + k  # digits[:point] are the integer part
-    if 0 <= k and point <= 16:
-        return f"{sign}{digits}{'0' * k}.0"
-    if 0 < point <= 16:
-        return f"{sign}{digits[:point]}.{digits[point:]}"
-    if -5 < point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    mantissa = digits if len(digits) == 1 else f"{digits[0]}.{digits[1:]}"
-    exponent = point - 1
-    return f"{sign}{mantissa}e{'+' if exponent >= 0 else '-'}{abs(exponent)}"
-
-
-def _json(value: Any, where: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise AstridManifestError(f"{where}: {value} has no JSON form; use a string")
-        return _json_float(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ",".join(_json(v, where) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_json(v, where)}"
-                              for k, v in sorted(value.items())) + "}"
-    raise AstridManifestError(f"{where}: a TOML date or time has no JSON form; use a string")
-
-
-def toml_default_text(value: Any, where: str = "default") -> str:
-    """The text ``get-config`` returns for a TOML ``default``: a string as it is, anything
-    else as compact JSON with sorted keys (what upstream's serde_json writes).
-
-    Raises :class:`AstridManifestError` for values JSON cannot hold (dates, nan, inf).
-    """
-    return value if isinstance(value, str) else _json(value, where)
+        """What ``get-config`` answers: the operator's ``supplied`` values, else the defaults
+        (:func:`~astrid_host._core._astrid_config.resolve_config`)."""
+        return resolve_config(self.env, supplied)
 
 
 # --- parsing ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from astrid_host._core._astrid_kv import KvStore
-from astrid_host._core._astrid_manifest import TopicAcl, TopicVerdict
+from astrid_host._core._astrid_topics import TopicAcl, TopicVerdict
 
 __all__ = ["MAX_MESSAGES", "MAX_PAYLOAD_BYTES", "MAX_RANDOM_BYTES", "AstridState",
            "PublishRefused", "Published"]

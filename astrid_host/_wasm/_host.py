@@ -30,11 +30,10 @@ from wasmtime.component import Linker
 
 from astrid_host._audit._sink import AuditSink
 from astrid_host._audit._trail import AuditTrail
+from astrid_host._core._astrid_errors import AstridManifestError, ConfigError
 from astrid_host._core._astrid_manifest import (
     MANIFEST_NAME,
     AstridManifest,
-    AstridManifestError,
-    ConfigError,
     is_upstream_manifest,
     parse_astrid_manifest,
 )

@@ -15,8 +15,8 @@ from astrid_host._core._astrid_http import (
     request_from_upstream,
     to_upstream_error,
 )
-from astrid_host._core._astrid_manifest import TopicAcl
 from astrid_host._core._astrid_state import MAX_MESSAGES, AstridState, PublishRefused
+from astrid_host._core._astrid_topics import TopicAcl
 from astrid_host._core._model import (
     AddressVerdict,
     DigestAlgorithm,

@@ -14,19 +14,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from astrid_host._core._astrid_config import toml_default_text
+from astrid_host._core._astrid_egress import net_rules
+from astrid_host._core._astrid_errors import AstridManifestError, ConfigError
 from astrid_host._core._astrid_manifest import (
-    AstridManifestError,
-    ConfigError,
     Interceptor,
-    TopicAcl,
-    TopicVerdict,
-    acl_matches,
-    handler_matches,
     is_upstream_manifest,
-    net_rules,
     parse_astrid_manifest,
-    toml_default_text,
 )
+from astrid_host._core._astrid_topics import TopicAcl, TopicVerdict, acl_matches, handler_matches
 from astrid_host._core._policy import EgressPolicy
 from astrid_host._core._url import parse_url
 

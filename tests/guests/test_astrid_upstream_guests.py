@@ -32,7 +32,7 @@ from wasmtime.component import (
     Variant,
 )
 
-from astrid_host._core._astrid_manifest import TopicVerdict, parse_astrid_manifest
+from astrid_host._core._astrid_manifest import parse_astrid_manifest
 from astrid_host._core._astrid_protocol import (
     DESCRIBE_ACTION,
     DESCRIBE_RESPONSE_TOPIC,
@@ -42,6 +42,7 @@ from astrid_host._core._astrid_protocol import (
     parse_tool_describe,
     parse_tool_result,
 )
+from astrid_host._core._astrid_topics import TopicVerdict
 from tests.support.paths import built_guest
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -2,5 +2,6 @@
 
 Blocking file I/O, no async framework: the engine calls a sink directly when its
 ``blocking`` attribute is false, or from a worker thread when it is true (an ``fsync`` costs
-milliseconds). Records and the chain are pure logic in ``astrid_host._core._audit_records``.
+milliseconds). Records and the chain are pure logic in ``astrid_host._core._audit_records``,
+their verification in ``astrid_host._core._audit_verify``.
 """

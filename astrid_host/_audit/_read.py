@@ -11,7 +11,7 @@ from pathlib import Path
 
 from astrid_host._audit._file import segment_of
 from astrid_host._audit._sink import AuditError
-from astrid_host._core._audit_records import FileLines, Report, verify
+from astrid_host._core._audit_verify import FileLines, Report, verify
 
 __all__ = ["iter_lines", "order_files", "trail_files", "verify_files"]
 

@@ -20,7 +20,8 @@ from typing import Any
 from astrid_host._audit._file import read_key
 from astrid_host._audit._read import iter_lines, order_files, verify_files
 from astrid_host._audit._sink import AuditError
-from astrid_host._core._audit_records import ProblemKind, RecordError, parse_line
+from astrid_host._core._audit_records import RecordError, parse_line
+from astrid_host._core._audit_verify import ProblemKind
 
 __all__ = ["register"]
 

@@ -18,7 +18,8 @@ import pytest
 
 from astrid_host._audit._file import FileSink
 from astrid_host._audit._read import iter_lines, order_files, verify_files
-from astrid_host._core._audit_records import CompletionRecord, ProblemKind
+from astrid_host._core._audit_records import CompletionRecord
+from astrid_host._core._audit_verify import ProblemKind
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = b"crash-test-key-0123456789"

@@ -24,14 +24,8 @@ from astrid_host._audit._file import (
 )
 from astrid_host._audit._read import order_files, verify_files
 from astrid_host._audit._sink import AuditError, AuditSink, MemorySink
-from astrid_host._core._audit_records import (
-    CompletionRecord,
-    FileLines,
-    ProblemKind,
-    Report,
-    sha256_hex,
-    verify,
-)
+from astrid_host._core._audit_records import CompletionRecord, sha256_hex
+from astrid_host._core._audit_verify import FileLines, ProblemKind, Report, verify
 
 KEY = b"audit-test-key-0123456789"
 ROOT = Path(__file__).resolve().parents[2]

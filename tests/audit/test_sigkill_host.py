@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from astrid_host._audit._read import iter_lines, verify_files
-from astrid_host._core._audit_records import ProblemKind
+from astrid_host._core._audit_verify import ProblemKind
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = b"sigkill-host-key-0123456789"

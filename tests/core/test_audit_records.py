@@ -15,18 +15,15 @@ from astrid_host._core._audit_records import (
     Chain,
     CompletionRecord,
     DecisionRecord,
-    FileLines,
-    ProblemKind,
     RecordError,
     RecoveryRecord,
-    Report,
     SegmentRecord,
     canonical_json,
     key_id,
     parse_line,
     sha256_hex,
-    verify,
 )
+from astrid_host._core._audit_verify import FileLines, ProblemKind, Report, verify
 from astrid_host._core._model import ErrorCode, TimeoutPhase
 from astrid_host._core._policy import EgressPolicy
 from astrid_host._core._url import parse_url

@@ -53,8 +53,8 @@ from astrid_host._core._policy import PolicyDecision as PolicyDecision
 from astrid_host._core._policy import check_url as check_url
 from astrid_host._core._policy_rules import PolicyError as PolicyError
 from astrid_host._core._ranges import Reason as Reason
-from astrid_host._core._secrets import Secret as Secret
-from astrid_host._core._secrets import SecretError as SecretError
+from astrid_host._core._secret_value import Secret as Secret
+from astrid_host._core._secret_value import SecretError as SecretError
 from astrid_host._core._url import InvalidUrl as InvalidUrl
 from astrid_host._core._url import ParsedUrl as ParsedUrl
 from astrid_host._core._url import parse_url as parse_url

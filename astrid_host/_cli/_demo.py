@@ -123,7 +123,7 @@ def _describe(answer: dict[str, Any]) -> str:
 async def _run(capsule_path: Path, log: bool, trail_dir: Path) -> int:
     # Imported here: the wasm runtime is only needed when the demo actually runs.
     from astrid_host._audit._trail import AuditTrail
-    from astrid_host._core._secrets import Secret
+    from astrid_host._core._secret_value import Secret
     from astrid_host._net._backend import StaticResolver
     from astrid_host._net._demo_server import serve_demo
     from astrid_host._wasm._bindings_rt import Err

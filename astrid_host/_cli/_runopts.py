@@ -23,7 +23,7 @@ from pathlib import Path
 from astrid_host._audit._file import Durability, read_key
 from astrid_host._audit._sink import AuditError
 from astrid_host._audit._trail import AuditTrail
-from astrid_host._core._secrets import Secret, SecretError, validate_secret_name
+from astrid_host._core._secret_value import Secret, SecretError, validate_secret_name
 
 __all__ = ["RunOptions", "add_run_options", "read_run_options"]
 

@@ -42,7 +42,7 @@ from astrid_host._core._limits import Limits
 from astrid_host._core._policy import EgressPolicy
 from astrid_host._core._policy_methods import parse_method
 from astrid_host._core._policy_rules import PolicyError
-from astrid_host._core._secrets import SecretError, validate_secret_name
+from astrid_host._core._secret_value import SecretError, validate_secret_name
 
 __all__ = [
     "LIMIT_KEYS",

@@ -40,7 +40,8 @@ from astrid_host._core._astrid_manifest import (
 from astrid_host._core._astrid_state import AstridState
 from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
-from astrid_host._core._secrets import Secret, Secrets
+from astrid_host._core._secret_value import Secret
+from astrid_host._core._secrets import Secrets
 from astrid_host._wasm._astrid_http import ASTRID_HTTP, ASTRID_HTTP_1_0
 from astrid_host._wasm._astrid_io import ASTRID_IO_ERROR, ASTRID_IO_POLL, ASTRID_IO_STREAMS
 from astrid_host._wasm._astrid_kv import ASTRID_KV, SqliteKv, default_kv_dir, kv_path

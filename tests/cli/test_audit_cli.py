@@ -12,7 +12,8 @@ from astrid_host._audit._file import FileSink
 from astrid_host._cli import main
 from astrid_host._core._audit_records import CompletionRecord, DecisionRecord
 from astrid_host._core._policy import EgressPolicy
-from astrid_host._core._secrets import Secret, Secrets, Substitution
+from astrid_host._core._secret_value import Secret
+from astrid_host._core._secrets import Secrets, Substitution
 from astrid_host._core._url import parse_url
 
 KEY = b"cli-test-key-0123456789"

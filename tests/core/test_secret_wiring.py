@@ -19,7 +19,8 @@ from astrid_host._core._redirects import (
     plan_redirect,
     plan_request,
 )
-from astrid_host._core._secrets import REDACTED, Secret, Secrets
+from astrid_host._core._secret_value import Secret
+from astrid_host._core._secrets import REDACTED, Secrets
 from astrid_host._core._url import parse_url
 
 VALUE = b"sk-\xc3\xa9-value-42"  # UTF-8 "é" inside: found as UTF-8 and as Latin-1 text

@@ -14,16 +14,14 @@ from hypothesis import strategies as st
 
 from astrid_host._core._model import RequestPart
 from astrid_host._core._redirects import NextRequest, next_request
+from astrid_host._core._secret_value import Secret, SecretError, validate_secret_name
 from astrid_host._core._secrets import (
     REDACTED,
-    Secret,
     SecretDenial,
-    SecretError,
     SecretRefusal,
     Secrets,
     Substitution,
     redact_headers,
-    validate_secret_name,
 )
 from astrid_host._core._url import parse_url
 

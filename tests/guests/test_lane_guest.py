@@ -1,6 +1,7 @@
-"""The body lane through the Rust conformance guest (`conformance-lane` world, its
-`guests/rust/conformance/src/lane.rs` helpers): 10 MiB into the guest, out of it, and through
-it both ways over a real loopback server, without a trap, byte for byte."""
+"""The body lane through the Rust and Go conformance guests (`conformance-lane` world; the
+helpers `guests/rust/conformance/src/lane.rs` and
+`guests/go/conformance/export_astrid_http_lane_tests/lane.go`): 10 MiB into the guest, out of
+it, and through it both ways over a real loopback server, without a trap, byte for byte."""
 
 from __future__ import annotations
 
@@ -32,13 +33,14 @@ def fnv1a64(data: bytes) -> int:
     return h
 
 
-@pytest.fixture
-async def lane_guest() -> AsyncIterator[tuple[Any, TestServer]]:
-    path = paths.built_guest("rust-conformance.wasm")
+@pytest.fixture(params=["rust", "go"])
+async def lane_guest(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, TestServer]]:
+    path = paths.built_guest(f"{request.param}-conformance.wasm")
     async with run_http_server() as server:
         policy = EgressPolicy.parse([], methods=["*"], local=[f"127.0.0.1:{server.port}"])
-        async with Host(use_cache=False, limits=Limits(call_timeout_s=300)) as host:
-            capsule = await host.load(path, policy=policy, name="rust-conformance")
+        async with Host(cache_dir=paths.ROOT / "build" / "cache" / "conformance",
+                        limits=Limits(call_timeout_s=300)) as host:
+            capsule = await host.load(path, policy=policy, name=path.stem)
             if not any(e.startswith(LANE) for e in capsule.exports):
                 message = f"{path} predates the lane: python3 scripts/build_guests.py --force"
                 if paths.require_all():

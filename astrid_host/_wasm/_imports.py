@@ -165,6 +165,9 @@ def _write_from(call: Call, upload: Any, ptr: int, length: int) -> Ok[Any] | Err
     memory = _lane_range(call, ptr, length)
     if isinstance(memory, Err):
         return memory
+    limit = call.session.limits.max_upload_bytes
+    if length > limit:  # refused before the host copies it
+        return Err(ErrorCode.request_too_large(limit))
     return _io(call, upload.write, memory.read(ptr, length))
 
 

@@ -168,3 +168,16 @@ async def test_write_str_uploads_latin1_and_refuses_wider_code_points(
     assert bytes(fake_http.uploads[-1].written) == BODY[:512]
     assert await guest.call("push-str", URL, "ok \u20ac") == 2000 + INVALID
     assert fake_http.uploads[-1].written == b""
+
+
+async def test_write_from_past_the_upload_limit_is_refused_before_the_copy(
+        fake_http: FakeHttp) -> None:
+    from astrid_host._core._limits import Limits
+
+    async with Host(use_cache=False, limits=Limits(max_upload_bytes=1000),
+                    http_factory=lambda ctx: fake_http) as host:
+        guest = await _guest(host)
+        assert await guest.call("push", URL, 1024, 1001) == 2000 + ERROR_CASES.index(
+            "request-too-large")
+        assert fake_http.uploads[-1].written == b""
+        assert await guest.call("push", URL, 1024, 1000) == 200

@@ -181,3 +181,27 @@ async def test_write_from_past_the_upload_limit_is_refused_before_the_copy(
             "request-too-large")
         assert fake_http.uploads[-1].written == b""
         assert await guest.call("push", URL, 1024, 1000) == 200
+
+
+async def test_a_trapped_capsules_memory_is_unmapped_and_the_next_store_gets_its_own(
+        fake_http: FakeHttp) -> None:
+    import gc
+
+    from astrid_host._wasm._errors import CapsuleTrap
+    from astrid_host._wasm._wasmtime_patches import live_memories
+    from tests.support.wat import CLIENT_GUEST_WAT
+
+    gc.collect()
+    before = live_memories()
+    async with Host(use_cache=False, http_factory=lambda ctx: fake_http) as host:
+        guest = await host.load(CLIENT_GUEST_WAT.encode(), name="trapper")
+        first = _memory(guest)
+        with pytest.raises(CapsuleTrap):
+            await guest.call("open-then-trap", URL)
+        gc.collect()
+        assert first.released  # the trapped Store's memory is gone with it
+        assert await guest.call("send-url", URL) == 200  # a fresh Store, a fresh memory
+        assert _memory(guest) is not first and not _memory(guest).released
+        assert live_memories() == before + 1
+    gc.collect()
+    assert live_memories() == before

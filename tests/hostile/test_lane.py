@@ -205,3 +205,22 @@ async def test_a_trapped_capsules_memory_is_unmapped_and_the_next_store_gets_its
         assert live_memories() == before + 1
     gc.collect()
     assert live_memories() == before
+
+
+# A guest built before the lane existed imports a subset of the interface: it must still load.
+PRE_LANE_SUBSET_WAT = r"""
+(component
+  (type $ct (instance
+    (export "incoming-response" (type $ir (sub resource)))
+    (type $b (borrow $ir))
+    (export "[method]incoming-response.status" (func (param "self" $b) (result u16)))))
+  (import "astrid:http/client@0.1.0" (instance $c (type $ct)))
+  (core module $m (func (export "answer") (result i32) (i32.const 42)))
+  (core instance $i (instantiate $m))
+  (func (export "answer") (result u32) (canon lift (core func $i "answer"))))
+"""
+
+
+async def test_a_guest_importing_a_pre_lane_subset_still_loads(host: Host) -> None:
+    guest = await host.load(PRE_LANE_SUBSET_WAT.encode(), name="pre-lane")
+    assert await guest.call("answer") == 42

@@ -26,11 +26,19 @@ def example_capsule() -> Path:
     return EXAMPLE
 
 
+#: The token ``/whoami`` expects in ``X-Token`` (a test secret).
+TOKEN = "tok-4f1e9c-never-in-any-output"
+
+
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         size = int(self.path.partition("bytes=")[2] or 0)
         body = b"x" * size if size else b"hello from loopback"
-        self.send_response(200)
+        status = 200
+        if self.path.startswith("/whoami"):  # checks the secret; never echoes it
+            good = self.headers.get("x-token") == TOKEN
+            status, body = (200, b"token ok") if good else (403, b"bad token")
+        self.send_response(status)
         self.send_header("content-type", "text/plain")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
@@ -42,7 +50,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @contextmanager
 def loopback_server() -> Iterator[int]:
-    """A plain HTTP server on 127.0.0.1; yields its port. ``/?bytes=N`` sends N bytes."""
+    """A plain HTTP server on 127.0.0.1; yields its port. ``/?bytes=N`` sends N bytes;
+    ``/whoami`` answers 200 when ``X-Token`` is :data:`TOKEN`, else 403."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from astrid_host._cli import main
-from tests.cli._support import loopback_server
+from tests.cli._support import TOKEN, loopback_server
 from tests.support.paths import ROOT, built_guest
 
 pytestmark = pytest.mark.guest("rust-astrid-fetch")
@@ -148,3 +148,59 @@ def test_inspect_marks_astrid_io_as_provided(capsys: pytest.CaptureFixture[str])
     doc = json.loads(out)
     assert status == 0 and doc["unsatisfied_imports"] == []
     assert {"io", "net", "sys"} <= set(doc["capabilities"])
+
+
+def declare_secret(capsule: Path) -> None:
+    """Declare secret ``token`` in the capsule's manifest the way upstream does (a secret-typed
+    ``[env]`` key): only declared names may be used in ``{{secret:NAME}}``."""
+    with (capsule / "Capsule.toml").open("a") as f:
+        f.write('\n[env.token]\ntype = "secret"\ndescription = "API token"\ndefault = ""\n')
+
+
+def test_tool_fills_a_secret_in_for_its_origin_and_writes_a_verifiable_trail(
+        capsule: Path, port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    declare_secret(capsule)
+    secret_file, trail = tmp_path / "token", tmp_path / "audit.jsonl"
+    secret_file.write_text(TOKEN + "\n")
+    status, out, err = run(
+        capsys, "tool", str(capsule), "fetch", *reach(port),
+        "--secret", f"token=@{secret_file}",
+        "--secret-origin", f"token=http://example.com:{port}",
+        "--audit", str(trail), "--audit-durability", "none",
+        "--args", json.dumps({"url": f"http://example.com:{port}/whoami",
+                              "headers": {"x-token": "{{secret:token}}"}}))
+    assert status == 0, err
+    assert json.loads(out)["status"] == 200  # the server got the value: "token ok"
+    captured = out + err + trail.read_text()
+    assert TOKEN not in captured and "token" in trail.read_text()  # the name, never the value
+    status, out, err = run(capsys, "audit", "verify", str(trail))
+    assert status == 0, out + err
+
+
+def test_tool_refuses_a_secret_for_another_origin_before_connecting(
+        capsule: Path, port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    declare_secret(capsule)
+    secret_file = tmp_path / "token"
+    secret_file.write_text(TOKEN)
+    status, out, err = run(
+        capsys, "tool", str(capsule), "fetch", *reach(port),
+        "--secret", f"token=@{secret_file}",
+        "--secret-origin", "token=https://api.elsewhere.example",
+        "--args", json.dumps({"url": f"http://example.com:{port}/whoami",
+                              "headers": {"x-token": "{{secret:token}}"}}))
+    assert status == 1, out + err  # the tool reports the capsule's error result
+    assert "reason=secret-origin" in err and TOKEN not in out + err
+
+
+def test_a_secret_the_manifest_does_not_declare_is_refused(
+        capsule: Path, port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    secret_file = tmp_path / "token"
+    secret_file.write_text(TOKEN)
+    status, out, err = run(
+        capsys, "tool", str(capsule), "fetch", *reach(port),
+        "--secret", f"token=@{secret_file}",
+        "--secret-origin", f"token=http://example.com:{port}",
+        "--args", json.dumps({"url": f"http://example.com:{port}/whoami",
+                              "headers": {"x-token": "{{secret:token}}"}}))
+    assert status == 1, out + err
+    assert "reason=secret-undeclared" in err and TOKEN not in out + err

@@ -48,7 +48,9 @@ from ._harness import Result, median_of, ratio, unmeasured
 _STATUS = "[method]incoming-response.status"
 _OTHER_FUNCS = ("send", "upload", "[method]incoming-response.headers",
                 "[method]incoming-response.meta", "[method]incoming-response.read",
-                "[method]outgoing-body.write", "[method]outgoing-body.finish",
+                "[method]incoming-response.read-into", "[method]incoming-response.read-str",
+                "[method]outgoing-body.write", "[method]outgoing-body.write-from",
+                "[method]outgoing-body.write-str", "[method]outgoing-body.finish",
                 "[method]outgoing-body.finish-streaming")
 _KIND = 0xB0000001
 

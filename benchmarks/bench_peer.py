@@ -15,6 +15,9 @@ trio/h11 test server in a child process:
   made directly on the trio thread, as an Extism user would make it.
 - ``httpcore``: one ``httpcore.AsyncConnectionPool`` from Python (keep-alive, no guard, no
   wasm): what the network alone costs.
+- ``lane`` (bodies only): the same capsule through the body lane (its ``lane-tests`` exports,
+  ``guests/rust/conformance/src/lane.rs``): ``read-into`` / ``write-from`` copy the body
+  straight into or out of the guest's memory, no ``list<u8>`` crosses.
 
 Rows (each work gives a ``_extism`` row, goal from the issue, and an ``_httpcore`` row,
 reported; ratio > 1 means astrid-host is faster):
@@ -29,6 +32,14 @@ reported; ratio > 1 means astrid-host is faster):
 - ``peer_upload_<size>``: the guest builds a body of that size (byte i = i % 251) and POSTs
   it; astrid ``upload-pattern`` (``upload`` + ``write`` pieces of 1 MiB + ``finish``),
   extism ``upload`` (``http_request`` with the body); ms.
+
+Each body work also gives a ``_lane_extism`` row (the lane vs Extism, goal >= 0.5) and a
+``_lane_vs_list`` row (the lane vs ``list<u8>``, reported), all from the same rounds. The lane
+works: ``in``, ``stream-all-lane`` (``read-into`` pieces of up to 4 MiB, hashing every byte);
+``return``, ``relay-lane`` (the body read into the guest, then POSTed from it with one
+``write-from``: more network work than Extism's, which hands the body to its host in memory,
+since a component export cannot return more than ~2.67 MiB of ``list<u8>``);
+``upload``, ``upload-pattern-lane`` (one ``write-from``).
 
 Sizes: 1 MiB and 10 MiB (``tiny``: 64 KiB only). When the astrid variant of a work fails --
 the capsule traps, or the request ends in an ``error-code`` -- the rows of that work are
@@ -55,11 +66,14 @@ from wasmtime.component import Variant
 
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._errors import CapsuleError
-from astrid_host._wasm._imports import READ_CHUNK_MAX
+from astrid_host._wasm._imports import LANE_CHUNK_MAX, READ_CHUNK_MAX
 from tests.support.values import wit_request
 
 from ._harness import CONFORMANCE, Result, guest, interleave, loopback_server
 from .bench_http import bench_host, check_response
+
+#: The Rust conformance guest's body-lane exports (world ``conformance-lane``).
+LANE_TESTS = "astrid:http/lane-tests@0.1.0"
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -113,10 +127,11 @@ def safe_ratio(numerator: float, denominator: float) -> float:
 
 
 def rows(work: Work, seconds: dict[str, float], failed: str = "",
-         extra: dict[str, Any] | None = None) -> list[Result]:
+         extra: dict[str, Any] | None = None, lane_failed: str = "") -> list[Result]:
     """The ``_extism`` and ``_httpcore`` rows of a work from median seconds per round.
 
-    ``seconds["astrid"]`` is NaN (and ``failed`` says why) when the astrid variant failed.
+    ``seconds["astrid"]`` is NaN (and ``failed`` says why) when the astrid variant failed;
+    ``seconds["lane"]`` (body works) likewise with ``lane_failed``.
     Small GETs are reported in req/s, bodies in ms; ratio > 1 means astrid-host is faster.
     """
     info: dict[str, Any] = {"failed": failed} if failed else {}
@@ -137,7 +152,22 @@ def rows(work: Work, seconds: dict[str, float], failed: str = "",
             baseline, unit = safe_ratio(seconds[peer], 1e-3), "ms"
         out.append(Result(name=f"{work.name}_{peer}", value=value, baseline=baseline,
                           ratio=ratio, unit=unit, what=f"{work.what}: astrid vs {peer}",
-                          goal=goal, extra=dict(info)))
+                          goal=goal, extra=dict(info), note=failed))
+    if "lane" in seconds:
+        lane_ms = safe_ratio(seconds["lane"], 1e-3)
+        for name, other, what, goal, why in (
+                ("lane_extism", "extism", "astrid through the body lane vs extism", ">= 0.5",
+                 lane_failed),
+                ("lane_vs_list", "astrid", "astrid: the body lane vs list<u8>", "reported",
+                 "; ".join(f for f in (lane_failed, failed and f"list<u8>: {failed}") if f))):
+            lane_info = {k: v for k, v in info.items() if k != "failed"}
+            if why:
+                lane_info["failed"] = why
+            out.append(Result(name=f"{work.name}_{name}", value=lane_ms,
+                              baseline=safe_ratio(seconds[other], 1e-3),
+                              ratio=safe_ratio(seconds[other], seconds["lane"]), unit="ms",
+                              what=f"{work.what}: {what}", goal=goal, extra=lane_info,
+                              note=why))
     return out
 
 
@@ -201,8 +231,16 @@ async def _measure_work(work: Work, rounds: int, port: int, capsule: Any,
         export, args = "fetch", (wit_request(public + query),)
         ext_fn, ext_input = "fetch", direct + query
     export = f"{CONFORMANCE}#{export}"
+    if work.kind == "upload":
+        lane_export, lane_args = "upload-pattern-lane", (_post(f"{public}/drain"), size)
+    elif work.kind == "in":
+        lane_export, lane_args = "stream-all-lane", (wit_request(public + query), LANE_CHUNK_MAX)
+    else:
+        lane_export, lane_args = "relay-lane", (wit_request(public + query),
+                                                _post(f"{public}/drain"))
+    lane_export = f"{LANE_TESTS}#{lane_export}"
     expected_report = f"200 {size} ".encode()
-    failure = ""
+    failure = lane_failure = ""
 
     async def astrid() -> None:
         nonlocal failure
@@ -213,6 +251,19 @@ async def _measure_work(work: Work, rounds: int, port: int, capsule: Any,
                 _check_astrid(work, await capsule.call(export, *args))
             except (CapsuleError, WorkFailed) as e:
                 failure = f"{type(e).__name__}: {e}"
+                return
+
+    async def lane() -> None:
+        nonlocal lane_failure
+        if lane_failure:
+            return
+        for _ in range(work.per_round):
+            try:
+                value = await capsule.call(lane_export, *lane_args)
+                _check_astrid(Work("upload" if work.kind == "return" else work.kind,
+                                   work.size), value)
+            except (CapsuleError, WorkFailed) as e:
+                lane_failure = f"{type(e).__name__}: {e}"
                 return
 
     async def extism() -> None:
@@ -240,13 +291,18 @@ async def _measure_work(work: Work, rounds: int, port: int, capsule: Any,
 
     variants: dict[str, Callable[[], Awaitable[None]]] = {
         "astrid": astrid, "extism": extism, "httpcore": plain}
+    if work.kind != "get":
+        variants["lane"] = lane
     for warm in variants.values():
         await warm()
     times = await interleave(variants, rounds)
     seconds = {k: statistics.median(v) for k, v in times.items()}
     if failure:
         seconds["astrid"] = math.nan
-    return rows(work, seconds, failure, {"rounds": rounds, "per_round": work.per_round})
+    if lane_failure:
+        seconds["lane"] = math.nan
+    return rows(work, seconds, failure, {"rounds": rounds, "per_round": work.per_round},
+                lane_failure)
 
 
 async def _measure(quick: bool, tiny: bool, port: int) -> list[Result]:

@@ -520,10 +520,34 @@ CLIENT = wit.Interface(
             "2343cf77ee9aecd37c850978a082f381f6c46f1a15d7283a88a283b7c0d82081",
         ),
         wit.Func(
+            "[method]incoming-response.read-into",
+            (("self", INCOMING_RESPONSE_BORROW), ("ptr", wit.U32), ("cap", wit.U32)),
+            wit.ResultTy(wit.U32, ERROR_CODE_TY),
+            "af777a54635050a019f78ef65c62ad790f5cd22da84e2e41e6f969b6aef9e59a",
+        ),
+        wit.Func(
+            "[method]incoming-response.read-str",
+            (("self", INCOMING_RESPONSE_BORROW), ("max", wit.U32)),
+            wit.ResultTy(wit.OptionTy(wit.STRING), ERROR_CODE_TY),
+            "7def9177f681cb0c65474a60119552a8a628536e1acdafabf897e6ddc47dc1aa",
+        ),
+        wit.Func(
             "[method]outgoing-body.write",
             (("self", OUTGOING_BODY_BORROW), ("chunk", wit.BytesTy())),
             wit.ResultTy(None, ERROR_CODE_TY),
             "202497236007419a4f9d432fcdcc233be45481af172cf4e4e0f8f1e31a91f7a2",
+        ),
+        wit.Func(
+            "[method]outgoing-body.write-from",
+            (("self", OUTGOING_BODY_BORROW), ("ptr", wit.U32), ("len", wit.U32)),
+            wit.ResultTy(None, ERROR_CODE_TY),
+            "bfeb8fada03c436244b558782c479695454c60974ad3f65b9f2fdaee6f5c9d16",
+        ),
+        wit.Func(
+            "[method]outgoing-body.write-str",
+            (("self", OUTGOING_BODY_BORROW), ("chunk", wit.STRING)),
+            wit.ResultTy(None, ERROR_CODE_TY),
+            "8277a005d58edf049a5cca1fbb8663dc1f5ecef0cc3697619cb9d240da1bbe58",
         ),
         wit.Func(
             "[method]outgoing-body.finish",

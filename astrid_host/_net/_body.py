@@ -107,6 +107,15 @@ class BodyReader:
                 self._account(out)
                 return out
 
+    def ready(self) -> bool:
+        """Whether :meth:`next` can answer without waiting for the network: the decoder holds
+        output, or the connection has bytes received and not read (readable socket, or TLS
+        holding them). A guess never says yes: an unknown stream is "not ready"."""
+        if self.done or (self.decoder is not None and self.decoder.pending):
+            return True
+        stream = self._resp.extensions.get("network_stream")
+        return isinstance(stream, MeteredStream) and stream.ready()
+
     def _end_of_message(self) -> None:
         """The response's framing ended: keep the connection only if nothing else came.
 

@@ -306,6 +306,12 @@ class Exchange:
                 await self._hop_done(head.hop.redirects)
         return piece
 
+    def ready(self) -> bool:
+        """Whether :meth:`read` has a piece (or the end) without waiting for the network."""
+        if self._phase is not Phase.BODY or self._reader is None:
+            return False
+        return self._reader.ready()
+
     async def close(self) -> None:
         """Release the response: its connection goes back to the pool when the body was read
         to its end, and is closed otherwise. Closing again does nothing. A response let go

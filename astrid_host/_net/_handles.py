@@ -48,6 +48,7 @@ class IncomingStream:
         self._inflight = inflight
         self._state = StreamState.OPEN
         self._buffer = b""
+        self._failed: HttpError | None = None
         self.status: int = ex.status
         self.headers: tuple[Header, ...] = ex.headers
         slot.hold(self._abort)
@@ -59,8 +60,15 @@ class IncomingStream:
     async def read(self, max_bytes: int) -> bytes | None:
         """Up to ``max_bytes`` of the body (at least 1 while any remain); ``None`` at the end.
 
-        After a failure every later call raises ``closed``.
+        The first piece may be waited for; after it, pieces that are already there (the socket
+        is readable, TLS or the decoder holds bytes) are gathered up to ``max_bytes``, so a
+        large ``max`` is not answered one network read (<= 64 KiB) at a time. Nothing beyond
+        the first piece is waited for. After a failure every later call raises ``closed``;
+        a failure while gathering is raised by the next call, after the bytes gathered.
         """
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            raise failed
         if self._state in (StreamState.READING, StreamState.CLOSED):
             raise HttpError(ErrorCode.closed())
         if max_bytes <= 0:
@@ -68,26 +76,48 @@ class IncomingStream:
         if not self._buffer:
             if self._state is StreamState.ENDED:
                 return None
-            self._state = StreamState.READING
-            piece: bytes | None = b""
-            try:
-                with self._inflight.operation():
-                    piece = await self._ex.read()
-            except HttpError:
-                self._state = StreamState.CLOSED
-                raise
-            finally:
-                if self._state is StreamState.READING:  # read, or cancelled from outside
-                    self._state = StreamState.ENDED if piece is None else StreamState.OPEN
-                if self._state is not StreamState.OPEN:
-                    await self._end()
-            if self._state is StreamState.CLOSED:  # closed or aborted while this read waited
-                raise HttpError(ErrorCode.closed())
+            piece = await self._pull()
             if piece is None:
                 return None
             self._buffer = piece
+        if len(self._buffer) < max_bytes:
+            self._buffer = await self._gather(max_bytes)
         out, self._buffer = self._buffer[:max_bytes], self._buffer[max_bytes:]
         return out
+
+    async def _gather(self, max_bytes: int) -> bytes:
+        """The buffer plus the pieces available without waiting, until ``max_bytes``."""
+        pieces, have = [self._buffer], len(self._buffer)
+        while have < max_bytes and self._state is StreamState.OPEN and self._ex.ready():
+            try:
+                piece = await self._pull()
+            except HttpError as exc:
+                self._failed = exc  # the bytes gathered first; the error on the next read
+                break
+            if piece is None:
+                break
+            pieces.append(piece)
+            have += len(piece)
+        return b"".join(pieces)
+
+    async def _pull(self) -> bytes | None:
+        """The next piece from the exchange (``None`` at the end), keeping the state."""
+        self._state = StreamState.READING
+        piece: bytes | None = b""
+        try:
+            with self._inflight.operation():
+                piece = await self._ex.read()
+        except HttpError:
+            self._state = StreamState.CLOSED
+            raise
+        finally:
+            if self._state is StreamState.READING:  # read, or cancelled from outside
+                self._state = StreamState.ENDED if piece is None else StreamState.OPEN
+            if self._state is not StreamState.OPEN:
+                await self._end()
+        if self._state is StreamState.CLOSED:  # closed or aborted while this read waited
+            raise HttpError(ErrorCode.closed())
+        return piece
 
     async def aclose(self) -> None:
         """Close the stream (and its connection if the body was not read to its end)."""

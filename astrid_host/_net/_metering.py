@@ -120,6 +120,23 @@ class MeteredStream(httpcore.AsyncNetworkStream):
             return True
         return incoming.pending > 0 or ssl_object.pending() > 0
 
+    def ready(self) -> bool:
+        """Whether a read would find bytes already received: the socket is readable, or TLS
+        holds records or decrypted bytes (False when the stream is not a shape this knows)."""
+        stream = getattr(self._inner, "_stream", None)
+        if isinstance(stream, trio.SSLStream):
+            incoming = getattr(stream, "_incoming", None)
+            ssl_object = self._inner.get_extra_info("ssl_object")
+            if (isinstance(incoming, ssl.MemoryBIO) and incoming.pending > 0) or (
+                    isinstance(ssl_object, ssl.SSLObject) and ssl_object.pending() > 0):
+                return True
+        elif not isinstance(stream, trio.SocketStream):
+            return False
+        try:
+            return bool(self._inner.get_extra_info("is_readable"))
+        except (OSError, AttributeError, AssertionError):
+            return False
+
     async def read(self, max_bytes: int,
                    timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - httpcore's API
         meter = _CURRENT.get()

@@ -66,7 +66,12 @@ from astrid_host._wasm._handles import (
     tag_resources,
 )
 from astrid_host._wasm._session import StoreSession, current_session
-from astrid_host._wasm._wasmtime_patches import BoundExport, watch_epochs
+from astrid_host._wasm._wasmtime_patches import (
+    BoundExport,
+    StoreMemories,
+    capture_memories,
+    watch_epochs,
+)
 
 if TYPE_CHECKING:
     from wasmtime import Engine
@@ -388,7 +393,9 @@ class Capsule:
         var = current_session()
         token = var.set(session)
         try:
-            instance = self._linker.instantiate(store, self._component)
+            with capture_memories() as memories:
+                instance = self._linker.instantiate(store, self._component)
+            session.memories = StoreMemories(memories)
         except WasmtimeError as exc:
             store.close()
             raise _Trapped(str(exc)) from None

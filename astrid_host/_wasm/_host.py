@@ -57,7 +57,7 @@ from astrid_host._wasm._errors import (
 )
 from astrid_host._wasm._imports import HTTP_CLIENT
 from astrid_host._wasm._typeinfo import check_imports
-from astrid_host._wasm._wasmtime_patches import _fastbytes
+from astrid_host._wasm._wasmtime_patches import _fastbytes, install_memory_creator
 
 __all__ = ["SERVED", "CapsuleContext", "Host", "HttpFactory", "set_default_http_factory"]
 
@@ -130,7 +130,8 @@ def _default() -> HttpFactory:
 
 def engine_fingerprint() -> str:
     """The engine settings that shape compiled code: part of every compile cache key."""
-    return (f"consume_fuel=1;epoch_interruption=1;machine={platform.machine()};"
+    return (f"consume_fuel=1;epoch_interruption=1;memory_creator=1;memory_init_cow=0;"
+            f"machine={platform.machine()};"
             f"platform={sys.platform}")
 
 
@@ -220,6 +221,8 @@ class Host:
         cfg = Config()
         cfg.consume_fuel = True
         cfg.epoch_interruption = True
+        # The host owns every linear memory, so the body lane can copy straight into it.
+        install_memory_creator(cfg)
         self._engine = Engine(cfg)
         linker = Linker(self._engine)
         linker.add_wasip2()

@@ -33,14 +33,17 @@ from astrid_host._wasm._convert import ValueOutOfRange, lower
 from astrid_host._wasm._dispatch import Call, HostInterface, link_interface
 from astrid_host._wasm._session import SessionCancelled
 from astrid_host._wasm._wasmtime_patches import (
+    LaneUnavailable,
+    LinearMemory,
+    OutOfBounds,
     list_size,
     option_value,
     record_fields,
     string_size,
 )
 
-__all__ = ["CLIENT_INTERFACE", "HTTP_CLIENT", "READ_CHUNK_MAX", "error_to_wit", "guest_error",
-           "link_client", "precheck_request"]
+__all__ = ["CLIENT_INTERFACE", "HTTP_CLIENT", "LANE_CHUNK_MAX", "READ_CHUNK_MAX",
+           "STR_CHUNK_MAX", "error_to_wit", "guest_error", "link_client", "precheck_request"]
 
 log = logging.getLogger("astrid_host.wasm")
 
@@ -51,6 +54,14 @@ CLIENT_INTERFACE = CLIENT.id
 #: about a microsecond per byte in wasmtime-py, so a huge ``max`` only makes one call slow.
 #: ``read`` may return fewer bytes than asked, so clamping is invisible to a correct guest.
 READ_CHUNK_MAX = 256 * 1024
+
+#: Largest piece one ``read-into`` copies: the lane costs a memory copy per byte, so only the
+#: host memory held for one piece bounds it.
+LANE_CHUNK_MAX = 4 * 1024 * 1024
+
+#: Largest piece one ``read-str`` returns: a string crosses as one buffer (a few ms per MiB),
+#: and pieces of about 1 MiB measured cheapest per byte (docs/dev/body-lane.md).
+STR_CHUNK_MAX = 1024 * 1024
 
 
 def _io(call: Call, afn: Callable[..., Awaitable[Any]], *args: Any) -> Ok[Any] | Err[ErrorCode]:
@@ -127,6 +138,53 @@ def _read(call: Call, stream: Any, max_bytes: int) -> Ok[Any] | Err[ErrorCode]:
     return _io(call, stream.read, max(1, min(max_bytes, READ_CHUNK_MAX)))
 
 
+def _lane_range(call: Call, ptr: int, n: int) -> LinearMemory | Err[ErrorCode]:
+    """The caller's memory, when ``ptr .. ptr + n`` lies inside it; else the guest's error."""
+    try:
+        memory = call.session.memories.lane()
+        memory.check(ptr, n)
+    except (LaneUnavailable, OutOfBounds) as exc:
+        return Err(ErrorCode.invalid_request(RequestPart.BODY, str(exc)))
+    return memory
+
+
+def _read_into(call: Call, stream: Any, ptr: int, cap: int) -> Ok[int] | Err[ErrorCode]:
+    if cap == 0:
+        return Err(ErrorCode.invalid_request(RequestPart.BODY, "cap must be at least 1"))
+    memory = _lane_range(call, ptr, cap)  # checked before reading: no byte is lost
+    if isinstance(memory, Err):
+        return memory
+    piece = call.session.run_io(stream.read, min(cap, LANE_CHUNK_MAX))
+    if not piece:
+        return Ok(0)
+    memory.write(ptr, piece)
+    return Ok(len(piece))
+
+
+def _write_from(call: Call, upload: Any, ptr: int, length: int) -> Ok[Any] | Err[ErrorCode]:
+    memory = _lane_range(call, ptr, length)
+    if isinstance(memory, Err):
+        return memory
+    limit = call.session.limits.max_upload_bytes
+    if length > limit:  # refused before the host copies it
+        return Err(ErrorCode.request_too_large(limit))
+    return _io(call, upload.write, memory.read(ptr, length))
+
+
+def _read_str(call: Call, stream: Any, max_bytes: int) -> Ok[str | None] | Err[ErrorCode]:
+    piece = call.session.run_io(stream.read, max(1, min(max_bytes, STR_CHUNK_MAX)))
+    return Ok(None if piece is None else piece.decode("latin-1"))
+
+
+def _write_str(call: Call, upload: Any, chunk: str) -> Ok[Any] | Err[ErrorCode]:
+    try:
+        data = chunk.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        return Err(ErrorCode.invalid_request(
+            RequestPart.BODY, f"code point U+{ord(chunk[exc.start]):04X} is not a byte"))
+    return _io(call, upload.write, data)
+
+
 _HANDLERS: dict[str, Callable[..., Any]] = {
     "send": lambda call, req: _io(call, call.session.backend.send, req),
     "start": lambda call, req: _io(call, call.session.backend.start, req),
@@ -135,7 +193,11 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
     "[method]incoming-response.headers": lambda call, stream: stream.headers,
     "[method]incoming-response.meta": lambda call, stream: stream.meta(),
     "[method]incoming-response.read": _read,
+    "[method]incoming-response.read-into": _read_into,
+    "[method]incoming-response.read-str": _read_str,
     "[method]outgoing-body.write": lambda call, upload, chunk: _io(call, upload.write, chunk),
+    "[method]outgoing-body.write-from": _write_from,
+    "[method]outgoing-body.write-str": _write_str,
     "[method]outgoing-body.finish": lambda call, upload: _io(call, upload.finish),
     "[method]outgoing-body.finish-streaming":
         lambda call, upload: _io(call, upload.finish_streaming),

@@ -21,7 +21,7 @@ from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
 from astrid_host._core._model import ErrorCode, HttpError, TimeoutPhase
 from astrid_host._wasm._errors import HostFault
-from astrid_host._wasm._wasmtime_patches import TypeCache
+from astrid_host._wasm._wasmtime_patches import StoreMemories, TypeCache
 
 __all__ = ["SessionCancelled", "StoreSession", "current_session"]
 
@@ -64,6 +64,8 @@ class StoreSession:
     #: The Astrid front's per-capsule state (configuration, topic ACL, messages published),
     #: or ``None`` for a capsule loaded without one (see ``_wasm/_astrid_sys.py``).
     astrid: Any = None
+    #: The linear memories the Store's instantiation created (the body lane's target).
+    memories: StoreMemories = field(default_factory=lambda: StoreMemories([]))
 
     #: Set when the caller of the current call was cancelled; reset by :meth:`begin_call`.
     call_cancelled: bool = False

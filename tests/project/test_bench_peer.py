@@ -65,18 +65,24 @@ def test_a_trapping_capsule_gives_failed_rows_with_the_reason_and_peers_still_me
         work: bench_peer.Work) -> None:
     capsule = TrappingCapsule()
     rows = _measure(work, capsule)
-    assert [r.name for r in rows] == [f"{work.name}_extism", f"{work.name}_httpcore"]
+    names = [f"{work.name}_extism", f"{work.name}_httpcore"]
+    if work.kind != "get":  # body works also run through the lane
+        names += [f"{work.name}_lane_extism", f"{work.name}_lane_vs_list"]
+    assert [r.name for r in rows] == names
     for row in rows:
         assert row.extra is not None and "CapsuleTrap" in row.extra["failed"]
-        assert "hostcalls has been exhausted" in row.extra["failed"]
+        assert "hostcalls has been exhausted" in row.extra["failed"] and row.note
         assert math.isnan(row.value) and math.isnan(row.ratio)
-        assert math.isfinite(row.baseline) and row.baseline > 0  # the peer did the work
+        if not row.name.endswith("_lane_vs_list"):  # that one's baseline is list<u8>: failed
+            assert math.isfinite(row.baseline) and row.baseline > 0  # the peer did the work
         json.dumps(row.as_json(), allow_nan=False)  # build/bench.json stays strict JSON
-    assert capsule.calls == 1  # not called again once it failed
+    # Not called again once it failed: once as list<u8>, once through the lane.
+    assert capsule.calls == (1 if work.kind == "get" else 2)
 
 
 def test_an_error_code_from_the_capsule_is_a_failed_row_too() -> None:
-    [row, _] = _measure(bench_peer.Work("in", 64 * 1024), RefusingCapsule())
+    [row, _, lane, _] = _measure(bench_peer.Work("in", 64 * 1024), RefusingCapsule())
+    assert lane.extra is not None and lane.extra["failed"] == row.extra["failed"]  # type: ignore[index]
     assert row.extra is not None
     assert row.extra["failed"] == ("WorkFailed: the request ended with error-code "
                                    "response-too-large")
@@ -104,3 +110,8 @@ def test_rows_orient_ratios_so_that_above_one_means_astrid_is_faster() -> None:
     body, _ = bench_peer.rows(bench_peer.Work("in", 1 << 20), seconds)
     assert (body.unit, body.value, body.baseline) == ("ms", 2.0, 4.0)
     assert body.ratio == pytest.approx(2.0) and body.goal == ">= 0.5"
+    _, _, lane, lane_vs_list = bench_peer.rows(bench_peer.Work("in", 1 << 20),
+                                               {**seconds, "lane": 0.001})
+    assert (lane.value, lane.baseline, lane.goal) == (1.0, 4.0, ">= 0.5")
+    assert lane.ratio == pytest.approx(4.0)  # the lane vs extism
+    assert (lane_vs_list.baseline, lane_vs_list.ratio) == (2.0, pytest.approx(2.0))

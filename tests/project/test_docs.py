@@ -86,14 +86,15 @@ def test_readme_links_the_testing_guide_from_its_docs_table() -> None:
 
 
 def test_rust_blocks_of_the_guide_are_excerpts_of_the_compiled_example() -> None:
-    source = RUST_EXAMPLE.read_text(encoding="utf-8")
+    sources = [RUST_EXAMPLE, RUST_EXAMPLE.with_name("lane.rs")]
+    source = "".join(path.read_text(encoding="utf-8") for path in sources)
     blocks = _blocks(ROOT / "docs" / "guests.md", "rust")
-    assert len(blocks) >= 4  # bindings, send, start/read, upload/write/finish
+    assert len(blocks) >= 5  # bindings, send, start/read, upload/write/finish, the lane
     for block in blocks:
         assert block in source, f"docs/guests.md has Rust not in {RUST_EXAMPLE.name}:\n{block}"
     text = "".join(blocks)
-    for call in ("client::send(", "client::start(", ".read(", "client::upload(", ".write(",
-                 ".finish()"):
+    for call in ("client::send(", "client::start(", "lane::read_to_vec_with(", ".read_into(",
+                 "client::upload(", "lane::write_all(", ".write_from(", ".finish()"):
         assert call in text, call
 
 

@@ -20,6 +20,15 @@ from astrid_host._wasm._wasmtime_patches._hostfunc import (
     record_fields,
     string_size,
 )
+from astrid_host._wasm._wasmtime_patches._memories import (
+    LaneUnavailable,
+    LinearMemory,
+    OutOfBounds,
+    StoreMemories,
+    capture_memories,
+    install_memory_creator,
+    live_memories,
+)
 from astrid_host._wasm._wasmtime_patches._slots import SLOTS
 from astrid_host._wasm._wasmtime_patches._version import (
     VERIFIED_WASMTIME,
@@ -28,9 +37,11 @@ from astrid_host._wasm._wasmtime_patches._version import (
 )
 
 __all__ = [
-    "SLOTS", "VERIFIED_WASMTIME", "BoundExport", "HostCall", "TypeCache", "add_func",
-    "freeze_type", "installed_wasmtime", "list_size", "option_value", "record_fields",
-    "self_check", "string_size", "verified", "watch_epochs",
+    "SLOTS", "VERIFIED_WASMTIME", "BoundExport", "HostCall", "LaneUnavailable",
+    "LinearMemory", "OutOfBounds", "StoreMemories", "TypeCache", "add_func",
+    "capture_memories", "freeze_type", "install_memory_creator", "installed_wasmtime",
+    "list_size", "live_memories", "option_value", "record_fields", "self_check",
+    "string_size", "verified", "watch_epochs",
 ]
 
 # (patch, module, class or "", attribute) for everything the patches rely on.
@@ -59,6 +70,12 @@ _NEEDS: tuple[tuple[str, str, str, str], ...] = (
     ("_epoch", "wasmtime._ffi", "", "wasmtime_store_epoch_deadline_callback"),
     ("_epoch", "wasmtime._ffi", "", "wasmtime_update_deadline_kind_t"),
     ("_epoch", "wasmtime._ffi", "", "wasmtime_context_t"),
+    ("_memories", "wasmtime._bindings", "", "wasmtime_config_host_memory_creator_set"),
+    ("_memories", "wasmtime._bindings", "", "wasmtime_config_memory_init_cow_set"),
+    ("_memories", "wasmtime._bindings", "", "wasmtime_memory_creator_t"),
+    ("_memories", "wasmtime._bindings", "", "wasmtime_new_memory_callback_t"),
+    ("_memories", "wasmtime._bindings", "", "wasmtime_memory_get_callback_t"),
+    ("_memories", "wasmtime._bindings", "", "wasmtime_memory_grow_callback_t"),
 )
 
 

@@ -13,12 +13,15 @@
 
 wit_bindgen::generate!({
     path: "../../../wit",
-    world: "conformance",
+    world: "conformance-lane",
 });
+
+mod lane;
 
 use astrid::http::client;
 use astrid::http::types::{ErrorCode, Request, Response, ResponseMeta};
 use exports::astrid::http::conformance_tests::{Guest, StreamReport};
+use exports::astrid::http::lane_tests::Guest as LaneGuest;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -160,6 +163,35 @@ impl Guest for Conformance {
         let body = client::upload(&req)?;
         let _ = body.finish();
         body.write(b"x")
+    }
+}
+
+impl LaneGuest for Conformance {
+    fn stream_all_lane(req: Request, chunk: u32) -> Result<StreamReport, ErrorCode> {
+        let stream = client::start(&req)?;
+        let mut chunks = 0u32;
+        let body = lane::read_to_vec_with(&stream, chunk as usize, |_| chunks += 1)?;
+        Ok(StreamReport {
+            status: stream.status(),
+            header_count: stream.headers().len() as u32,
+            total_bytes: body.len() as u64,
+            chunks,
+            fnv1a64: fnv1a64(FNV_OFFSET, &body),
+        })
+    }
+
+    fn upload_pattern_lane(req: Request, total_bytes: u64) -> Result<Response, ErrorCode> {
+        let data: Vec<u8> = (0..total_bytes).map(|i| (i % PATTERN_MODULUS) as u8).collect();
+        let body = client::upload(&req)?;
+        lane::write_all(&body, &data)?;
+        body.finish()
+    }
+
+    fn relay_lane(src: Request, dst: Request) -> Result<Response, ErrorCode> {
+        let data = lane::read_to_vec(&client::start(&src)?)?;
+        let body = client::upload(&dst)?;
+        lane::write_all(&body, &data)?;
+        body.finish()
     }
 }
 

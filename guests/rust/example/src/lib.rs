@@ -19,11 +19,11 @@
 //!
 //! Two more ways to fetch, for bodies larger than one call should carry:
 //!
-//! - `{"url": "...", "stream": true}` uses `client.start` and reads the body in pieces of
-//!   64 KiB with `read` (only the first piece is kept, for the title); the summary adds
-//!   `reads: N`.
-//! - `{"url": "...", "upload": "text"}` uses `client.upload`: it POSTs the text, written in
-//!   pieces of 16 KiB with `write`, then `finish`es and summarises the response.
+//! - `{"url": "...", "stream": true}` uses `client.start` and reads the body through the body
+//!   lane (`lane::read_to_vec_with`: `read-into` straight into a `Vec`, pieces of up to 64 KiB);
+//!   the summary adds `reads: N`.
+//! - `{"url": "...", "upload": "text"}` uses `client.upload`: it POSTs the text with
+//!   `lane::write_all` (one `write-from`), then `finish`es and summarises the response.
 //!
 //! Build it with `python scripts/build_guests.py --only rust-example` (see README.md).
 
@@ -32,15 +32,16 @@ wit_bindgen::generate!({
     world: "capsule",
 });
 
+mod lane;
+
 use astrid::http::client;
 use astrid::http::types::{ErrorCode, Method, Request, RequestOptions, Response};
 
 /// Largest body the capsule asks for; bigger responses fail with `body-too-large`.
 const MAX_BODY: u64 = 4 * 1024 * 1024;
 const MAX_LINE: usize = 120;
-/// Piece sizes for `read` (streamed download) and `write` (upload).
-const READ_PIECE: u32 = 64 * 1024;
-const WRITE_PIECE: usize = 16 * 1024;
+/// Largest piece one `read-into` of the streamed download copies.
+const READ_PIECE: usize = 64 * 1024;
 
 struct Example;
 
@@ -81,20 +82,14 @@ fn request(method: Method, url: String) -> Request {
     }
 }
 
-/// `client.start`: the response head first, then the body in pieces with `read`.
-/// Dropping `body` (at the end of this function) closes the connection.
+/// `client.start`: the response head first, then the body through the lane (the host copies
+/// each piece straight into the `Vec`). Dropping `body` (at the end) closes the connection.
 fn stream(url: String) -> Result<String, ErrorCode> {
     let body = client::start(&request(Method::Get, url))?;
-    let mut first_piece = Vec::new();
-    let (mut total, mut reads) = (0u64, 0u32);
-    // `read` returns `none` once the body is complete, and never an empty piece before that.
-    while let Some(piece) = body.read(READ_PIECE)? {
-        total += piece.len() as u64;
-        reads += 1;
-        if first_piece.is_empty() {
-            first_piece = piece;
-        }
-    }
+    let mut reads = 0u32;
+    let all = lane::read_to_vec_with(&body, READ_PIECE, |_| reads += 1)?;
+    let total = all.len();
+    let first_piece = &all[..total.min(READ_PIECE)];
     let content_type = body
         .headers()
         .iter()
@@ -108,16 +103,14 @@ fn stream(url: String) -> Result<String, ErrorCode> {
         total,
         body.meta().final_url
     );
-    Ok(format!("{facts}{}\nreads: {reads}", describe_text(&first_piece)))
+    Ok(format!("{facts}{}\nreads: {reads}", describe_text(first_piece)))
 }
 
-/// `client.upload`: the request starts at once, the body follows in pieces with `write`,
-/// `finish` ends it and waits for the whole response.
+/// `client.upload`: the request starts at once, the body follows through the lane (the host
+/// copies it straight out of this memory), `finish` ends it and waits for the whole response.
 fn upload(url: String, text: &[u8]) -> Result<String, ErrorCode> {
     let body = client::upload(&request(Method::Post, url))?;
-    for piece in text.chunks(WRITE_PIECE) {
-        body.write(piece)?;
-    }
+    lane::write_all(&body, text)?;
     let resp = body.finish()?;
     Ok(summarise(&resp))
 }

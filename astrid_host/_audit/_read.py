@@ -68,5 +68,5 @@ def trail_files(paths: Sequence[str | os.PathLike[str]]) -> list[FileLines]:
 
 
 def verify_files(paths: Sequence[str | os.PathLike[str]], key: bytes | None = None) -> Report:
-    """Verify a trail from its files (see :func:`astrid_host._core._audit_records.verify`)."""
+    """Verify a trail from its files (see :func:`astrid_host._core._audit_verify.verify`)."""
     return verify(trail_files(paths), key)

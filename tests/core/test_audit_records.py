@@ -1,5 +1,6 @@
-"""Audit records (astrid_host/_core/_audit_records.py): schema, canonical lines, the chain, and
-verification of every kind of tampering on in-memory lines (files: tests/audit/)."""
+"""Audit records and their verification (astrid_host/_core/_audit_records.py, _audit_verify.py):
+schema, canonical lines, the chain, and every kind of tampering on in-memory lines (files:
+tests/audit/)."""
 
 from __future__ import annotations
 

@@ -53,6 +53,7 @@ from astrid_host._wasm._errors import CapsuleError as CapsuleError
 from astrid_host._wasm._errors import CapsuleLoadError as CapsuleLoadError
 from astrid_host._wasm._errors import CapsuleRunError as CapsuleRunError
 from astrid_host._wasm._errors import CapsuleTrap as CapsuleTrap
+from astrid_host._wasm._errors import EventLoopError as EventLoopError
 from astrid_host._wasm._errors import ExportNotFound as ExportNotFound
 from astrid_host._wasm._errors import StaleResource as StaleResource
 from astrid_host._wasm._host import CapsuleContext as CapsuleContext
@@ -72,6 +73,7 @@ __all__ = [
     "EgressPolicy",
     "Err",
     "ErrorCode",
+    "EventLoopError",
     "ExportNotFound",
     "HttpBackend",
     "HttpError",

@@ -1,6 +1,6 @@
 """The HTTP engine behind ``astrid:http/client``: :class:`CapsuleHttp`, one per capsule.
 
-Plain trio code, usable without wasm. Where each part lives:
+Plain AnyIO code (trio or asyncio), usable without wasm. Where each part lives:
 
 - what every hop of a request is (the first, and each redirect): the pure planner,
   :mod:`astrid_host._core._redirects`;
@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import ssl
 
-import trio
+import anyio
 
 from astrid_host._core._classify import classify_ip
 from astrid_host._core._limits import Limits
@@ -70,7 +70,7 @@ class CapsuleHttp:
         resolver: Resolver | None = None,
         classifier: Classifier = classify_ip,
         ssl_context: ssl.SSLContext | None = None,
-        io_limiter: trio.CapacityLimiter | None = None,
+        io_limiter: anyio.CapacityLimiter | None = None,
     ) -> None:
         self.name = name
         self.policy = policy

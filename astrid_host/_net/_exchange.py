@@ -19,8 +19,8 @@ from collections.abc import AsyncIterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import anyio
 import httpcore
-import trio
 
 from astrid_host._core._decision import EgressDecision, Resolution
 from astrid_host._core._limits import Limits
@@ -154,7 +154,7 @@ class Exchange:
         except HttpError as e:
             self._failed(e.code)
             raise
-        except trio.Cancelled:
+        except anyio.get_cancelled_exc_class():
             self._failed(ErrorCode.cancelled())
             raise
 

@@ -24,6 +24,7 @@ puts a fresh :class:`HopTrace` in :data:`TRACE` before each hop, and the backend
 from __future__ import annotations
 
 import abc
+import contextlib
 import contextvars
 import errno
 import os
@@ -60,7 +61,7 @@ DEFAULT_DNS_TIMEOUT = 10.0
 
 #: Opens a TCP stream to one already-classified address: ``(ip, port, local_address)``.
 #: Injected by tests to record connection attempts without sending anything.
-Connector = Callable[[IPAddress, int, str | None], Awaitable[anyio.abc.SocketStream]]
+Connector = Callable[[IPAddress, int, str | None], Awaitable[anyio.abc.ByteStream]]
 
 
 class HopTrace:
@@ -147,7 +148,7 @@ def _normalise(name: str) -> str:
 
 
 async def _socket_connect(ip: IPAddress, port: int,
-                          local_address: str | None) -> anyio.abc.SocketStream:
+                          local_address: str | None) -> SocketStream:
     """Dial exactly ``ip`` (no lookup, no other address: ``anyio.connect_tcp`` would resolve a
     name and fold the errors of all its attempts into one, losing ``ECONNREFUSED``)."""
     if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
@@ -164,10 +165,80 @@ async def _socket_connect(ip: IPAddress, port: int,
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             raise OSError(err, os.strerror(err))  # ECONNREFUSED: ConnectionRefusedError
-        return await anyio.abc.SocketStream.from_socket(sock)
+        return SocketStream(sock)
     except BaseException:
         sock.close()
         raise
+
+
+class SocketStream(anyio.abc.ByteStream):
+    """A connected non-blocking socket, read only when asked, on trio and asyncio alike.
+
+    Not AnyIO's asyncio socket stream: an asyncio transport reads whatever arrives into memory
+    at once, so bytes a server sends to an idle pooled connection would be invisible in the
+    socket, and the connection reused with them (the engine relies on "what is not read
+    stays in the socket", see ``MeteredStream.holds_unread``). Here they stay in the kernel.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._closed = False
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        sock = self._sock
+        return {
+            anyio.abc.SocketAttribute.raw_socket: lambda: sock,
+            anyio.abc.SocketAttribute.family: lambda: sock.family,
+            anyio.abc.SocketAttribute.local_address: sock.getsockname,
+            anyio.abc.SocketAttribute.remote_address: sock.getpeername,
+        }
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            self._check_open()
+            try:
+                data = self._sock.recv(max_bytes)
+            except BlockingIOError:
+                await anyio.wait_readable(self._sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            if not data:
+                raise anyio.EndOfStream
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+            return data
+
+    async def send(self, item: bytes) -> None:
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        view = memoryview(item)
+        while view:
+            self._check_open()
+            try:
+                sent = self._sock.send(view)
+            except BlockingIOError:
+                await anyio.wait_writable(self._sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            view = view[sent:]
+        await anyio.lowlevel.cancel_shielded_checkpoint()
+
+    async def send_eof(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_WR)
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            anyio.notify_closing(self._sock)  # a task waiting on it gets ClosedResourceError
+            self._sock.close()
+        await anyio.lowlevel.checkpoint()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
 
 
 class ProhibitedDestination(HttpError):

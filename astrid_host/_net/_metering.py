@@ -27,7 +27,7 @@ import anyio.abc
 import httpcore
 from anyio.streams.tls import TLSStream
 
-from astrid_host._net._backend import PinnedBackend
+from astrid_host._net._backend import PinnedBackend, SocketStream
 from astrid_host._net._deadlines import Deadlines
 
 __all__ = ["IoGate", "Meter", "MeteredBackend", "MeteredStream"]
@@ -115,7 +115,7 @@ class MeteredStream(httpcore.AsyncNetworkStream):
         """
         stream = getattr(self._inner, "_stream", None)
         if not isinstance(stream, TLSStream):
-            return not isinstance(stream, anyio.abc.SocketStream)
+            return not isinstance(stream, SocketStream)
         incoming = getattr(stream, "_read_bio", None)
         ssl_object = self._inner.get_extra_info("ssl_object")
         if not isinstance(incoming, ssl.MemoryBIO) or not isinstance(ssl_object, ssl.SSLObject):

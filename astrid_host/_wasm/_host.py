@@ -193,12 +193,20 @@ class Host:
         stack = AsyncExitStack()
         group = await stack.enter_async_context(anyio.create_task_group())
         self._ticker = EpochTicker(self._engine)
-        group.start_soon(self._ticker.run, name="astrid epoch ticker")
-        stack.callback(group.cancel_scope.cancel)  # runs before the task group exits
-        self._ticker_scope = group.cancel_scope
+        # The ticker's own scope, not the task group's: that one also covers the body of the
+        # `async with Host()` block, which aclose() (callable from any task) must not cancel.
+        self._ticker_scope = anyio.CancelScope()
+        group.start_soon(self._tick, self._ticker, self._ticker_scope,
+                         name="astrid epoch ticker")
+        stack.callback(self._ticker_scope.cancel)  # runs before the task group exits
         self._loop = loop
         self._stack = stack
         return self
+
+    @staticmethod
+    async def _tick(ticker: EpochTicker, scope: anyio.CancelScope) -> None:
+        with scope:
+            await ticker.run()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()

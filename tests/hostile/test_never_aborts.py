@@ -29,8 +29,8 @@ def test_an_abort_in_the_child_is_seen_as_sigabrt() -> None:
     assert "SIGABRT" in describe(proc)
 
 
-def test_the_hostile_driver_exits_0_in_a_child_process() -> None:
-    proc = run_child(["-m", "tests.hostile._driver"], timeout=180)
+def test_the_hostile_driver_exits_0_in_a_child_process(anyio_backend: str) -> None:
+    proc = run_child(["-m", "tests.hostile._driver", anyio_backend], timeout=180)
     assert proc.returncode == 0, describe(proc)
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["driver"] == "ok"

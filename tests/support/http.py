@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import h11
 from anyio.streams.tls import TLSStream
 
@@ -65,6 +66,7 @@ __all__ = [
     "TestServer",
     "pattern",
     "run_http_server",
+    "silent_port",
 ]
 
 #: Request bodies up to this size are kept in :attr:`RecordedRequest.body`.
@@ -243,6 +245,21 @@ async def run_http_server(*, ssl_context: ssl.SSLContext | None = None,
             # exception that is leaving the block.
             with anyio.CancelScope(shield=True):
                 await listener.aclose()
+
+
+@asynccontextmanager
+async def silent_port() -> AsyncIterator[int]:
+    """A loopback port whose kernel completes TCP handshakes (the listen backlog) that nobody
+    ever accepts, reads or answers. Not an accepting server: asyncio's transports read
+    whatever arrives into memory, so a peer's writes would never block."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        await anyio.lowlevel.checkpoint()
+        yield int(sock.getsockname()[1])
+    finally:
+        sock.close()
 
 
 async def _accept_loop(server: TestServer, listener: anyio.abc.SocketListener,

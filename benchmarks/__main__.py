@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         row = f"{r.name:<26} {r.value:>12.3f} {r.baseline:>12.3f} {r.ratio:>8.2f}"
         print(f"{row}  {r.unit:<5} {r.goal}")
+        if r.extra and r.extra.get("failed"):  # the candidate could not do the work
+            print(f"{'':<26} FAILED: {r.extra['failed']}")
     for r in results:  # nan above: a figure not measured in this mode or swallowed by noise
         if r.note:
             print(f"  {r.name}: {r.note}")

@@ -8,6 +8,8 @@ A guest is a directory ``guests/<lang>/<name>/`` holding a ``guest.toml`` with a
 - ``python``: componentize-py (``app.py``; ``module = "..."`` in guest.toml to change it).
 - ``rust``: a cargo cdylib built with Debian's rustc-web, ``-Zbuild-std``, for
   ``wasm32-unknown-unknown``; bindings by ``wit-bindgen`` (crates.io); ``wasm-tools component new``.
+  ``component = false`` (and no ``world``) in guest.toml keeps the core module as it is: the
+  Extism peer plugin of the benchmarks (``guests/rust/extism-fetch``) is one.
 - ``go``: the standard Go toolchain (>= 1.24), ``GOOS=wasip1 GOARCH=wasm -buildmode=c-shared``;
   bindings by ``wit-bindgen go`` (crates.io ``wit-bindgen-cli``) generated into a build copy of
   the guest; ``wasm-tools component embed`` + ``component new --adapt`` with the preview1
@@ -153,8 +155,11 @@ def discover(guests_dir: Path) -> list[Guest]:
             config = tomllib.loads(toml_path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
             raise GuestConfigError(f"{toml_path}: {e}") from e
-        world = config.get("world")
-        if not isinstance(world, str) or not world:
+        component = config.get("component", True)
+        if not isinstance(component, bool):
+            raise GuestConfigError(f"{toml_path}: component must be true or false")
+        world = config.get("world", "" if not component else None)
+        if not isinstance(world, str) or (component and not world):
             raise GuestConfigError(f'{toml_path}: needs world = "<world name>"')
         lang = guest_dir.parent.name
         declared = config.get("language", lang)
@@ -391,7 +396,10 @@ class Rust(Language):
         # wit-bindgen already embedded the component type; `component new` wraps the module.
         with tempfile.TemporaryDirectory(dir=ctx.build) as tmp:
             tmp_out = Path(tmp, output.name)
-            run(["wasm-tools", "component", "new", core, "-o", tmp_out])
+            if guest.config.get("component", True):
+                run(["wasm-tools", "component", "new", core, "-o", tmp_out])
+            else:  # a plain core module (an Extism plugin)
+                shutil.copyfile(core, tmp_out)
             run(["wasm-tools", "validate", "--features", "all", tmp_out])
             if guest.upstream:
                 check_upstream(ctx, guest, tmp_out)

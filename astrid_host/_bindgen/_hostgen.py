@@ -40,6 +40,9 @@ class HostModelSpec:
     adapted: Mapping[str, Adapted] = field(default_factory=dict)
 
 
+#: Where scripts/fetch_astrid_wit.py puts upstream's WIT, relative to the repository root.
+ASTRID_WIT = "build/wit/astrid-sys-0.7.2"
+
 #: Every host model checked in. Serving another package version adds a line here.
 HOST_MODELS: tuple[HostModelSpec, ...] = (
     HostModelSpec(
@@ -47,6 +50,32 @@ HOST_MODELS: tuple[HostModelSpec, ...] = (
         interfaces=("client",),
         module="astrid_host/_core/_wit_http.py",
         adapted={"method": Adapted("str", "astrid_host._core._methods:METHOD_TOKEN")},
+    ),
+    # Upstream Astrid's packages (docs/astrid.md), from the WIT in the published astrid-sys
+    # crate that scripts/fetch_astrid_wit.py extracts into build/.
+    HostModelSpec(
+        package="astrid:io@1.0.0",
+        interfaces=("error", "poll", "streams"),
+        module="astrid_host/_core/_wit_astrid_io.py",
+        wit=ASTRID_WIT,
+    ),
+    HostModelSpec(
+        package="astrid:http@1.1.0",
+        interfaces=("host",),
+        module="astrid_host/_core/_wit_astrid_http.py",
+        wit=ASTRID_WIT,
+    ),
+    HostModelSpec(
+        package="astrid:sys@1.0.0",
+        interfaces=("host",),
+        module="astrid_host/_core/_wit_astrid_sys.py",
+        wit=ASTRID_WIT,
+    ),
+    HostModelSpec(
+        package="astrid:ipc@1.0.0",
+        interfaces=("host",),
+        module="astrid_host/_core/_wit_astrid_ipc.py",
+        wit=ASTRID_WIT,
     ),
 )
 
@@ -371,8 +400,12 @@ class _HostGen(TypeMapper):
                 names += [self.descs[index]] + ([] if index in self.adapted
                                                 else [self.cls[index]])
         for module in sorted(imported):
+            # A foreign type reached only through another model's resources is not named here.
+            used = [n for n in imported[module] if re.search(rf"\b{n}\b", text)]
+            if not used:
+                continue
             # isort's order by type: constants, then classes, then the rest.
-            names = sorted(set(imported[module]),
+            names = sorted(set(used),
                            key=lambda n: (0 if n.isupper() else 1 if n[:1].isupper() else 2, n))
             line = f"from {module} import {', '.join(names)}"
             out += [line] if len(line) <= 100 else wrap(f"from {module} import (", names, ")")

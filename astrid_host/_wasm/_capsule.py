@@ -104,8 +104,11 @@ class Capsule:
         ticker: EpochTicker,
         loop: Loop,
         on_close: Callable[[Capsule], None] | None = None,
+        astrid: Any = None,
     ) -> None:
         self.name = name
+        #: The Astrid front's state for this capsule (``AstridState``), or ``None``.
+        self.astrid = astrid
         self.limits = limits
         self._engine = engine
         self._linker = linker
@@ -293,7 +296,7 @@ class Capsule:
     async def _instantiate(self) -> _Live:
         """A fresh Store + instance (on a worker thread: instantiation may run guest code)."""
         session = StoreSession(backend=self._backend, loop_token=self._loop.token, name=self.name,
-                               limits=self.limits)
+                               limits=self.limits, astrid=self.astrid)
         result = await self._run_guest(None, self._new_live, session)
         if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
             message = result.error.message

@@ -30,6 +30,8 @@ from wasmtime.component import Linker
 
 from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
+from astrid_host._wasm._astrid_http import ASTRID_HTTP
+from astrid_host._wasm._astrid_sys import ASTRID_IPC, ASTRID_SYS
 from astrid_host._wasm._cache import CompileCache, LoadInfo, default_cache_dir
 from astrid_host._wasm._capsule import Capsule, EpochTicker
 from astrid_host._wasm._dispatch import HostInterface, link_interface
@@ -46,8 +48,9 @@ from astrid_host._wasm._wasmtime_patches import _fastbytes
 
 __all__ = ["SERVED", "CapsuleContext", "Host", "HttpFactory", "set_default_http_factory"]
 
-#: The interfaces every capsule may import, each a generated host model with its adapter.
-SERVED: tuple[HostInterface, ...] = (HTTP_CLIENT,)
+#: The interfaces every capsule may import, each a generated host model with its adapter:
+#: our own `astrid:http@0.1.0` and upstream Astrid's (docs/astrid.md).
+SERVED: tuple[HostInterface, ...] = (HTTP_CLIENT, ASTRID_HTTP, ASTRID_SYS, ASTRID_IPC)
 
 _COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"
 _MODULE_PREAMBLE = b"\0asm\x01\x00\x00\x00"
@@ -239,12 +242,14 @@ class Host:
         policy: Any = None,
         limits: Limits | None = None,
         name: str | None = None,
+        astrid: Any = None,
     ) -> Capsule:
         """Compile (or fetch from the cache) and instantiate a component.
 
         ``source`` is a path, or the component's bytes (binary, or WAT text as bytes).
         Raises :class:`CapsuleLoadError` naming the problem (unreadable, not a component,
-        imports the host does not provide, ...); the host stays usable.
+        imports the host does not provide, ...); the host stays usable. ``astrid`` is an
+        upstream Astrid capsule's state (``AstridState``: configuration, publish ACL).
         """
         if self._loop is not None:
             self._loop.check("Host.load()")
@@ -277,7 +282,7 @@ class Host:
                               component=component, limits=effective, backend=backend,
                               thread_limiter=self._limiter, ticker=self._ticker,
                               loop=self._loop,
-                              on_close=self._capsules.discard)
+                              on_close=self._capsules.discard, astrid=astrid)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await backend.aclose()

@@ -66,6 +66,9 @@ class StoreSession:
     types: TypeCache = field(default_factory=dict)
     #: How many host imports ran on this Store (tests and diagnostics).
     calls: int = 0
+    #: The Astrid front's per-capsule state (configuration, topic ACL, messages published),
+    #: or ``None`` for a capsule loaded without one (see ``_wasm/_astrid_sys.py``).
+    astrid: Any = None
 
     #: Set when the caller of the current call was cancelled; reset by :meth:`begin_call`.
     call_cancelled: bool = False

@@ -55,6 +55,22 @@ def test_discover_rejects_a_guest_toml_without_world(tmp_path: Path) -> None:
         bg.discover(tmp_path / "guests")
 
 
+def test_discover_accepts_a_core_module_guest_without_world(tmp_path: Path) -> None:
+    """``component = false`` (an Extism plugin) needs no world; a component still does."""
+    make_guest(tmp_path, "rust", "plugin", "component = false\n")
+    [plugin] = bg.discover(tmp_path / "guests")
+    assert plugin.world == "" and plugin.config["component"] is False
+    make_guest(tmp_path, "rust", "zcomp", "component = true\n")
+    with pytest.raises(bg.GuestConfigError, match="world"):
+        bg.discover(tmp_path / "guests")
+
+
+def test_discover_rejects_a_component_flag_that_is_not_a_bool(tmp_path: Path) -> None:
+    make_guest(tmp_path, "rust", "plugin", 'component = "no"\n')
+    with pytest.raises(bg.GuestConfigError, match="component"):
+        bg.discover(tmp_path / "guests")
+
+
 def test_discover_rejects_a_language_that_contradicts_the_folder(tmp_path: Path) -> None:
     make_guest(tmp_path, "rust", "odd", 'world = "capsule"\nlanguage = "python"\n')
     with pytest.raises(bg.GuestConfigError, match="language"):
@@ -191,7 +207,7 @@ def test_every_repository_guest_is_discoverable_with_a_known_language() -> None:
     assert {g.lang for g in found} <= set(bg.LANGUAGES)
     idents = {g.ident for g in found}
     assert {"python-conformance", "rust-conformance", "go-conformance",
-            "rust-example"} <= idents
+            "rust-example", "rust-extism-fetch"} <= idents
 
 
 def test_only_with_no_match_exits_non_zero(tmp_path: Path,

@@ -38,6 +38,9 @@ RUN_BOUND_S = 600
 @pytest.mark.slow
 async def test_10k_requests_from_50_capsules_without_error_and_without_leaks(
         cache_dir: Path) -> None:
+    # The event loop's own threads first: AnyIO's test runner drives trio in guest mode, whose
+    # I/O waits run in a thread of trio's cache for as long as the loop runs.
+    await anyio.sleep(0.01)
     gc.collect()  # earlier tests' Hosts: their import callbacks go with their Linkers
     start = Snapshot.take()
     budgets, registry = SLOTS.live("epoch"), SLOTS.live("import")
@@ -87,6 +90,13 @@ async def test_10k_requests_from_50_capsules_without_error_and_without_leaks(
     assert SLOTS.live("import") == registry
     assert await eventually(lambda: open_fds() <= start.fds), (open_fds(), start.fds)
     # Polling: a thread's exit has no event. <=: idle worker threads left by earlier tests
-    # may have exited meanwhile.
-    assert await eventually(lambda: threading.active_count() <= start.threads,
-                            within=THREAD_IDLE_S + PROMPT_S, interval=0.25)
+    # may have exited meanwhile. Not counted: AnyIO's asyncio worker pool (the loads ran in
+    # it), whose idle thread is reused and only retired by a later to_thread call or the end
+    # of the event loop; guest threads come from trio's cache on both backends.
+    assert await eventually(lambda: _threads_but_anyio_pool() <= start.threads,
+                            within=THREAD_IDLE_S + PROMPT_S, interval=0.25), (
+        threading.enumerate(), start.threads)
+
+
+def _threads_but_anyio_pool() -> int:
+    return sum(t.name != "AnyIO worker thread" for t in threading.enumerate())

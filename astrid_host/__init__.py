@@ -1,15 +1,35 @@
 """astrid-host: run untrusted WebAssembly capsules and give them guarded outgoing HTTP.
 
 Everything public is re-exported here; the modules behind it are private. The names fall in
-four groups: the runtime (``Host``, ``Capsule``, their errors), the egress guard (classifier,
+five groups: the runtime (``Host``, ``Capsule``, their errors), the egress guard (classifier,
 URL parsing, policy, decisions, resolvers), the HTTP engine and its values (``CapsuleHttp``,
-``Request``, ``Response``, ``ErrorCode``), and manifests/bindings.
+``Request``, ``Response``, ``ErrorCode``), secrets and the audit trail (``Secret``,
+``AuditTrail``, the sinks and records), and manifests/bindings.
 """
 
 # The composition root: a Host given no http_factory uses the network layer's CapsuleHttp.
 from astrid_host import _compose as _compose
+from astrid_host._audit._file import Durability as Durability
+from astrid_host._audit._file import FileSink as FileSink
+from astrid_host._audit._sink import AuditError as AuditError
+from astrid_host._audit._sink import AuditSink as AuditSink
+from astrid_host._audit._sink import MemorySink as MemorySink
+from astrid_host._audit._trail import AuditTrail as AuditTrail
 from astrid_host._bindgen import BindgenError as BindgenError
 from astrid_host._bindgen import generate as generate_bindings
+from astrid_host._core._astrid_protocol import CapsuleDescription as CapsuleDescription
+from astrid_host._core._astrid_protocol import CapsuleProtocolError as CapsuleProtocolError
+from astrid_host._core._astrid_protocol import HookResult as HookResult
+from astrid_host._core._astrid_protocol import InvalidToolCall as InvalidToolCall
+from astrid_host._core._astrid_protocol import ToolCallDenied as ToolCallDenied
+from astrid_host._core._astrid_protocol import ToolDescriptor as ToolDescriptor
+from astrid_host._core._astrid_protocol import ToolFailed as ToolFailed
+from astrid_host._core._astrid_protocol import ToolResult as ToolResult
+from astrid_host._core._astrid_protocol import TriggerResult as TriggerResult
+from astrid_host._core._astrid_state import Published as Published
+from astrid_host._core._audit_records import Chain as Chain
+from astrid_host._core._audit_records import CompletionRecord as CompletionRecord
+from astrid_host._core._audit_records import DecisionRecord as DecisionRecord
 from astrid_host._core._classify import InvalidAddress as InvalidAddress
 from astrid_host._core._classify import IpVerdict as IpVerdict
 from astrid_host._core._classify import classify_ip as classify_ip
@@ -33,6 +53,8 @@ from astrid_host._core._policy import PolicyDecision as PolicyDecision
 from astrid_host._core._policy import PolicyError as PolicyError
 from astrid_host._core._policy import check_url as check_url
 from astrid_host._core._ranges import Reason as Reason
+from astrid_host._core._secrets import Secret as Secret
+from astrid_host._core._secrets import SecretError as SecretError
 from astrid_host._core._url import InvalidUrl as InvalidUrl
 from astrid_host._core._url import ParsedUrl as ParsedUrl
 from astrid_host._core._url import parse_url as parse_url
@@ -60,37 +82,51 @@ from astrid_host._wasm._host import CapsuleContext as CapsuleContext
 from astrid_host._wasm._host import Host as Host
 
 __all__ = [
+    "AuditError",
+    "AuditSink",
+    "AuditTrail",
     "BindgenError",
     "Capsule",
     "CapsuleClosed",
     "CapsuleContext",
+    "CapsuleDescription",
     "CapsuleError",
     "CapsuleHttp",
     "CapsuleLoadError",
+    "CapsuleProtocolError",
     "CapsuleRunError",
     "CapsuleTrap",
+    "Chain",
+    "CompletionRecord",
+    "DecisionRecord",
+    "Durability",
     "EgressDecision",
     "EgressPolicy",
     "Err",
     "ErrorCode",
     "EventLoopError",
     "ExportNotFound",
+    "FileSink",
+    "HookResult",
+    "Host",
     "HttpBackend",
     "HttpError",
-    "Host",
     "IncomingStream",
     "InvalidAddress",
+    "InvalidToolCall",
     "InvalidUrl",
     "IpVerdict",
     "Limits",
     "Manifest",
     "ManifestError",
+    "MemorySink",
     "Ok",
     "OutgoingUpload",
     "ParsedUrl",
     "PinnedBackend",
     "PolicyDecision",
     "PolicyError",
+    "Published",
     "Reason",
     "Request",
     "RequestOptions",
@@ -98,11 +134,18 @@ __all__ = [
     "Resolver",
     "Response",
     "ResponseMeta",
+    "Secret",
+    "SecretError",
     "Some",
     "StaleResource",
     "StaticResolver",
     "SystemResolver",
     "TimeoutPhase",
+    "ToolCallDenied",
+    "ToolDescriptor",
+    "ToolFailed",
+    "ToolResult",
+    "TriggerResult",
     "UnrepresentableValue",
     "check_url",
     "classify_ip",

@@ -23,7 +23,8 @@ def capsule_http(ctx: CapsuleContext) -> HttpBackend:
 
     ``policy`` may be an ``EgressPolicy``, a list of rule strings (parsed here; a malformed
     rule raises ``PolicyError`` and one string instead of a list ``TypeError``, the caller's
-    mistakes), or ``None``: a policy that allows nothing.
+    mistakes), or ``None``: a policy that allows nothing. The capsule's secrets and the host's
+    audit sink go to the client (every front's requests go through it).
     """
     policy = ctx.policy
     if policy is None:
@@ -36,7 +37,7 @@ def capsule_http(ctx: CapsuleContext) -> HttpBackend:
     if ctx.classifier is not None:
         extra["classifier"] = ctx.classifier
     return CapsuleHttp(ctx.name, policy, ctx.limits, ssl_context=ctx.ssl_context,
-                       io_limiter=ctx.io_limiter, **extra)
+                       io_limiter=ctx.io_limiter, secrets=ctx.secrets, audit=ctx.audit, **extra)
 
 
 set_default_http_factory(capsule_http)

@@ -66,7 +66,7 @@ def _client(ctx: CapsuleContext) -> CapsuleHttp:
     policy = EgressPolicy.parse(RULES)
     return CapsuleHttp(ctx.name, policy, ctx.limits, resolver=ctx.resolver,
                        classifier=ctx.classifier, io_limiter=ctx.io_limiter,
-                       ssl_context=ctx.ssl_context)
+                       ssl_context=ctx.ssl_context, secrets=ctx.secrets, audit=ctx.audit)
 
 
 class FreshClientPerRequest:

@@ -66,6 +66,12 @@ HOST_MODELS: tuple[HostModelSpec, ...] = (
         wit=ASTRID_WIT,
     ),
     HostModelSpec(
+        package="astrid:http@1.0.0",
+        interfaces=("host",),
+        module="astrid_host/_core/_wit_astrid_http_1_0.py",
+        wit=ASTRID_WIT,
+    ),
+    HostModelSpec(
         package="astrid:sys@1.0.0",
         interfaces=("host",),
         module="astrid_host/_core/_wit_astrid_sys.py",
@@ -75,6 +81,12 @@ HOST_MODELS: tuple[HostModelSpec, ...] = (
         package="astrid:ipc@1.0.0",
         interfaces=("host",),
         module="astrid_host/_core/_wit_astrid_ipc.py",
+        wit=ASTRID_WIT,
+    ),
+    HostModelSpec(
+        package="astrid:kv@1.0.0",
+        interfaces=("host",),
+        module="astrid_host/_core/_wit_astrid_kv.py",
         wit=ASTRID_WIT,
     ),
 )

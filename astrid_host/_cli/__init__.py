@@ -22,6 +22,7 @@ __all__ = ["main"]
 _COMMAND_MODULES = (
     "astrid_host._cli._demo",
     "astrid_host._cli._capsule",
+    "astrid_host._cli._astrid",
     "astrid_host._cli._egress",
     "astrid_host._cli._bindgen",
     "astrid_host._cli._audit",

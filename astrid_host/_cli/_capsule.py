@@ -2,9 +2,10 @@
 
 ``run`` loads a component (optionally with its ``Capsule.toml``), calls its ``run`` export
 through the generated ``CapsuleWorld`` bindings, prints the answer on stdout and every egress
-decision (one canonical line each) on stderr. ``inspect`` describes a component without
-running it: what it imports and exports, which capabilities that means, its size and whether
-the compile cache already holds it.
+decision (one canonical line each) on stderr; with ``--secret`` it gives the capsule secrets,
+with ``--audit`` it writes the audit trail (the options of :mod:`._runopts`). ``inspect``
+describes a component without running it: what it imports and exports, which capabilities that
+means, its size and whether the compile cache already holds it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from astrid_host._cli._resolve import OverrideResolver, parse_resolve
+from astrid_host._cli._runopts import RunOptions, add_run_options, read_run_options
 from astrid_host._cli._wasmfile import not_a_component
 from astrid_host._core._limits import Limits
 from astrid_host._core._manifest import Manifest, ManifestError, load_manifest
@@ -36,6 +38,11 @@ _EPILOG = ("Exit status: 0 ok, 1 the capsule answered err, trapped, or had a req
 #: Imports the host provides, by interface id prefix → what granting them means.
 _PROVIDED = (
     ("astrid:http/client@", "net", "outgoing HTTP through the host's egress guard"),
+    ("astrid:http/host@1.", "net", "upstream Astrid's HTTP through the host's egress guard"),
+    ("astrid:io/", "io", "pollables and streams of upstream Astrid's HTTP"),
+    ("astrid:kv/host@1.0.0", "kv", "a persistent key/value store of its own (SQLite)"),
+    ("astrid:sys/host@1.0.0", "sys", "log, random bytes, configuration from [env]"),
+    ("astrid:ipc/host@1.0.0", "ipc", "publish under the manifest's [publish] ACL"),
     ("astrid:http/", "types", "type definitions only"),
     ("wasi:", "wasi", "linked with an empty WasiConfig: no files, env, args, sockets or stdio"),
 )
@@ -65,6 +72,7 @@ def register(subparsers: Any) -> None:
                      help="the text passed to run (@path reads a file, @- stdin)")
     run.add_argument("--json", action="store_true",
                      help="print one JSON object (answer, error, decisions) instead of text")
+    add_run_options(run)
     run.set_defaults(handler=run_command)
 
     inspect = subparsers.add_parser(
@@ -86,7 +94,12 @@ class _UsageError(Exception):
 
 def _resolve(capsule: str, manifest: str | None) -> tuple[Path, Manifest | None]:
     """The component path and the manifest, from CAPSULE and --manifest."""
+    from astrid_host._cli._astrid import upstream_manifest
+
     path = Path(capsule)
+    if upstream_manifest(capsule) is not None:
+        raise _UsageError(f"{capsule} is an upstream Astrid capsule: call its tools and hooks "
+                          "with `astrid-host tool` or `astrid-host trigger`")
     found: Manifest | None = None
     if manifest is not None:
         found = load_manifest(manifest)
@@ -137,6 +150,7 @@ def run_command(args: argparse.Namespace) -> int:
         policy = EgressPolicy.parse(rules, methods=manifest.methods if manifest else None,
                                     local=args.local)
         table = parse_resolve(args.resolve)
+        options = read_run_options(args)
         problem = not_a_component(component)
     except (ManifestError, PolicyError, ValueError, _UsageError) as exc:
         return _fail(args, EXIT_INPUT, "invalid-input", str(exc))
@@ -154,7 +168,8 @@ def run_command(args: argparse.Namespace) -> int:
         with announce_compiles():
             import trio
 
-            outcome = trio.run(_run, component, policy, limits, name, text, table)
+            outcome = trio.run(_run, component, policy, limits, name, text, table, options,
+                               manifest.secrets if manifest else None)
     finally:
         logger.removeHandler(decisions)
         logger.setLevel(old_level)
@@ -189,8 +204,10 @@ class _Outcome:
 
 
 async def _run(component: Path, policy: EgressPolicy, limits: Limits, name: str,
-               text: str, table: dict[str, list[str]]) -> _Outcome:
+               text: str, table: dict[str, list[str]], options: RunOptions,
+               declared_secrets: tuple[str, ...] | None) -> _Outcome:
     """Load and run the capsule. Never raises for expected failures."""
+    from astrid_host._audit._sink import AuditError
     from astrid_host._wasm._errors import (
         CapsuleLoadError,
         CapsuleTrap,
@@ -201,10 +218,14 @@ async def _run(component: Path, policy: EgressPolicy, limits: Limits, name: str,
 
     resolver = OverrideResolver(table) if table else None
     try:
-        async with Host(limits=limits, resolver=resolver) as host:
-            capsule = await host.load(component, policy=policy, limits=limits, name=name)
+        async with Host(limits=limits, resolver=resolver, audit=options.audit) as host:
+            capsule = await host.load(component, policy=policy, limits=limits, name=name,
+                                      secrets=options.secrets,
+                                      declared_secrets=declared_secrets)
             async with capsule:
                 return _Outcome(EXIT_OK, "", await CapsuleWorld(capsule).run(text))
+    except AuditError as exc:  # the trail cannot be opened: the operator's file or key
+        return _Outcome(EXIT_INPUT, "invalid-audit", str(exc))
     except Err as err:
         return _Outcome(EXIT_CAPSULE, "capsule-error", str(err.value))
     except CapsuleTrap as exc:
@@ -328,7 +349,9 @@ def describe(component: Path, manifest: Manifest | None) -> dict[str, Any]:
                            "version": manifest.version, "net": list(manifest.net),
                            "methods": None if manifest.methods is None else
                            list(manifest.methods),
-                           "limits": manifest.limits}
+                           "limits": manifest.limits,
+                           "secrets": None if manifest.secrets is None else
+                           list(manifest.secrets)}
     return doc
 
 
@@ -342,13 +365,22 @@ def _size(n: int) -> str:
 
 def inspect_command(args: argparse.Namespace) -> int:
     """Handler of ``inspect``."""
+    from astrid_host._cli._astrid import astrid_summary, upstream_manifest
+    from astrid_host._core._astrid_manifest import AstridManifestError
+
     try:
-        component, manifest = _resolve(args.capsule, args.manifest)
+        upstream = upstream_manifest(args.capsule)
+        if upstream is not None:
+            component, manifest = upstream[0].parent / upstream[1].component.file, None
+        else:
+            component, manifest = _resolve(args.capsule, args.manifest)
         problem = not_a_component(component)
         if problem is not None:
             return _fail(args, EXIT_INPUT, "invalid-capsule", problem)
         doc = describe(component, manifest)
-    except (ManifestError, _UsageError) as exc:
+        if upstream is not None:
+            doc["astrid"] = astrid_summary(*upstream)
+    except (ManifestError, AstridManifestError, _UsageError) as exc:
         return _fail(args, EXIT_INPUT, "invalid-input", str(exc))
     except Exception as exc:
         return _fail(args, EXIT_HOST, "host-error", f"{type(exc).__name__}: {exc}")
@@ -376,6 +408,31 @@ def inspect_command(args: argparse.Namespace) -> int:
                 "  net: " + (", ".join(m["net"]) or "nothing"),
                 "  methods: " + (", ".join(m["methods"]) if m["methods"] else "default"),
                 "  limits: " + (", ".join(f"{k}={v}" for k, v in m["limits"].items())
-                                or "operator defaults")]
+                                or "operator defaults"),
+                "  secrets: " + (", ".join(m["secrets"]) if m["secrets"] is not None
+                                 else "not declared (any the operator gives)")]
+    if "astrid" in doc:
+        out += _astrid_lines(doc["astrid"])
     print("\n".join(out))
     return EXIT_OK
+
+
+def _astrid_lines(a: dict[str, Any]) -> list[str]:
+    """The text ``inspect`` prints for an upstream Astrid capsule."""
+    out = ["", f"upstream Astrid capsule {a['package']} {a['version']}",
+           "  net: " + (", ".join(a["net"]) or "nothing"),
+           "  publish: " + (", ".join(a["publish"]) or "nothing"), "  hooks:"]
+    out += [f"    {h['action']}  on {h['topic']} (priority {h['priority']})"
+            for h in a["hooks"]] or ["    (none)"]
+    out.append("  config:")
+    out += [f"    {c['key']}" + (" (needs a value)" if c["needs_value"] else
+                                 f" = {c['default']!r}" if c["default"] is not None else "")
+            for c in a["config"]] or ["    (none)"]
+    if a["unsupported_capabilities"]:
+        out.append("  not provided here: " + ", ".join(a["unsupported_capabilities"]))
+    out.append("  tools:")
+    if "tools_error" in a:
+        out.append(f"    (tool_describe failed: {a['tools_error']})")
+    out += [f"    {t['name']}{' (mutable)' if t['mutable'] else ''}: {t['description']}"
+            for t in a["tools"]] or ([] if "tools_error" in a else ["    (none)"])
+    return out

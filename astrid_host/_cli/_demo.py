@@ -9,6 +9,12 @@ real guard would allow, so nothing can leave the machine even if the guard were 
 The capsule's policy is deliberately wide (any ``http`` host, any port) to show that rules
 open destinations, never the internal network: the address guard still refuses private,
 link-local and metadata addresses, by IP literal, by DNS answer and by redirect.
+
+It also shows a secret the capsule uses but never sees: the capsule writes
+``Authorization: Bearer {{secret:demo_token}}`` and the host fills in a random token, bound to
+the demo server's origin only; the server reports that the right value arrived. Every decision
+goes to an audit trail in a temporary file, which the demo verifies at the end (hash chain and
+HMAC) and then deletes.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
@@ -66,12 +74,21 @@ class Step:
     title: str
     request: dict[str, Any]
     expect: str  # "ok" or an error-code case
+    status: int | None = None  # the status an "ok" step must get, when it matters
+
+
+#: The secret the demo gives the capsule, and the header the capsule writes for it.
+SECRET_NAME = "demo_token"
+_SECRET_HEADER = ["authorization", "Bearer {{secret:demo_token}}"]
 
 
 def _steps(port: int) -> list[Step]:
     api = f"http://api.demo.test:{port}"
     return [
         Step("allowed fetch", {"url": f"{api}/hello"}, "ok"),
+        Step("API call with a secret the capsule never sees "
+             "(Authorization: Bearer {{secret:demo_token}})",
+             {"url": f"{api}/whoami", "headers": [_SECRET_HEADER]}, "ok", status=200),
         Step("streamed download (8 MiB)",
              {"url": f"{api}/download?bytes={8 << 20}", "stream": True, "chunk": 1 << 20}, "ok"),
         Step("private address behind DNS (intranet.demo.test -> 10.20.30.40)",
@@ -103,8 +120,10 @@ def _describe(answer: dict[str, Any]) -> str:
     return f"{answer.get('error')}: {answer.get('detail')}"
 
 
-async def _run(capsule_path: Path, log: bool) -> int:
+async def _run(capsule_path: Path, log: bool, trail_dir: Path) -> int:
     # Imported here: the wasm runtime is only needed when the demo actually runs.
+    from astrid_host._audit._trail import AuditTrail
+    from astrid_host._core._secrets import Secret
     from astrid_host._net._backend import StaticResolver
     from astrid_host._net._demo_server import serve_demo
     from astrid_host._wasm._bindings_rt import Err
@@ -120,17 +139,24 @@ async def _run(capsule_path: Path, log: bool) -> int:
     egress.addHandler(handler)
     egress.setLevel(logging.INFO)
     failures = 0
+    token = os.urandom(16).hex().encode()
+    trail = AuditTrail(trail_dir / "audit.jsonl", key=os.urandom(32), durability="none")
     try:
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(serve_demo)
+            server = await nursery.start(serve_demo, token)
             resolver = StaticResolver({"api.demo.test": ["127.0.0.1"],
                                        "intranet.demo.test": ["10.20.30.40"]})
             policy = EgressPolicy.parse(["http://*:*"], methods=["GET", "HEAD"])
+            origin = f"http://api.demo.test:{server.port}"
             print(f"demo server on http://127.0.0.1:{server.port} (reached as api.demo.test)")
             print("capsule policy: http://*:* (any http host), methods GET and HEAD")
+            print(f"capsule secret: {SECRET_NAME} (a random token), may be sent to {origin} only")
+            print(f"audit trail: {trail.path} (keyed, verified at the end)")
             print(f"loading {capsule_path} ...", flush=True)
-            async with Host(resolver=resolver, classifier=demo_classifier) as host:
-                capsule = await host.load(capsule_path, policy=policy, name="example")
+            secrets = {SECRET_NAME: Secret(token, origins=[origin])}
+            async with Host(resolver=resolver, classifier=demo_classifier, audit=trail) as host:
+                capsule = await host.load(capsule_path, policy=policy, name="example",
+                                          secrets=secrets)
                 world = CapsuleWorld(capsule)
                 load = host.last_load
                 if load is not None:
@@ -143,15 +169,50 @@ async def _run(capsule_path: Path, log: bool) -> int:
                     except Err as err:  # the capsule itself reported bad input
                         answer = {"ok": False, "error": "capsule-error", "detail": err.value}
                     got = "ok" if answer.get("ok") else str(answer.get("error"))
+                    if got == "ok" and step.status not in (None, answer.get("status")):
+                        got = f"HTTP {answer.get('status')}"
                     verdict = "as expected" if got == step.expect else f"EXPECTED {step.expect}"
                     failures += got != step.expect
                     print(f"    -> {_describe(answer)}  [{verdict}]", flush=True)
+                    if step.status is not None:
+                        failures += not _secret_kept(server.authorized, answer, token)
                 await capsule.aclose()
             nursery.cancel_scope.cancel()
     finally:
         egress.removeHandler(handler)
+    assert isinstance(trail.key, bytes)
+    failures += not _verify_trail(Path(trail.path), trail.key)
     print(f"\n{'all steps behaved as expected' if not failures else f'{failures} step(s) did not'}")
     return 1 if failures else 0
+
+
+def _secret_kept(authorized: list[bool], answer: dict[str, Any], token: bytes) -> bool:
+    """Print and check what the secret step showed: the server got the token, the capsule
+    did not."""
+    received = bool(authorized) and authorized[-1]
+    seen = token.decode() in json.dumps(answer)
+    print(f"    server: {'received the right token' if received else 'DID NOT get the token'}"
+          f"; capsule: {'SAW the token' if seen else 'never saw it (it wrote a placeholder)'}")
+    return received and not seen
+
+
+def _verify_trail(path: Path, key: bytes) -> bool:
+    """Verify the demo's trail (chain and MACs) and show the secret step's decision record."""
+    from astrid_host._audit._read import iter_lines, verify_files
+    from astrid_host._cli._audit import describe
+    from astrid_host._core._audit_records import parse_line
+
+    report = verify_files([path], key)
+    print(f"\n[audit] {path}")
+    if report.problem is not None:
+        print(f"    -> FAILED {report.problem}")
+        return False
+    records = [parse_line(data) for _, data, _ in iter_lines(path)]
+    with_secret = next((r for r in records if r.get("secrets")), None)
+    if with_secret is not None:
+        print(f"    {describe(with_secret)}")
+    print(f"    -> {report.records} records verified (hash chain and HMAC)  [as expected]")
+    return with_secret is not None
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -161,4 +222,5 @@ def demo_command(args: argparse.Namespace) -> int:
         print("the example capsule is not built: run `./dev guests --only example` "
               "(or pass --capsule PATH)", file=sys.stderr)
         return 2
-    return trio.run(_run, path, not args.quiet_log)
+    with tempfile.TemporaryDirectory(prefix="astrid-demo-audit-") as trail_dir:
+        return trio.run(_run, path, not args.quiet_log, Path(trail_dir))

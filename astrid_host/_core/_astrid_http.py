@@ -25,6 +25,7 @@ from astrid_host._core._model import (
 )
 from astrid_host._core._wit_astrid_http import (
     HostErrorCode,
+    HttpMethod,
     HttpRequestData,
     HttpResponseData,
     KeyValuePair,
@@ -32,9 +33,14 @@ from astrid_host._core._wit_astrid_http import (
 from astrid_host._core._wit_astrid_http import RedirectPolicy as UpstreamRedirect
 from astrid_host._core._wit_astrid_http import RequestOptions as UpstreamOptions
 from astrid_host._core._wit_astrid_http import ResponseMeta as UpstreamMeta
+from astrid_host._core._wit_astrid_http_1_0 import HostErrorCode as HostErrorCode10
+from astrid_host._core._wit_astrid_http_1_0 import HttpRequestData as HttpRequestData10
+from astrid_host._core._wit_astrid_http_1_0 import HttpResponseData as HttpResponseData10
+from astrid_host._core._wit_astrid_http_1_0 import KeyValuePair as KeyValuePair10
 
-__all__ = ["BUFFERED_DEFAULTS", "ERROR_TABLE", "U32_MAX", "headers_to_upstream",
-           "request_from_upstream", "response_to_upstream", "to_upstream_error"]
+__all__ = ["BUFFERED_DEFAULTS", "DOWN_TO_1_0", "ERROR_TABLE", "U32_MAX", "error_to_1_0",
+           "headers_to_1_0", "headers_to_upstream", "request_from_1_0", "request_from_upstream",
+           "response_to_1_0", "response_to_upstream", "to_upstream_error"]
 
 #: Our `error-code` case → upstream's arm. Cases whose arm carries a string pass our text.
 #: Two outcomes need more than our case to be told apart (see :func:`to_upstream_error`):
@@ -200,3 +206,44 @@ def response_to_upstream(resp: Response) -> HttpResponseData:
     return HttpResponseData(resp.status, headers_to_upstream(resp.headers), resp.body,
                             UpstreamMeta(meta.final_url, meta.redirect_count, meta.elapsed_ms,
                                          meta.wire_bytes))
+
+
+# --- astrid:http@1.0.0 -------------------------------------------------------------------------
+
+#: 1.1.0 arms that 1.0.0 lacks → the 1.0.0 arm (upstream's kernel maps them so, in
+#: ``astrid-capsule`` ``engine/wasm/host/http/mod.rs``); a text makes a ``protocol(text)``.
+#: Every other arm has the same name in both versions.
+DOWN_TO_1_0: Mapping[str, tuple[str, str | None]] = {
+    "redirect-blocked": ("airlock-rejected", None),
+    "too-many-redirects": ("protocol", "too many redirects"),
+    "scheme-denied": ("invalid-request", None),
+    "integrity-mismatch": ("protocol", "integrity mismatch"),
+    "decompression-bomb": ("body-too-large", None),
+}
+
+
+def error_to_1_0(code: HostErrorCode) -> HostErrorCode10:
+    """A 1.1.0 `error-code` as 1.0.0's (:data:`DOWN_TO_1_0`)."""
+    arm, text = DOWN_TO_1_0.get(code.case, (code.case, None))
+    if text is not None:
+        return HostErrorCode10(arm, text)
+    if arm in ("protocol", "unknown"):
+        return HostErrorCode10(arm, str(code.payload))
+    return HostErrorCode10(arm)
+
+
+def request_from_1_0(data: HttpRequestData10) -> HttpRequestData:
+    """A 1.0.0 request in 1.1.0's shape (the records are the same)."""
+    method = data.method
+    return HttpRequestData(data.url, HttpMethod(method.case, method.payload),
+                           tuple(KeyValuePair(h.key, h.value) for h in data.headers), data.body)
+
+
+def headers_to_1_0(headers: tuple[KeyValuePair, ...]) -> tuple[KeyValuePair10, ...]:
+    """1.1.0 header pairs as 1.0.0's (the same record)."""
+    return tuple(KeyValuePair10(h.key, h.value) for h in headers)
+
+
+def response_to_1_0(data: HttpResponseData) -> HttpResponseData10:
+    """A 1.1.0 buffered response as 1.0.0's (no `meta`)."""
+    return HttpResponseData10(data.status, headers_to_1_0(data.headers), data.body)

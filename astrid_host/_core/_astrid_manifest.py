@@ -57,23 +57,33 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import PurePosixPath
 from typing import Any
 
-from astrid_host._core._policy import EgressPolicy, PolicyError, parse_rule
-from astrid_host._core._url import InvalidUrl, _parse_host
+from astrid_host._core._classify import classify_ip
+from astrid_host._core._policy import (
+    Classifier,
+    EgressPolicy,
+    PolicyDecision,
+    PolicyError,
+    PolicyReason,
+    parse_rule,
+)
+from astrid_host._core._url import InvalidUrl, ParsedUrl, _parse_host
 
 __all__ = [
     "DEFAULT_PRIORITY",
+    "MANIFEST_NAME",
     "AstridManifest",
     "AstridManifestError",
     "Component",
     "ConfigError",
     "EnvVar",
     "Interceptor",
+    "NarrowedPolicy",
     "Package",
     "TopicAcl",
     "TopicVerdict",
@@ -85,6 +95,8 @@ __all__ = [
     "toml_default_text",
 ]
 
+#: The manifest's file name in a capsule directory.
+MANIFEST_NAME = "Capsule.toml"
 #: Hook handlers without a ``priority`` run at this one (lower runs first).
 DEFAULT_PRIORITY = 100
 #: Upstream's limits on a topic (``astrid:ipc``): bytes and dot-separated segments.
@@ -245,6 +257,28 @@ class AstridManifest:
         operator's ``local`` allowance."""
         return EgressPolicy.parse(self.egress_rules(), methods=["*"], local=local)
 
+    @property
+    def secret_names(self) -> tuple[str, ...]:
+        """The ``[env]`` keys of ``type = "secret"``: the secret names the capsule declares
+        (pass them as ``Host.load(declared_secrets=...)``; the values go in ``secrets=``)."""
+        return tuple(var.key for var in self.env if var.secret)
+
+    def policy_under(self, operator: EgressPolicy | None) -> EgressPolicy:
+        """The capsule's policy under the operator's: the operator can only narrow it.
+
+        ``operator``'s ``local`` entries are the operator's local allowance (a manifest cannot
+        grant one); its rules and methods, when it has rules, must allow a request too
+        (:class:`NarrowedPolicy`). ``None``: the manifest's ``net`` alone.
+        """
+        if operator is None:
+            return self.egress_policy()
+        base = EgressPolicy(tuple(parse_rule(r) for r in self.egress_rules()),
+                            any_method=True, local=operator.local)
+        if not operator.rules:
+            return base
+        return NarrowedPolicy(base.rules, base.methods, base.any_method, base.local,
+                              narrow=operator)
+
     def handlers_for(self, topic: str) -> tuple[Interceptor, ...]:
         """The hook handlers a message on ``topic`` goes to, in dispatch order."""
         return tuple(i for i in self.interceptors if handler_matches(i.topic, topic))
@@ -276,6 +310,31 @@ class AstridManifest:
         if missing or unknown or invalid:
             raise ConfigError(tuple(missing), unknown, tuple(invalid))
         return resolved
+
+
+@dataclass(frozen=True)
+class NarrowedPolicy(EgressPolicy):
+    """An upstream capsule's policy narrowed by the operator's: a request must pass both
+    the capsule's ``net`` rules (with the operator's local allowance) and one of the operator's
+    rules and methods."""
+
+    narrow: EgressPolicy = field(default_factory=EgressPolicy)
+
+    def check(self, url: ParsedUrl, method: str, *,
+              classifier: Classifier = classify_ip) -> PolicyDecision:
+        decision = super().check(url, method, classifier=classifier)
+        if not decision.allowed:
+            return decision
+        # Only the operator's rules and methods narrow; its local entries (already part of
+        # this policy) say where a name may be reached, not that it may be.
+        narrow = self.narrow
+        if not narrow.any_method and method not in narrow.methods:
+            return PolicyDecision(False, PolicyReason.METHOD,
+                                  f"method {method!r} is not in the operator's allowed methods")
+        if not any(rule.matches(url) for rule in narrow.rules):
+            return PolicyDecision(False, PolicyReason.NO_RULE,
+                                  f"no operator rule allows {url.scheme}://{url.authority}")
+        return decision
 
 
 # --- topics -----------------------------------------------------------------------------------

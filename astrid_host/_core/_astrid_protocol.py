@@ -37,6 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from astrid_host._core._astrid_state import Published
+
 __all__ = [
     "DESCRIBE_ACTION",
     "DESCRIBE_REQUEST_TOPIC",
@@ -49,11 +51,14 @@ __all__ = [
     "HookResult",
     "InvalidToolCall",
     "ToolCall",
+    "ToolCallDenied",
     "ToolDescriptor",
     "ToolFailed",
     "ToolResult",
+    "TriggerResult",
     "parse_tool_describe",
     "parse_tool_result",
+    "tool_result_of",
 ]
 
 TOOL_ACTION_PREFIX = "tool_execute_"
@@ -85,6 +90,17 @@ class ToolFailed(Exception):
         self.call_id = call_id
         self.message = message
         super().__init__(f"tool call {call_id} failed: {message}")
+
+
+class ToolCallDenied(Exception):
+    """The capsule answered a tool call with ``deny`` and published no result (an unknown tool,
+    arguments it cannot read); ``reason`` is its ``data``."""
+
+    def __init__(self, tool_name: str, reason: str | None) -> None:
+        self.tool_name = tool_name
+        self.reason = reason
+        super().__init__(f"the capsule denied the call of tool {tool_name!r}"
+                         + (f": {reason}" if reason else ""))
 
 
 def _dumps(value: Any) -> str:
@@ -283,3 +299,30 @@ class HookResult:
     def json(self) -> Any:
         """``data`` decoded (``None`` when absent). :class:`CapsuleProtocolError` if not JSON."""
         return None if self.data is None else _loads(self.data, "the hook result data")
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    """What one ``astrid-hook-trigger`` call came to: the ``capsule-result`` and the messages
+    the capsule published during it, in order."""
+
+    result: HookResult
+    messages: tuple[Published, ...] = ()
+
+
+def tool_result_of(call: ToolCall, trigger: TriggerResult) -> ToolResult:
+    """The result of ``call`` among what its trigger published.
+
+    Raises :class:`ToolCallDenied` when the capsule denied the call without a result, and
+    :class:`CapsuleProtocolError` when it published none, several, or a malformed one.
+    """
+    topics = (call.result_topic, SHARED_RESULT_TOPIC)
+    found = [parse_tool_result(m.topic, m.payload, call)
+             for m in trigger.messages if m.topic in topics]
+    if not found and trigger.result.denied:
+        raise ToolCallDenied(call.tool_name, trigger.result.data)
+    if len(found) != 1:
+        raise CapsuleProtocolError(
+            f"the capsule published {len(found)} results for call {call.call_id!r} of "
+            f"{call.tool_name!r} on {call.result_topic!r}, not one")
+    return found[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from astrid_host._core._astrid_kv import KvStore
 from astrid_host._core._astrid_manifest import TopicAcl, TopicVerdict
 
 __all__ = ["MAX_MESSAGES", "MAX_PAYLOAD_BYTES", "MAX_RANDOM_BYTES", "AstridState",
@@ -48,11 +49,13 @@ class AstridState:
     config: what `get-config` answers (the manifest's `[env]` resolved with the operator's
         values); a key not in it reads as `none`.
     publish: the topic ACL (``None``: the capsule may publish nothing).
+    kv: the capsule's `astrid:kv` store (``None``: every kv call is ``unknown``).
     """
 
     name: str
     config: Mapping[str, str] = field(default_factory=dict)
     publish: TopicAcl | None = None
+    kv: KvStore | None = None
     messages: list[Published] = field(default_factory=list)
 
     def take_messages(self) -> list[Published]:

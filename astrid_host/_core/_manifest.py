@@ -10,6 +10,7 @@ A manifest sits next to a component and says what the capsule needs::
     [capabilities]
     net = ["https://api.example.com"]  # egress rules, the EgressPolicy syntax
     methods = ["GET"]                  # optional; the policy's default methods otherwise
+    secrets = ["api_key"]              # optional; the only secret names it may use
 
     [limits]                           # all optional
     memory = "64MiB"
@@ -20,9 +21,11 @@ A manifest sits next to a component and says what the capsule needs::
 
 A manifest only *asks*: :meth:`Manifest.limits_under` gives each limit the smaller of the
 request and the operator's configuration, and it cannot grant the local allowance (loopback,
-private networks), which only the operator's code can. Unknown keys and bad values raise
-:class:`ManifestError` with ``file:line``. Parsing is pure; :func:`load_manifest` only reads
-the file.
+private networks), which only the operator's code can. It may declare the names of the secrets
+the capsule writes as ``{{secret:NAME}}`` (then only those may be used), never their values:
+the operator gives values and binds them to origins (see ``docs/secrets.md``). Unknown keys
+and bad values raise :class:`ManifestError` with ``file:line``. Parsing is pure;
+:func:`load_manifest` only reads the file.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from typing import Any
 
 from astrid_host._core._limits import Limits
 from astrid_host._core._policy import EgressPolicy, PolicyError, parse_method
+from astrid_host._core._secrets import SecretError, validate_secret_name
 
 __all__ = [
     "LIMIT_KEYS",
@@ -135,7 +139,7 @@ LIMIT_KEYS: dict[str, tuple[str, Callable[[Any], float | int]]] = {
 }
 
 _PACKAGE_KEYS = ("name", "version", "component")
-_CAPABILITY_KEYS = ("net", "methods")
+_CAPABILITY_KEYS = ("net", "methods", "secrets")
 _TABLES = {"package": _PACKAGE_KEYS, "capabilities": _CAPABILITY_KEYS,
            "limits": tuple(LIMIT_KEYS)}
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -148,6 +152,8 @@ class Manifest:
 
     ``component`` is resolved against the manifest's directory. ``limits`` holds only what
     the manifest asked for, as :class:`Limits` field → value; see :meth:`limits_under`.
+    ``secrets``: the secret names the capsule declares (``None``: it declares none, and may
+    use every secret the operator gives it).
     """
 
     path: str
@@ -157,6 +163,7 @@ class Manifest:
     net: tuple[str, ...] = ()
     methods: tuple[str, ...] | None = None
     limits: dict[str, float | int] = field(default_factory=dict)
+    secrets: tuple[str, ...] | None = None
 
     def policy(self, local: tuple[str, ...] | list[str] = ()) -> EgressPolicy:
         """The capsule's egress policy; ``local`` is the operator's local allowance."""
@@ -269,6 +276,17 @@ def parse_manifest(text: str, path: str = "Capsule.toml") -> Manifest:
         EgressPolicy.parse([], methods=methods)
     except PolicyError as exc:
         raise fail("capabilities", "methods", f"[capabilities] methods: {exc}") from None
+    secrets = caps.get("secrets")
+    if secrets is not None and (not isinstance(secrets, list)
+                                or not all(isinstance(n, str) for n in secrets)):
+        raise fail("capabilities", "secrets",
+                   "[capabilities] secrets must be a list of secret names (never values)")
+    for secret in secrets or ():
+        try:
+            validate_secret_name(secret)
+        except SecretError as exc:
+            raise ManifestError(path, lines.value("capabilities", "secrets", f'"{secret}"'),
+                                f"[capabilities] secrets: {exc}") from None
 
     limits: dict[str, float | int] = {}
     for key, value in data.get("limits", {}).items():
@@ -284,7 +302,8 @@ def parse_manifest(text: str, path: str = "Capsule.toml") -> Manifest:
 
     return Manifest(path=path, name=package["name"], version=package["version"],
                     component=component, net=tuple(net),
-                    methods=None if methods is None else tuple(methods), limits=limits)
+                    methods=None if methods is None else tuple(methods), limits=limits,
+                    secrets=None if secrets is None else tuple(dict.fromkeys(secrets)))
 
 
 def load_manifest(path: str | Path) -> Manifest:

@@ -31,6 +31,10 @@ Redirect decisions and their sources:
   body: a 307/308 to another origin for a request with a body is refused (``redirect-blocked``).
   The capsule may opt in with ``redirect-policy.manual`` and send the request there itself, so
   the decision to hand a body or a credential to a host it never named is always the capsule's.
+  The one exception to the safelist is a header holding a ``{{secret:NAME}}`` placeholder: it
+  goes on in its placeholder form, and ``Secrets.for_redirect`` (``_core/_secrets.py``), which
+  the engine applies to every redirect hop before sending it, keeps it only when every secret
+  in it is bound to the new origin (and names it as dropped otherwise).
 - Endpoints reached through the operator's local allowance never follow redirects, and no
   redirect leads into the allowance.
 - With ``https-only`` every hop must be https.
@@ -56,6 +60,7 @@ from astrid_host._core._model import (
     RequestPart,
 )
 from astrid_host._core._policy import PolicyDecision, PolicyReason
+from astrid_host._core._secrets import PLACEHOLDER_OPEN
 from astrid_host._core._url import DEFAULT_MAX_LENGTH, InvalidUrl, ParsedUrl, parse_url
 
 __all__ = [
@@ -94,7 +99,9 @@ REDIRECT_STATUSES: frozenset[int] = frozenset({301, 302, 303, 307, 308})
 #: credentials (``Authorization``, ``Cookie``), custom headers (``X-Api-Key``, ...), ``Referer``
 #: and ``Origin`` (they name the first host), the body's headers (no body crosses origins), and
 #: the conditional ``If-*`` headers: their validators belong to the origin that issued them (an
-#: ETag can be an identifier, and another origin's 304 against it would be wrong).
+#: ETag can be an identifier, and another origin's 304 against it would be wrong). Headers
+#: holding a secret placeholder are judged by the secrets' origins instead (see
+#: :func:`carried_headers`).
 CROSS_ORIGIN_HEADERS: frozenset[bytes] = frozenset({
     b"accept", b"accept-language", b"accept-encoding", b"user-agent", b"cache-control",
     b"pragma", b"range",
@@ -173,7 +180,7 @@ class Refusal:
     url: the hop's URL for the log (redacted; the URL or ``Location`` text, redacted, when
       unusable). method: the method the hop would have used. reason: a stable key for the
     decision line. code: the error the capsule gets. policy: the policy's decision when it was
-    the refusal.
+    the refusal. target: the parsed URL, when it could be parsed (for the audit record).
     """
 
     url: str
@@ -181,6 +188,7 @@ class Refusal:
     reason: str
     code: ErrorCode
     policy: PolicyDecision | None = None
+    target: ParsedUrl | None = None
 
     def decision(self, capsule: str) -> EgressDecision:
         """The refusal's decision line."""
@@ -216,7 +224,8 @@ def plan_request(req: Request, limits: Limits, check: Check, *,
                        ErrorCode.invalid_request(RequestPart.URL, str(e)))
     if url.username or url.password:
         return Refusal(url.redacted(), req.method, "credentials-in-url", ErrorCode.invalid_request(
-            RequestPart.URL, "credentials in the URL are not sent; use an Authorization header"))
+            RequestPart.URL, "credentials in the URL are not sent; use an Authorization header"),
+            target=url)
     decision = check(url, req.method)
     if not decision.allowed:
         code = ErrorCode.denied(f"{decision.reason_key}: {decision.detail}")
@@ -224,10 +233,10 @@ def plan_request(req: Request, limits: Limits, check: Check, *,
             a = decision.address
             code = ErrorCode.destination_prohibited(url.host, (
                 AddressVerdict(str(a.address), a.verdict.reason.value),))
-        return Refusal(url.redacted(), req.method, decision.reason_key, code, decision)
+        return Refusal(url.redacted(), req.method, decision.reason_key, code, decision, url)
     if opts.https_only and url.scheme != "https":
         return Refusal(url.redacted(), req.method, "https-only", ErrorCode.denied(
-            "https-only: the request refuses http: URLs"), decision)
+            "https-only: the request refuses http: URLs"), decision, url)
     return Hop(url, NextRequest(wire.method, wire.headers, req.body), decision, streamed)
 
 
@@ -247,13 +256,16 @@ def carried_headers(headers: Headers, *, cross_origin: bool, body_kept: bool) ->
     """The request headers that go on to the next hop, in their order.
 
     When the redirect drops the body (301/302/303) the headers describing it go too; across
-    origins only :data:`CROSS_ORIGIN_HEADERS` remain.
+    origins only :data:`CROSS_ORIGIN_HEADERS` remain, and the headers holding a secret
+    placeholder, which the engine's ``Secrets.for_redirect`` keeps or drops by the secrets'
+    origins.
     """
     out = headers
     if not body_kept:
         out = tuple((n, v) for n, v in out if n.lower() not in _BODY_HEADERS)
     if cross_origin:
-        out = tuple((n, v) for n, v in out if n.lower() in CROSS_ORIGIN_HEADERS)
+        out = tuple((n, v) for n, v in out
+                    if n.lower() in CROSS_ORIGIN_HEADERS or PLACEHOLDER_OPEN in v)
     return out
 
 
@@ -340,9 +352,10 @@ def plan_redirect(
     method = rewrite_method(status, sent.method)[0].decode("latin-1")
     target = _locate(url, locations[0], method, rules.max_url_bytes)
     shown = target.url if isinstance(target, Refusal) else target.redacted()
+    parsed = None if isinstance(target, Refusal) else target
 
     def refuse(reason: str, code: ErrorCode, policy: PolicyDecision | None = None) -> Refusal:
-        return Refusal(shown, method, reason, code, policy)
+        return Refusal(shown, method, reason, code, policy, parsed)
 
     if rules.policy is RedirectPolicy.ERROR:
         return refuse("redirect-policy-error", ErrorCode.redirect_blocked(

@@ -22,8 +22,11 @@ Decisions and their sources:
   missing credential is a visible error, not a silent anonymous request.
 - On a redirect the headers that carried a secret are re-substituted from the capsule's
   placeholder form only when the new origin is allowed for *every* secret in them; otherwise
-  they are dropped (and stay dropped for later hops). Credential headers (``Authorization``,
-  ``Cookie``) are dropped on any cross-origin hop before that, by the redirect rules.
+  they are dropped (and stay dropped for later hops). This is the one exception to the
+  redirect rules' cross-origin safelist (``_core/_redirects.py``), which lets such headers
+  through to be judged here, ``Authorization`` and ``Cookie`` included: the operator bound the
+  secret to the new origin, so sending it there is what the operator allowed. Every other
+  header the safelist drops stays dropped.
 - The audit trail and logs see headers in their placeholder form (what the capsule wrote) or
   with ``[redacted]`` values, never the substituted value.
 
@@ -42,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from astrid_host._core._headers import _FIELD_VALUE
-from astrid_host._core._model import ErrorCode, HttpError, RequestPart
+from astrid_host._core._model import ErrorCode, HttpError, InvalidRequest, RequestPart
 from astrid_host._core._policy import PolicyError, Rule, parse_rule
 from astrid_host._core._url import ParsedUrl
 
@@ -138,6 +141,26 @@ class Secret:
     def wipe(self) -> None:
         """Overwrite the value in place with zeros; the secret is unusable afterwards."""
         self._value[:] = bytes(len(self._value))
+
+    def copy(self) -> Secret:
+        """A secret with the same origins and its own copy of the value (wiping one leaves the
+        other intact)."""
+        twin = Secret.__new__(Secret)
+        twin._value = bytearray(self._value)
+        twin.origins = self.origins
+        return twin
+
+    def _texts(self) -> tuple[str, ...]:
+        """The value as text, the ways host-written text can hold it (Latin-1 and UTF-8)."""
+        raw = bytes(self._value)
+        if not any(raw):
+            return ()
+        texts = {raw.decode("latin-1")}
+        try:
+            texts.add(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass
+        return tuple(texts)
 
     def __repr__(self) -> str:
         return f"Secret(origins={[r.text for r in self.origins]!r}, value=<hidden>)"
@@ -379,6 +402,35 @@ class Secrets:
         """Wipe every value (when the capsule is closed)."""
         for secret in self.values.values():
             secret.wipe()
+
+    def copy(self) -> Secrets:
+        """The same secrets holding their own copies of the values: what one capsule keeps and
+        wipes when it closes, leaving the operator's :class:`Secret` objects usable."""
+        return Secrets({name: s.copy() for name, s in self.values.items()}, self.declared)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every occurrence of a secret value replaced by ``[redacted]``.
+
+        For text the host writes itself from what a server sent (an error's detail, a
+        ``Location`` in a log line, ``final-url``): an origin that received a value can echo
+        it back. Exact occurrences only (a value the server transformed is not recognised).
+        """
+        for secret in self.values.values():
+            for needle in secret._texts():
+                text = text.replace(needle, REDACTED)
+        return text
+
+    def scrub_error(self, code: ErrorCode) -> ErrorCode:
+        """``code`` with :meth:`scrub` applied to its text (the same object when unchanged)."""
+        payload = code.payload
+        if isinstance(payload, str):
+            clean = self.scrub(payload)
+            return code if clean == payload else ErrorCode(code.case, clean)
+        if isinstance(payload, InvalidRequest):
+            detail = self.scrub(payload.detail)
+            if detail != payload.detail:
+                return ErrorCode.invalid_request(payload.part, detail)
+        return code
 
 
 def redact_headers(

@@ -18,7 +18,10 @@ change the destination (DNS rebinding). The stream answers
 What a hop resolved and connected to also reaches the engine when the hop fails (DNS answered
 but every connect was refused, the TLS handshake failed, the server never answered): the engine
 puts a fresh :class:`HopTrace` in :data:`TRACE` before each hop, and the backend reports into it
-(see :class:`HopTrace`).
+(see :class:`HopTrace`). The trace also lets the engine put the hop on the record before its
+first byte: the backend awaits :meth:`HopTrace.reached` once a connection is made (before a TLS
+handshake) and before every write, and a failure there (the audit trail cannot be written)
+closes the connection unused.
 """
 
 from __future__ import annotations
@@ -73,12 +76,24 @@ class HopTrace:
     address once connected, and a stream reports its own whenever it carries a request (that
     covers a pooled connection, for which nothing is resolved). After a failure the trace still
     holds what was resolved and, if a connection was made, the address chosen.
+
+    on_reach: awaited once, with the connection's resolution, the first time the hop reaches a
+    connection it is about to send on (:meth:`reached`); it may raise ``HttpError`` to stop the
+    hop before anything of it is sent.
     """
 
-    __slots__ = ("resolution",)
+    __slots__ = ("_on_reach", "resolution")
 
-    def __init__(self) -> None:
+    def __init__(self, on_reach: Callable[[Resolution], Awaitable[None]] | None = None) -> None:
         self.resolution: Resolution | None = None
+        self._on_reach = on_reach
+
+    async def reached(self, resolution: Resolution) -> None:
+        """The hop is about to send on a connection pinned to ``resolution.chosen``."""
+        self.resolution = resolution
+        hook, self._on_reach = self._on_reach, None
+        if hook is not None:
+            await hook(resolution)
 
 
 #: The trace of the hop in flight in the current task (``None``: nobody is listening).
@@ -90,6 +105,12 @@ def _report(resolution: Resolution) -> None:
     trace = TRACE.get()
     if trace is not None:
         trace.resolution = resolution
+
+
+async def _reach(resolution: Resolution) -> None:
+    trace = TRACE.get()
+    if trace is not None:
+        await trace.reached(resolution)
 
 
 class Resolver(abc.ABC):
@@ -289,8 +310,9 @@ class PinnedStream(AnyIOStream):
 
     async def write(self, buffer: bytes,
                     timeout: float | None = None) -> None:  # noqa: ASYNC109 -- httpcore's
-        """Send ``buffer``; tells the hop in flight which connection carries it."""
-        _report(self.resolution)
+        """Send ``buffer``; tells the hop in flight which connection carries it (and waits
+        until the hop is on the record, the first time)."""
+        await _reach(self.resolution)
         try:
             await super().write(buffer, timeout)
         except httpcore.WriteError:
@@ -380,6 +402,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         if not candidates:
             raise ProhibitedDestination(resolution)
         failures: list[tuple[AddressCheck, OSError]] = []
+        connected: tuple[anyio.abc.ByteStream, Resolution] | None = None
         try:
             with anyio.fail_after(timeout):
                 for check in candidates:
@@ -390,12 +413,21 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
                         continue
                     for option in socket_options or ():
                         stream.extra(anyio.abc.SocketAttribute.raw_socket).setsockopt(*option)
-                    pinned = Resolution(resolution.host, resolution.addresses, check.address,
-                                        check.via_local)
-                    _report(pinned)
-                    return PinnedStream(stream, pinned)
+                    connected = stream, Resolution(resolution.host, resolution.addresses,
+                                                   check.address, check.via_local)
+                    break
         except TimeoutError:
             raise HttpError(ErrorCode.timeout(TimeoutPhase.CONNECT)) from None
+        if connected is not None:
+            stream, pinned = connected
+            try:
+                # Before the TLS handshake: the hop is on the record before anything of it
+                # (its SNI included) leaves.
+                await _reach(pinned)
+            except BaseException:
+                await anyio.aclose_forcefully(stream)
+                raise
+            return PinnedStream(stream, pinned)
         detail = "; ".join(f"{c.address}: {e.strerror or e}" for c, e in failures)
         detail = f"{resolution.host}:{port}: {detail}"
         if all(e.errno == errno.ECONNREFUSED for _, e in failures):

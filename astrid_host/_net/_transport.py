@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import logging
 import ssl
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Sequence
 
 import certifi
 import httpcore
@@ -60,11 +60,12 @@ def default_ssl_context() -> ssl.SSLContext:
     return ctx
 
 
-def frame(hop: Hop, body: Body, *, decompress: bool, deadlines: Deadlines) -> httpcore.Request:
-    """The request that goes on the wire for ``hop``: its headers as the planner left them,
-    then the host's (``Host`` first; the framing is the host's, so the capsule may not send
-    these headers, see ``_core/_headers.py``)."""
-    url, method, headers = hop.url, hop.request.method, hop.request.headers
+def frame(hop: Hop, body: Body, *, headers: Sequence[tuple[bytes, bytes]], decompress: bool,
+          deadlines: Deadlines) -> httpcore.Request:
+    """The request that goes on the wire for ``hop``: ``headers`` (the hop's, as the planner
+    left them, with their secrets filled in), then the host's (``Host`` first; the framing is
+    the host's, so the capsule may not send these headers, see ``_core/_headers.py``)."""
+    url, method = hop.url, hop.request.method
     extra: list[tuple[bytes, bytes]] = []
     if decompress and not header_values(headers, b"accept-encoding"):
         extra.append((b"Accept-Encoding", b"gzip, deflate"))

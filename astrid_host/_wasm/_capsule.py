@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,18 @@ import trio
 from wasmtime import Store, WasiConfig, WasmtimeError
 from wasmtime.component import Component, Instance, Linker
 
+from astrid_host._core._astrid_protocol import (
+    DESCRIBE_ACTION,
+    CapsuleDescription,
+    CapsuleProtocolError,
+    HookResult,
+    ToolCall,
+    ToolResult,
+    TriggerResult,
+    parse_tool_describe,
+    tool_result_of,
+)
+from astrid_host._core._astrid_state import AstridState
 from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._deadline import CANCEL_GRACE_S, Budget, EpochTicker, classify_trap
@@ -59,7 +73,10 @@ from astrid_host._wasm._wasmtime_patches import BoundExport, watch_epochs
 if TYPE_CHECKING:
     from wasmtime import Engine
 
-__all__ = ["CANCEL_GRACE_S", "Capsule", "EpochTicker", "classify_trap"]
+__all__ = ["CANCEL_GRACE_S", "HOOK_EXPORT", "Capsule", "EpochTicker", "classify_trap"]
+
+#: The export upstream Astrid's kernel calls for hooks and tools (``astrid:guest``).
+HOOK_EXPORT = "astrid-hook-trigger"
 
 log = logging.getLogger("astrid_host.wasm")
 
@@ -149,24 +166,28 @@ class Capsule:
         self._loop.check(f"capsule {self.name!r}: call({export!r})")
         self._check_open()
         async with self._lock:
-            self._check_open()
-            live = self._live
-            if live is None:
-                live = await self._instantiate()
-                self._check_open()  # aclose may have come while the Store was being built
-            if holds_foreign_resource(args, live.store):
-                # Handing wasmtime a handle of another Store fails inside the guest call and
-                # would poison this healthy Store; refuse it here instead.
-                raise StaleResource(self.name, export)
-            live.session.begin_call()
-            result = await self._run_guest(live, self._enter, live, export, args)
-            if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
-                message = result.error.message
-                if self._closed:
-                    raise CapsuleClosed(self.name) from None
-                raise CapsuleTrap(classify_trap(message), export, message,
-                                  memory_limit=self.limits.memory_bytes) from None
-            return result.unwrap()
+            return await self._call_locked(export, args)
+
+    async def _call_locked(self, export: str, args: tuple[Any, ...]) -> Any:
+        """:meth:`call`, with ``self._lock`` held by the caller."""
+        self._check_open()
+        live = self._live
+        if live is None:
+            live = await self._instantiate()
+            self._check_open()  # aclose may have come while the Store was being built
+        if holds_foreign_resource(args, live.store):
+            # Handing wasmtime a handle of another Store fails inside the guest call and
+            # would poison this healthy Store; refuse it here instead.
+            raise StaleResource(self.name, export)
+        live.session.begin_call()
+        result = await self._run_guest(live, self._enter, live, export, args)
+        if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
+            message = result.error.message
+            if self._closed:
+                raise CapsuleClosed(self.name) from None
+            raise CapsuleTrap(classify_trap(message), export, message,
+                              memory_limit=self.limits.memory_bytes) from None
+        return result.unwrap()
 
     async def _run_guest(self, live: _Live | None, fn: Callable[..., Any],
                          *args: Any) -> outcome.Outcome[Any]:
@@ -234,6 +255,57 @@ class Capsule:
                                   result.error.message,
                                   memory_limit=self.limits.memory_bytes) from None
             result.unwrap()
+
+    async def trigger(self, action: str, payload: bytes | str | Mapping[str, Any] | list[Any]
+                      ) -> TriggerResult:
+        """Call an upstream Astrid capsule's ``astrid-hook-trigger(action, payload)``.
+
+        ``payload`` is sent as is when bytes, UTF-8 encoded when text, and as compact JSON
+        otherwise. Returns the ``capsule-result`` and the messages the capsule published during
+        this call, in order (a capsule loaded without Astrid state may publish none). Raises
+        what :meth:`call` raises, and :class:`ExportNotFound` for a capsule without the hook.
+        """
+        if isinstance(payload, str):
+            data = payload.encode("utf-8")
+        elif isinstance(payload, (bytes, bytearray)):
+            data = bytes(payload)
+        else:
+            data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"),
+                              allow_nan=False).encode("utf-8")
+        state: AstridState | None = self.astrid
+        self._check_open()
+        async with self._lock:
+            if state is not None:
+                state.take_messages()  # left over from a call that trapped
+            answer = await self._call_locked(HOOK_EXPORT, (action, data))
+            messages = tuple(state.take_messages()) if state is not None else ()
+        action_out = getattr(answer, "action", None)
+        data_out = getattr(answer, "data", None)
+        if not isinstance(action_out, str) or not (data_out is None or isinstance(data_out, str)):
+            raise CapsuleProtocolError(f"{HOOK_EXPORT} returned {answer!r}, not a capsule-result")
+        return TriggerResult(HookResult(action_out, data_out), messages)
+
+    async def call_tool(self, name: str, arguments: Mapping[str, Any] | None = None, *,
+                        call_id: str | None = None) -> ToolResult:
+        """Run tool ``name`` of an upstream Astrid capsule with the tool-call protocol.
+
+        Returns the :class:`ToolResult` the capsule published (``is_error`` when the tool
+        reported a failure). Raises :class:`InvalidToolCall` for a bad name or arguments,
+        :class:`ToolCallDenied` when the capsule refused the call, and
+        :class:`CapsuleProtocolError` when it published no (or a malformed) result.
+        """
+        call = ToolCall(call_id or f"call-{uuid.uuid4().hex}", name,
+                        {} if arguments is None else arguments)
+        trigger = await self.trigger(call.action, call.payload())
+        return tool_result_of(call, trigger)
+
+    async def describe_tools(self) -> CapsuleDescription:
+        """What the capsule's ``tool_describe`` hook reports: its description and tools."""
+        trigger = await self.trigger(DESCRIBE_ACTION, b"{}")
+        if trigger.result.denied or trigger.result.data is None:
+            raise CapsuleProtocolError(f"{DESCRIBE_ACTION} answered {trigger.result.action!r} "
+                                       f"without a description")
+        return parse_tool_describe(trigger.result.data)
 
     async def run(self, input: str) -> str:
         """Call the ``capsule`` world's ``run`` export: the ``ok`` text, or raises.

@@ -18,7 +18,7 @@ import importlib.metadata
 import os
 import platform
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +28,23 @@ import anyio
 from wasmtime import Config, Engine, WasmtimeError, wat2wasm
 from wasmtime.component import Linker
 
+from astrid_host._audit._sink import AuditSink
+from astrid_host._audit._trail import AuditTrail
+from astrid_host._core._astrid_manifest import (
+    MANIFEST_NAME,
+    AstridManifest,
+    AstridManifestError,
+    ConfigError,
+    is_upstream_manifest,
+    parse_astrid_manifest,
+)
+from astrid_host._core._astrid_state import AstridState
 from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
-from astrid_host._wasm._astrid_http import ASTRID_HTTP
+from astrid_host._core._secrets import Secret, Secrets
+from astrid_host._wasm._astrid_http import ASTRID_HTTP, ASTRID_HTTP_1_0
+from astrid_host._wasm._astrid_io import ASTRID_IO_ERROR, ASTRID_IO_POLL, ASTRID_IO_STREAMS
+from astrid_host._wasm._astrid_kv import ASTRID_KV, SqliteKv, default_kv_dir, kv_path
 from astrid_host._wasm._astrid_sys import ASTRID_IPC, ASTRID_SYS
 from astrid_host._wasm._cache import CompileCache, LoadInfo, default_cache_dir
 from astrid_host._wasm._capsule import Capsule, EpochTicker
@@ -50,7 +64,9 @@ __all__ = ["SERVED", "CapsuleContext", "Host", "HttpFactory", "set_default_http_
 
 #: The interfaces every capsule may import, each a generated host model with its adapter:
 #: our own `astrid:http@0.1.0` and upstream Astrid's (docs/astrid.md).
-SERVED: tuple[HostInterface, ...] = (HTTP_CLIENT, ASTRID_HTTP, ASTRID_SYS, ASTRID_IPC)
+SERVED: tuple[HostInterface, ...] = (
+    HTTP_CLIENT, ASTRID_IO_ERROR, ASTRID_IO_POLL, ASTRID_IO_STREAMS, ASTRID_HTTP,
+    ASTRID_HTTP_1_0, ASTRID_SYS, ASTRID_IPC, ASTRID_KV)
 
 _COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"
 _MODULE_PREAMBLE = b"\0asm\x01\x00\x00\x00"
@@ -69,6 +85,12 @@ class CapsuleContext:
         certifi-verified TLS). Tests inject fakes here.
     io_limiter: the host-wide limiter on concurrent network operations of all capsules.
     options: the ``factory_options`` given to :class:`Host`, passed through untouched.
+    secrets: the capsule's own copies of the secrets given to :meth:`Host.load` (the client
+        owns them and wipes them when it closes).
+    audit: the host's audit sink (``None``: no audit trail).
+
+    A factory of its own must hand ``secrets`` and ``audit`` to the client it builds (as the
+    default one does): a client without them fills in no secret and writes no record.
     """
 
     name: str
@@ -79,6 +101,8 @@ class CapsuleContext:
     ssl_context: Any = None
     io_limiter: anyio.CapacityLimiter | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    secrets: Secrets = field(default_factory=Secrets)
+    audit: AuditSink | None = None
 
 
 #: Builds the per-capsule HTTP object; it must implement the contract in docs/dev/contracts.md.
@@ -126,6 +150,11 @@ class Host:
     max_threads: guest calls running at once across all capsules (each holds a thread).
     max_io: network operations in flight at once across all capsules.
     progress: where "compiling..." goes on a slow first load (default stderr, TTY only).
+    audit: the audit trail every capsule's requests are written to (``docs/audit.md``): an
+        :class:`AuditTrail` or a path (opened when the host starts, closed when it closes;
+        ``AuditError`` if unusable), or any ``AuditSink`` (used, never closed, by the host).
+    kv_dir: where upstream Astrid capsules' `astrid:kv` stores live, one SQLite file per
+        capsule name (default ``$ASTRID_KV_DIR`` or ``~/.local/share/astrid-host/kv``).
     """
 
     def __init__(
@@ -142,9 +171,18 @@ class Host:
         max_io: int = 64,
         progress: TextIO | None = None,
         factory_options: Mapping[str, Any] | None = None,
+        audit: AuditTrail | str | os.PathLike[str] | AuditSink | None = None,
+        kv_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if max_threads < 1 or max_io < 1:
             raise ValueError("max_threads and max_io must be at least 1")
+        if isinstance(audit, (str, os.PathLike)):
+            audit = AuditTrail(audit)
+        if audit is not None and not isinstance(audit, (AuditTrail, AuditSink)):
+            raise TypeError(f"audit must be an AuditTrail, a path or an AuditSink, not "
+                            f"{type(audit).__name__}")
+        self._audit_config = audit
+        self._audit: AuditSink | None = None if isinstance(audit, AuditTrail) else audit
         self.limits = limits if limits is not None else Limits()
         self._factory: HttpFactory = http_factory or _default()
         self._host_options = dict(resolver=resolver, classifier=classifier,
@@ -160,6 +198,7 @@ class Host:
             progress=progress,
         )
         self._max_threads = max_threads
+        self._kv_dir = kv_dir
         self._max_io = max_io
         self._capsules: set[Capsule] = set()
         self._stack: AsyncExitStack | None = None
@@ -180,6 +219,8 @@ class Host:
         if self._stack is not None or self._closed:
             raise RuntimeError("a Host can be entered only once")
         loop = current_loop("entering a Host")
+        if isinstance(self._audit_config, AuditTrail):
+            self._audit = await anyio.to_thread.run_sync(self._audit_config.open)
         # Bulk list<u8> conversion: stock wasmtime-py costs ~1 s per MiB (see _fastbytes).
         _fastbytes.install()
         cfg = Config()
@@ -230,6 +271,8 @@ class Host:
         with anyio.CancelScope(shield=True):
             for capsule in list(self._capsules):
                 await capsule.aclose()
+            if isinstance(self._audit_config, AuditTrail) and self._audit is not None:
+                await anyio.to_thread.run_sync(self._audit.close)
         if self._ticker_scope is not None:
             self._ticker_scope.cancel()
 
@@ -243,18 +286,55 @@ class Host:
         limits: Limits | None = None,
         name: str | None = None,
         astrid: Any = None,
+        secrets: Mapping[str, Secret] | None = None,
+        declared_secrets: Iterable[str] | None = None,
+        config: Mapping[str, str] | None = None,
     ) -> Capsule:
         """Compile (or fetch from the cache) and instantiate a component.
 
         ``source`` is a path, or the component's bytes (binary, or WAT text as bytes).
+        ``secrets``: name → :class:`Secret` the capsule may use as ``{{secret:NAME}}`` in a
+        header value (only towards each secret's origins); ``declared_secrets``: the names its
+        manifest declares (``Manifest.secrets``: then only those may be used). The capsule
+        gets its own copies of the values, wiped when it closes. A bad name or value raises
+        ``SecretError``.
         Raises :class:`CapsuleLoadError` naming the problem (unreadable, not a component,
         imports the host does not provide, ...); the host stays usable. ``astrid`` is an
         upstream Astrid capsule's state (``AstridState``: configuration, publish ACL).
+
+        ``source`` may also be an upstream Astrid capsule: its directory or its
+        ``Capsule.toml`` (docs/astrid.md). The manifest names the component, its ``net``
+        entries become the policy (``policy`` can only narrow it: its rules and methods must
+        allow a request too, its ``local`` entries are the operator's local allowance), its
+        ``[publish]`` ACL and its ``[env]`` defaults, overridden by ``config``, become the
+        capsule's Astrid state. A malformed manifest or configuration is a
+        :class:`CapsuleLoadError`.
         """
         if self._loop is not None:
             self._loop.check("Host.load()")
         if self._closed or self._engine is None or self._linker is None:
             raise CapsuleClosed(name or "host")
+        upstream = await self._read_upstream(source, name)
+        manifest: AstridManifest | None = None
+        if upstream is not None:
+            manifest, source = upstream
+            name = name or manifest.package.name
+            if declared_secrets is None:  # its `type = "secret"` [env] keys
+                declared_secrets = manifest.secret_names
+        elif config is not None:
+            raise ValueError("config= applies to an upstream Astrid capsule (a directory or "
+                             "Capsule.toml), not to a bare component")
+        checked = Secrets.build(secrets, declared_secrets)
+        if manifest is not None:
+            assert name is not None
+            try:
+                settings = manifest.resolve_config(config or {})
+            except ConfigError as exc:
+                raise CapsuleLoadError(name, str(exc)) from None
+            policy = manifest.policy_under(policy)
+            kv = SqliteKv(kv_path(self._kv_dir if self._kv_dir is not None
+                                  else default_kv_dir(), name))
+            astrid = AstridState(name, config=settings, publish=manifest.publish, kv=kv)
         wasm, default_name = await self._read_source(source, name)
         name = name or default_name
         wasm = _to_component_binary(name, wasm)
@@ -274,7 +354,7 @@ class Host:
         effective = limits if limits is not None else self.limits
         ctx = CapsuleContext(name=name, policy=policy, limits=effective,
                              io_limiter=self._io_limiter, options=dict(self._extra_options),
-                             **self._host_options)
+                             secrets=checked.copy(), audit=self._audit, **self._host_options)
         backend = self._factory(ctx)
         assert self._limiter is not None and self._ticker is not None and self._loop is not None
         try:
@@ -302,6 +382,32 @@ class Host:
             await capsule.aclose()
             raise CapsuleClosed(name)
         return capsule
+
+    async def _read_upstream(self, source: str | os.PathLike[str] | bytes | bytearray,
+                             name: str | None) -> tuple[AstridManifest, Path] | None:
+        """For an upstream capsule directory or ``Capsule.toml``: its manifest and component
+        path; ``None`` for anything else (a component)."""
+        if isinstance(source, (bytes, bytearray)):
+            return None
+        path = Path(source)
+        toml = path / MANIFEST_NAME if await anyio.Path(path).is_dir() else path
+        if toml.suffix != ".toml":
+            return None
+        text, _ = await self._read_source(toml, name)
+        what = name or path.name
+        try:
+            decoded = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CapsuleLoadError(what, f"{toml} is not UTF-8 text") from None
+        if not is_upstream_manifest(decoded):
+            raise CapsuleLoadError(what, f"{toml} is not an upstream Astrid manifest (no "
+                                   "[[component]]); astrid-host's own manifest is read with "
+                                   "load_manifest, which names the component to load")
+        try:
+            manifest = parse_astrid_manifest(decoded)
+        except AstridManifestError as exc:
+            raise CapsuleLoadError(what, f"{toml}: {exc}") from None
+        return manifest, toml.parent / manifest.component.file
 
     async def _read_source(self, source: str | os.PathLike[str] | bytes | bytearray,
                            name: str | None) -> tuple[bytes, str]:

@@ -20,7 +20,10 @@ def test_demo_shows_allowed_streamed_and_blocked_requests(cache_dir: Path) -> No
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     assert "all steps behaved as expected" in out
-    assert out.count("[as expected]") == 7
+    assert out.count("[as expected]") == 9  # 8 requests and the audit trail
+    # The secret reached the server and not the capsule; the trail verified, with its name.
+    assert "server: received the right token; capsule: never saw it" in out
+    assert "records verified (hash chain and HMAC)" in out and "secrets=demo_token" in out
     # The blocked steps carry their reasons, and the log shows the decisions.
     assert "reason=private" in out and "reason=link-local" in out
     assert "redirect-blocked" in out and "embedded-ipv4:mapped" in out

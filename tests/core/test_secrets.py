@@ -285,11 +285,17 @@ def test_a_header_with_one_disallowed_secret_is_dropped_whole() -> None:
     assert hop(first, "https://www.example.com/").wire == ()
 
 
-def test_credential_headers_are_dropped_cross_origin_even_when_the_secret_allows_it() -> None:
-    first = substituted([(b"Authorization", b"Bearer {{secret:org.id-2}}")],
-                        url="https://a.example.com/")
-    second = hop(first, "https://b.example.com/", current="https://a.example.com")
-    assert second.wire == () and second.dropped == ()   # the redirect rules removed it first
+def test_a_credential_header_follows_cross_origin_only_where_its_secret_is_bound() -> None:
+    """The cross-origin safelist lets a header holding a placeholder through to be judged by
+    its secrets (issue 13: re-substituted when the new origin is allowed for that secret),
+    Authorization included; the capsule's own credentials still never cross."""
+    first = substituted([(b"Authorization", b"Bearer {{secret:org.id-2}}"),
+                         (b"X-Session", b"abc"), (b"Cookie", b"{{secret:api_key}}")])
+    second = hop(first, "https://b.example.com/")
+    assert second.wire == ((b"Authorization", b"Bearer org-42"),)
+    assert second.dropped == ("Cookie",) and second.names == ("org.id-2",)
+    outside = hop(first, "https://example.org/")
+    assert outside.wire == () and outside.dropped == ("Authorization", "Cookie")
 
 
 def test_a_malformed_template_on_a_redirect_is_dropped_not_sent() -> None:

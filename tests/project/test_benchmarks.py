@@ -25,9 +25,10 @@ MODULES = sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__)
 
 
 def test_every_issue_benchmark_has_a_module() -> None:
-    """The suite covers every row of issue 7's table, and the peer rows of issue 15."""
+    """The suite covers every row of issue 7's table, the peer rows of issue 15 and issue 13's
+    cost of auditing."""
     assert {"bench_bytes", "bench_classify", "bench_hostcall", "bench_http", "bench_stream",
-            "bench_cold_start", "bench_concurrency", "bench_peer"} <= set(MODULES)
+            "bench_cold_start", "bench_concurrency", "bench_peer", "bench_audit"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

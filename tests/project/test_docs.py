@@ -113,3 +113,23 @@ def test_the_testing_guide_python_example_runs() -> None:
                           text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["200", "26"]
+
+
+def test_the_astrid_page_python_example_runs(tmp_path: Path) -> None:
+    from tests.support.paths import built_guest
+
+    capsule = tmp_path / "astrid-fetch"
+    capsule.mkdir()
+    (capsule / "astrid_fetch.wasm").write_bytes(built_guest("rust-astrid-fetch.wasm")
+                                                .read_bytes())
+    (capsule / "Capsule.toml").write_text(
+        (ROOT / "guests" / "rust" / "astrid-fetch" / "Capsule.toml").read_text())
+    [code] = _blocks(ROOT / "docs" / "astrid.md", "python")
+    env = {**os.environ, "ASTRID_CACHE_DIR": str(ROOT / "build" / "cache"),
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "['fetch']", "False 200", "True True",
+        "continue ['tool.v1.response.describe.self']"]

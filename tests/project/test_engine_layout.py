@@ -78,6 +78,17 @@ def test_decision_lines_are_written_in_one_place() -> None:
     assert writers == [("_audit.py", "_record")]
 
 
+def test_audit_records_reach_the_sink_in_one_place() -> None:
+    """Every record goes through ``Audit._append`` (fail closed, worker thread when blocking);
+    records are built only in ``_audit.py``."""
+    appenders = [(path.name, func) for path in MODULES
+                 for func in _calls(_tree(path), "append", receiver="sink")]
+    assert appenders == [("_audit.py", "_append")]
+    builders = {path.name for path in MODULES for name in ("DecisionRecord", "CompletionRecord")
+                if _calls(_tree(path), "build", receiver=name)}
+    assert builders == {"_audit.py"}
+
+
 def test_the_call_finder_sees_a_call() -> None:
     tree = ast.parse("def f():\n    _CURRENT.set(1)\n    log_decision(d)\n    other.set(2)\n")
     assert _calls(tree, "set", receiver="_CURRENT") == ["f"]

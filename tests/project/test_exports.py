@@ -22,6 +22,13 @@ EXPECTED = {
     # HTTP engine and the values that cross the boundary
     "CapsuleHttp", "IncomingStream", "OutgoingUpload", "Request", "RequestOptions",
     "Response", "ResponseMeta", "ErrorCode", "HttpError", "TimeoutPhase",
+    # secrets and the audit trail
+    "Secret", "SecretError", "AuditTrail", "AuditSink", "AuditError", "FileSink", "MemorySink",
+    "Durability", "Chain", "DecisionRecord", "CompletionRecord",
+    # upstream Astrid capsules (docs/astrid.md)
+    "ToolResult", "TriggerResult", "HookResult", "Published", "ToolCallDenied",
+    "CapsuleProtocolError", "InvalidToolCall", "ToolFailed", "CapsuleDescription",
+    "ToolDescriptor",
     # manifests and bindings
     "Manifest", "ManifestError", "load_manifest", "generate_bindings", "BindgenError",
     "Err", "Ok", "Some", "UnrepresentableValue",

@@ -75,6 +75,7 @@ from astrid_host._wasm._errors import CapsuleError as CapsuleError
 from astrid_host._wasm._errors import CapsuleLoadError as CapsuleLoadError
 from astrid_host._wasm._errors import CapsuleRunError as CapsuleRunError
 from astrid_host._wasm._errors import CapsuleTrap as CapsuleTrap
+from astrid_host._wasm._errors import EventLoopError as EventLoopError
 from astrid_host._wasm._errors import ExportNotFound as ExportNotFound
 from astrid_host._wasm._errors import StaleResource as StaleResource
 from astrid_host._wasm._host import CapsuleContext as CapsuleContext
@@ -103,6 +104,7 @@ __all__ = [
     "EgressPolicy",
     "Err",
     "ErrorCode",
+    "EventLoopError",
     "ExportNotFound",
     "FileSink",
     "HookResult",

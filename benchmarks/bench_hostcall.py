@@ -31,6 +31,7 @@ if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
+import anyio.lowlevel
 import trio
 from wasmtime import Config, Engine, Store
 from wasmtime.component import Component, Linker, ResourceHost, ResourceType
@@ -59,14 +60,14 @@ class _Head:
     status = 200
 
 
-def _bare(token: trio.lowlevel.TrioToken) -> Callable[[int], Any]:
+def _bare(token: anyio.lowlevel.EventLoopToken) -> Callable[[int], Any]:
     """The stock-wasmtime-py baseline: ``status-many`` with every import an ``add_func``."""
     cfg = Config()
     cfg.consume_fuel = True
     cfg.epoch_interruption = True
     engine = Engine(cfg)
     component = Component(engine, CLIENT_GUEST_WAT)
-    session = StoreSession(backend=FakeHttp(), trio_token=token)
+    session = StoreSession(backend=FakeHttp(), loop_token=token)
     lower_u16 = lowerer(U16)
     rep = session.add(_KIND, _Head())
 
@@ -121,7 +122,7 @@ async def _measure(quick: bool, tiny: bool) -> Result:
     rounds = 1 if tiny else 5 if quick else 11
     async with Host(use_cache=False, http_factory=lambda ctx: FakeHttp()) as host:
         capsule = await host.load(CLIENT_GUEST_WAT.encode(), name="hostcall")
-        bare = _bare(trio.lowlevel.current_trio_token())
+        bare = _bare(anyio.lowlevel.current_token())
 
         async def candidate(k: int) -> Any:
             return await capsule.call("status-many", "http://bench.test/", k)

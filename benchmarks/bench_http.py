@@ -4,7 +4,7 @@ The server is the trio/h11 test server (tests/support/http.py, ``/bytes?n=1024``
 process on loopback, reached as ``public.test`` through the test resolver and the test-only
 `loopback_as_public` classifier: the real egress guard runs on every request.
 
-Variants, awaited in turn round by round in one trio run:
+Variants, awaited in turn round by round in one event loop run:
 
 - ``capsule``: the Rust conformance guest's ``fetch`` export (``client.send`` as given), one
   export call per request, with the Host's default `CapsuleHttp` (pooled keep-alive).
@@ -17,6 +17,11 @@ Variants, awaited in turn round by round in one trio run:
 Goals (issue 7): http_buffered throughput ratio >= 0.7; http_per_request_client >= 2x.
 The same three variants run again over HTTPS (the server's certificate from a throwaway CA):
 ``http_buffered_tls`` and ``http_per_request_client_tls``, reported without a goal.
+
+Those rows are measured on trio, the reference. The same measurement then runs on asyncio
+(AnyIO, the same code) and ``http_buffered_asyncio`` / ``http_per_request_client_asyncio``
+(and their ``_tls`` twins) report the asyncio rate against the trio rate: ratio > 1 means
+asyncio is faster. No goal: they say what an asyncio application gets.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
+import anyio
 import httpcore
-import trio
 
 from astrid_host._core._model import Request, Response
 from astrid_host._core._policy import EgressPolicy
@@ -172,8 +177,27 @@ def run(quick: bool, *, tiny: bool = False) -> list[Result]:
     rows = []
     for tls in (False, True):
         with loopback_server(tls=tls) as server:
-            rows += trio.run(_measure, quick, tiny, server)
+            on_trio = anyio.run(_measure, quick, tiny, server, backend="trio")
+            on_asyncio = anyio.run(_measure, quick, tiny, server, backend="asyncio")
+        buffered_trio, per_request_trio = on_trio[0], on_trio[1]
+        buffered_asyncio, per_request_asyncio = on_asyncio[0], on_asyncio[1]
+        rows += [*on_trio,
+                 # the pooled capsule path (each row's value) ...
+                 _versus(buffered_trio.name, buffered_asyncio.value, buffered_trio.value),
+                 # ... and the new-client-per-request path (http_per_request_client's baseline)
+                 _versus(per_request_trio.name, per_request_asyncio.baseline,
+                         per_request_trio.baseline)]
     return rows
+
+
+def _versus(row: str, on_asyncio: float, on_trio: float) -> Result:
+    """``row``'s capsule path on asyncio against the same on trio (ratio asyncio/trio)."""
+    base, tls = row.removesuffix("_tls"), row.endswith("_tls")
+    return Result(name=f"{base}_asyncio{'_tls' if tls else ''}", value=on_asyncio,
+                  baseline=on_trio, ratio=ratio(on_asyncio, on_trio), unit="req/s",
+                  note=unmeasured(value=on_asyncio, baseline=on_trio),
+                  what=f"{row}'s capsule path on asyncio vs on trio (asyncio/trio)",
+                  goal="reported")
 
 
 if __name__ == "__main__":

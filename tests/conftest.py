@@ -32,6 +32,17 @@ settings.register_profile("astrid", deadline=None, suppress_health_check=[Health
 settings.load_profile("astrid")
 
 
+#: The event loops every async test runs on: trio, the reference, first.
+BACKENDS = ("trio", "asyncio")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """AnyIO's plugin runs each async test (and its async fixtures) once per backend."""
+    backend: str = request.param
+    return backend
+
+
 @pytest.fixture(scope="session")
 def cache_dir() -> Path:
     """The compile cache shared by every test in this run (kept between runs)."""

@@ -1,1 +1,1 @@
-"""The network layer: the only place that imports httpcore and trio's socket API."""
+"""The network layer: the only place that imports httpcore and opens sockets."""

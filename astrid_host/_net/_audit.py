@@ -32,7 +32,8 @@ import logging
 import os
 from collections.abc import Sequence
 
-import trio
+import anyio
+import anyio.to_thread
 
 from astrid_host._audit._sink import AuditSink
 from astrid_host._core._audit_records import AuditRecord, CompletionRecord, DecisionRecord
@@ -103,7 +104,7 @@ class Audit:
             return
         try:
             if sink.blocking:
-                await trio.to_thread.run_sync(sink.append, record)
+                await anyio.to_thread.run_sync(sink.append, record)
             else:
                 sink.append(record)
         except Exception as exc:  # AuditError, or whatever a platform's sink raises

@@ -8,7 +8,7 @@ connection pool uses it for every new connection. For each ``connect_tcp(host, p
    allowance covers it: for an IP literal an address entry, for a name only an entry that
    names it), refusing with ``destination-prohibited`` if none is allowed,
 3. connects to the allowed answers in order, never to a refused one, and
-4. returns a stream wrapping httpcore's own trio stream, so TLS still runs with the *hostname*
+4. returns a stream wrapping httpcore's own AnyIO stream, so TLS still runs with the *hostname*
    as SNI and for certificate checks (httpcore calls ``start_tls(server_hostname=host)``).
 
 Because the address connected to is the address that was classified, a second DNS answer cannot
@@ -27,16 +27,20 @@ closes the connection unused.
 from __future__ import annotations
 
 import abc
+import contextlib
 import contextvars
 import errno
+import os
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
+import anyio
+import anyio.abc
 import httpcore
-import trio
-from httpcore._backends.trio import TrioStream
+from httpcore._backends.anyio import AnyIOStream
 
 from astrid_host._core._classify import IPAddress, classify_ip
 from astrid_host._core._decision import Resolution
@@ -60,7 +64,7 @@ DEFAULT_DNS_TIMEOUT = 10.0
 
 #: Opens a TCP stream to one already-classified address: ``(ip, port, local_address)``.
 #: Injected by tests to record connection attempts without sending anything.
-Connector = Callable[[IPAddress, int, str | None], Awaitable[trio.abc.Stream]]
+Connector = Callable[[IPAddress, int, str | None], Awaitable[anyio.abc.ByteStream]]
 
 
 class HopTrace:
@@ -118,7 +122,7 @@ class Resolver(abc.ABC):
 
 
 class SystemResolver(Resolver):
-    """The system resolver via :func:`trio.socket.getaddrinfo` (in a worker thread).
+    """The system resolver via :func:`anyio.getaddrinfo` (in a worker thread).
 
     No timeout of its own: :class:`PinnedBackend` wraps every lookup in ``dns_timeout``.
     """
@@ -126,8 +130,8 @@ class SystemResolver(Resolver):
     async def resolve(self, host: str, port: int) -> list[IPAddress]:
         """Look ``host`` up for TCP; a lookup failure becomes ``dns-error``."""
         try:
-            infos = await trio.socket.getaddrinfo(
-                host, port, type=trio.socket.SOCK_STREAM, proto=trio.socket.IPPROTO_TCP)
+            infos = await anyio.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
         except (OSError, UnicodeError) as exc:
             detail = getattr(exc, "strerror", None) or str(exc)
             raise HttpError(ErrorCode.dns_error(f"{host}: {detail}")) from None
@@ -153,7 +157,7 @@ class StaticResolver(Resolver):
 
     async def resolve(self, host: str, port: int) -> list[IPAddress]:
         """The table's answers for ``host``."""
-        await trio.lowlevel.checkpoint()
+        await anyio.lowlevel.checkpoint()
         answers = self._table.get(_normalise(host))
         if not answers:
             raise HttpError(ErrorCode.dns_error(f"{host}: no such name in the static table"))
@@ -164,19 +168,98 @@ def _normalise(name: str) -> str:
     return name.lower().rstrip(".")
 
 
-async def _socket_connect(ip: IPAddress, port: int, local_address: str | None) -> trio.abc.Stream:
+async def _socket_connect(ip: IPAddress, port: int,
+                          local_address: str | None) -> SocketStream:
+    """Dial exactly ``ip`` (no lookup, no other address: ``anyio.connect_tcp`` would resolve a
+    name and fold the errors of all its attempts into one, losing ``ECONNREFUSED``)."""
     if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # the mapped form only ever reaches the IPv4 host; dial it directly
-    family = trio.socket.AF_INET if isinstance(ip, IPv4Address) else trio.socket.AF_INET6
-    sock = trio.socket.socket(family, trio.socket.SOCK_STREAM, trio.socket.IPPROTO_TCP)
+    family = socket.AF_INET if isinstance(ip, IPv4Address) else socket.AF_INET6
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
+        sock.setblocking(False)
         if local_address is not None:
-            await sock.bind((local_address, 0))
-        await sock.connect((str(ip), port))
+            sock.bind((local_address, 0))
+        err = sock.connect_ex((str(ip), port))
+        if err in (errno.EINPROGRESS, errno.EAGAIN):
+            await anyio.wait_writable(sock)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, os.strerror(err))  # ECONNREFUSED: ConnectionRefusedError
+        return SocketStream(sock)
     except BaseException:
         sock.close()
         raise
-    return trio.SocketStream(sock)
+
+
+class SocketStream(anyio.abc.ByteStream):
+    """A connected non-blocking socket, read only when asked, on trio and asyncio alike.
+
+    Not AnyIO's asyncio socket stream: an asyncio transport reads whatever arrives into memory
+    at once, so bytes a server sends to an idle pooled connection would be invisible in the
+    socket, and the connection reused with them (the engine relies on "what is not read
+    stays in the socket", see ``MeteredStream.holds_unread``). Here they stay in the kernel.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._closed = False
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        sock = self._sock
+        return {
+            anyio.abc.SocketAttribute.raw_socket: lambda: sock,
+            anyio.abc.SocketAttribute.family: lambda: sock.family,
+            anyio.abc.SocketAttribute.local_address: sock.getsockname,
+            anyio.abc.SocketAttribute.remote_address: sock.getpeername,
+        }
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            self._check_open()
+            try:
+                data = self._sock.recv(max_bytes)
+            except BlockingIOError:
+                await anyio.wait_readable(self._sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            if not data:
+                raise anyio.EndOfStream
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+            return data
+
+    async def send(self, item: bytes) -> None:
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        view = memoryview(item)
+        while view:
+            self._check_open()
+            try:
+                sent = self._sock.send(view)
+            except BlockingIOError:
+                await anyio.wait_writable(self._sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            view = view[sent:]
+        await anyio.lowlevel.cancel_shielded_checkpoint()
+
+    async def send_eof(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_WR)
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            anyio.notify_closing(self._sock)  # a task waiting on it gets ClosedResourceError
+            self._sock.close()
+        await anyio.lowlevel.checkpoint()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
 
 
 class ProhibitedDestination(HttpError):
@@ -188,10 +271,21 @@ class ProhibitedDestination(HttpError):
         self.resolution = resolution
 
 
-class PinnedStream(TrioStream):
-    """httpcore's trio stream plus the resolution it was pinned to (kept across TLS)."""
+async def _cancelled_first() -> None:
+    """Raise the caller's cancellation if one is pending.
 
-    def __init__(self, stream: trio.abc.Stream, resolution: Resolution) -> None:
+    ``aclose`` cancels a capsule's operations, then closes their connections, before the
+    cancelled tasks run again; AnyIO then reports a receive or send on a socket closed
+    meanwhile as ``ClosedResourceError`` (httpcore's ``ReadError``/``WriteError``) instead of
+    the cancellation, which would reach the capsule as ``connection-failed``.
+    """
+    await anyio.lowlevel.checkpoint_if_cancelled()
+
+
+class PinnedStream(AnyIOStream):
+    """httpcore's AnyIO stream plus the resolution it was pinned to (kept across TLS)."""
+
+    def __init__(self, stream: anyio.abc.ByteStream, resolution: Resolution) -> None:
         super().__init__(stream)
         self.resolution = resolution
 
@@ -201,15 +295,29 @@ class PinnedStream(TrioStream):
     ) -> httpcore.AsyncNetworkStream:
         """TLS over the pinned connection; SNI and certificate name are ``server_hostname``."""
         tls = await super().start_tls(ssl_context, server_hostname, timeout)
-        assert isinstance(tls, TrioStream)
+        assert isinstance(tls, AnyIOStream)
         return PinnedStream(tls._stream, self.resolution)
+
+    async def read(self, max_bytes: int,
+                   timeout: float | None = None) -> bytes:  # noqa: ASYNC109 -- httpcore's
+        """Receive up to ``max_bytes``; a read cancelled while its stream was being closed
+        raises the cancellation, not the close (see :func:`_cancelled_first`)."""
+        try:
+            return await super().read(max_bytes, timeout)
+        except httpcore.ReadError:
+            await _cancelled_first()
+            raise
 
     async def write(self, buffer: bytes,
                     timeout: float | None = None) -> None:  # noqa: ASYNC109 -- httpcore's
         """Send ``buffer``; tells the hop in flight which connection carries it (and waits
         until the hop is on the record, the first time)."""
         await _reach(self.resolution)
-        await super().write(buffer, timeout)
+        try:
+            await super().write(buffer, timeout)
+        except httpcore.WriteError:
+            await _cancelled_first()
+            raise
 
     def get_extra_info(self, info: str) -> Any:
         """httpcore's infos, plus ``"astrid.resolution"``."""
@@ -264,9 +372,9 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 
     async def _lookup(self, host: str, port: int) -> list[IPAddress]:
         try:
-            with trio.fail_after(self._dns_timeout):
+            with anyio.fail_after(self._dns_timeout):
                 answers = await self._resolver.resolve(host, port)
-        except trio.TooSlowError:
+        except TimeoutError:
             raise HttpError(ErrorCode.timeout(TimeoutPhase.DNS)) from None
         except HttpError:
             raise
@@ -294,9 +402,9 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         if not candidates:
             raise ProhibitedDestination(resolution)
         failures: list[tuple[AddressCheck, OSError]] = []
-        connected: tuple[trio.abc.Stream, Resolution] | None = None
+        connected: tuple[anyio.abc.ByteStream, Resolution] | None = None
         try:
-            with trio.fail_after(float("inf") if timeout is None else timeout):
+            with anyio.fail_after(timeout):
                 for check in candidates:
                     try:
                         stream = await self._connect(check.address, port, local_address)
@@ -304,11 +412,11 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
                         failures.append((check, exc))
                         continue
                     for option in socket_options or ():
-                        stream.setsockopt(*option)  # type: ignore[attr-defined]
+                        stream.extra(anyio.abc.SocketAttribute.raw_socket).setsockopt(*option)
                     connected = stream, Resolution(resolution.host, resolution.addresses,
                                                    check.address, check.via_local)
                     break
-        except trio.TooSlowError:
+        except TimeoutError:
             raise HttpError(ErrorCode.timeout(TimeoutPhase.CONNECT)) from None
         if connected is not None:
             stream, pinned = connected
@@ -317,7 +425,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
                 # (its SNI included) leaves.
                 await _reach(pinned)
             except BaseException:
-                await trio.aclose_forcefully(stream)
+                await anyio.aclose_forcefully(stream)
                 raise
             return PinnedStream(stream, pinned)
         detail = "; ".join(f"{c.address}: {e.strerror or e}" for c, e in failures)
@@ -335,4 +443,4 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         """httpcore's retry back-off."""
-        await trio.sleep(seconds)
+        await anyio.sleep(seconds)

@@ -1,6 +1,6 @@
 """The HTTP engine behind ``astrid:http/client``: :class:`CapsuleHttp`, one per capsule.
 
-Plain trio code, usable without wasm. Where each part lives:
+Plain AnyIO code (trio or asyncio), usable without wasm. Where each part lives:
 
 - what every hop of a request is (the first, and each redirect): the pure planner,
   :mod:`astrid_host._core._redirects`;
@@ -25,7 +25,7 @@ import functools
 import logging
 import ssl
 
-import trio
+import anyio
 
 from astrid_host._audit._sink import AuditSink
 from astrid_host._core._classify import classify_ip
@@ -81,7 +81,7 @@ class CapsuleHttp:
         resolver: Resolver | None = None,
         classifier: Classifier = classify_ip,
         ssl_context: ssl.SSLContext | None = None,
-        io_limiter: trio.CapacityLimiter | None = None,
+        io_limiter: anyio.CapacityLimiter | None = None,
         secrets: Secrets | None = None,
         audit: AuditSink | None = None,
     ) -> None:

@@ -1,10 +1,10 @@
 """Time in the engine: an exchange's per-phase deadlines, and the bound on cleaning up.
 
 The per-phase limits are data (:class:`Limits`, tightened by the request's options); this is
-the only module that turns them into trio deadlines. Closing what an exchange leaves behind
-(a response, a pool, an upload's task) runs shielded from cancellation but never longer than
-:data:`CLEANUP_S` (:func:`cleanup`), so a cancelled capsule still releases its connections and
-a stuck peer cannot hold the host.
+the only module that turns them into deadlines on the event loop's clock (AnyIO: trio or
+asyncio alike). Closing what an exchange leaves behind (a response, a pool, an upload's task)
+runs shielded from cancellation but never longer than :data:`CLEANUP_S` (:func:`cleanup`), so
+a cancelled capsule still releases its connections and a stuck peer cannot hold the host.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import trio
+import anyio
 
 from astrid_host._core._limits import Limits
 from astrid_host._core._model import ErrorCode, HttpError, RequestOptions, TimeoutPhase
@@ -24,7 +24,7 @@ CLEANUP_S = 5.0
 
 
 class Deadlines:
-    """The per-phase time limits of one exchange, turned into trio deadlines (only here).
+    """The per-phase time limits of one exchange, as deadlines on the event loop's clock.
 
     connect: handed to httpcore, which gives it to the pinned backend's connect and TLS
       handshake (capped by what is left of total).
@@ -35,7 +35,7 @@ class Deadlines:
     """
 
     def __init__(self, limits: Limits, opts: RequestOptions) -> None:
-        now = trio.current_time()
+        now = anyio.current_time()
         self.started = now
         self.connect_s = Limits.tighten_ms(limits.connect_timeout_s, opts.connect_timeout_ms)
         self.first_byte_s = Limits.tighten_ms(limits.first_byte_timeout_s,
@@ -52,25 +52,25 @@ class Deadlines:
 
     def httpcore_timeouts(self) -> dict[str, float | None]:
         """The ``timeout`` extension for httpcore: only ``connect`` (reads are ours)."""
-        left = max(0.0, self.total_at - trio.current_time())
+        left = max(0.0, self.total_at - anyio.current_time())
         return {"connect": min(self.connect_s, left), "read": None, "write": None,
                 "pool": None}
 
     def new_hop(self) -> None:
         """A new request is about to be sent: the head deadline starts over."""
         self.head_done = False
-        self.head_at = trio.current_time() + self.first_byte_s
+        self.head_at = anyio.current_time() + self.first_byte_s
 
     def wrote(self) -> None:
         """A request write finished: the first-byte clock counts from here."""
-        self.head_at = trio.current_time() + self.first_byte_s
+        self.head_at = anyio.current_time() + self.first_byte_s
 
     @contextmanager
     def read_phase(self) -> Iterator[None]:
         """Bound one socket read: first-byte until the head is in, then between-bytes."""
         if self.head_done:
             with self._phase(TimeoutPhase.BETWEEN_BYTES,
-                             trio.current_time() + self.between_s):
+                             anyio.current_time() + self.between_s):
                 yield
         else:
             with self._phase(TimeoutPhase.FIRST_BYTE, self.head_at):
@@ -86,19 +86,19 @@ class Deadlines:
     def _phase(self, phase: TimeoutPhase, at: float) -> Iterator[None]:
         if self.total_at <= at:
             phase, at = TimeoutPhase.TOTAL, self.total_at
-        with trio.move_on_at(at) as scope:
+        with anyio.CancelScope(deadline=at) as scope:
             yield
         if scope.cancelled_caught:
             raise HttpError(ErrorCode.timeout(phase))
 
 
 def elapsed_ms(since: float) -> int:
-    """Whole milliseconds from ``since`` (a trio clock reading) until now."""
-    return max(0, int((trio.current_time() - since) * 1000))
+    """Whole milliseconds from ``since`` (an ``anyio.current_time()`` reading) until now."""
+    return max(0, int((anyio.current_time() - since) * 1000))
 
 
 @contextmanager
 def cleanup() -> Iterator[None]:
     """Run a block that closes something: shielded from cancellation, at most ``CLEANUP_S``."""
-    with trio.CancelScope(shield=True), trio.move_on_after(CLEANUP_S):
+    with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_S):
         yield

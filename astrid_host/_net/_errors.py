@@ -19,9 +19,9 @@ import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import anyio
 import h11
 import httpcore
-import trio
 
 from astrid_host._core._model import ErrorCode, HttpError, RequestPart, TimeoutPhase
 
@@ -50,7 +50,8 @@ ERROR_TABLE: tuple[tuple[type[BaseException], Mapper], ...] = (
     (httpcore.PoolTimeout, lambda e: ErrorCode.timeout(TimeoutPhase.CONNECT)),
     (httpcore.ReadTimeout, lambda e: ErrorCode.timeout(TimeoutPhase.BETWEEN_BYTES)),
     (httpcore.WriteTimeout, lambda e: ErrorCode.timeout(TimeoutPhase.TOTAL)),
-    (trio.TooSlowError, lambda e: ErrorCode.timeout(TimeoutPhase.TOTAL)),
+    # anyio.fail_after's TimeoutError (an OSError, so before the OSError row).
+    (TimeoutError, lambda e: ErrorCode.timeout(TimeoutPhase.TOTAL)),
     (httpcore.RemoteProtocolError,
      lambda e: ErrorCode.protocol_error(f"server broke HTTP/1.1: {_text(e)}")),
     (h11.RemoteProtocolError,
@@ -64,8 +65,8 @@ ERROR_TABLE: tuple[tuple[type[BaseException], Mapper], ...] = (
     (httpcore.ConnectError, lambda e: ErrorCode.connection_failed(f"connect: {_text(e)}")),
     (httpcore.ReadError, lambda e: ErrorCode.connection_failed(f"read: {_text(e)}")),
     (httpcore.WriteError, lambda e: ErrorCode.connection_failed(f"write: {_text(e)}")),
-    (trio.BrokenResourceError, lambda e: ErrorCode.connection_failed(f"broken: {_text(e)}")),
-    (trio.ClosedResourceError, lambda e: ErrorCode.closed()),
+    (anyio.BrokenResourceError, lambda e: ErrorCode.connection_failed(f"broken: {_text(e)}")),
+    (anyio.ClosedResourceError, lambda e: ErrorCode.closed()),
     (OSError, lambda e: ErrorCode.connection_failed(_text(e))),
 )
 
@@ -84,9 +85,14 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+#: Not failures: OpenSSL asking for more bytes. AnyIO's TLS stream waits for them inside an
+#: ``except`` block, so a timeout or a closed socket during a handshake has one as its context.
+_TLS_FLOW = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
 def to_error_code(exc: BaseException) -> ErrorCode:
     """The single error-code case for ``exc`` (``internal`` when no row matches)."""
-    chain = _chain(exc)
+    chain = [e for e in _chain(exc) if not isinstance(e, _TLS_FLOW)]
     for kind, mapper in ERROR_TABLE:
         for e in chain:
             if isinstance(e, kind):

@@ -25,8 +25,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
+import anyio
 import httpcore
-import trio
 
 from astrid_host._core._decision import EgressDecision, Resolution
 from astrid_host._core._limits import Limits
@@ -239,8 +239,8 @@ class Exchange:
             if code is e.code:
                 raise
             raise HttpError(code) from None
-        except trio.Cancelled:
-            with trio.CancelScope(shield=True):
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
                 await self._failed(ErrorCode.cancelled())
             raise
 
@@ -319,7 +319,7 @@ class Exchange:
         if self._phase is Phase.CLOSED:
             return
         if self._records.due is not None:
-            with trio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
                 try:
                     await self._hop_done(self._records.due, ErrorCode.closed())
                 except HttpError:

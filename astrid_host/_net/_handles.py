@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator
 
-import trio
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from astrid_host._core._bodies import ByteCap
 from astrid_host._core._model import ErrorCode, Header, HttpError, Response, ResponseMeta
@@ -159,9 +160,9 @@ class UploadState(enum.Enum):
 
 
 class _Pieces:
-    """The streamed upload's request body: pieces arrive through a memory channel."""
+    """The streamed upload's request body: pieces arrive through a memory object stream."""
 
-    def __init__(self, receive: trio.MemoryReceiveChannel[bytes]) -> None:
+    def __init__(self, receive: MemoryObjectReceiveStream[bytes]) -> None:
         self._receive = receive
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -173,8 +174,8 @@ class OutgoingUpload:
     """A request whose body is written in pieces: ``write``, ``finish``, ``finish_streaming``.
 
     The request starts at once in a background task; each ``write`` hands a piece to it
-    through a zero-capacity channel, so at most one piece waits in memory whatever the body
-    size. Holds one open-stream slot until finished, failed or closed.
+    through a zero-capacity memory object stream, so at most one piece waits in memory
+    whatever the body size. Holds one open-stream slot until finished, failed or closed.
     """
 
     def __init__(self, ex: Exchange, slot: Slot, inflight: Inflight, *, max_bytes: int,
@@ -182,12 +183,12 @@ class OutgoingUpload:
         self._ex = ex
         self._slot = slot
         self._inflight = inflight
-        self._send, self._receive = trio.open_memory_channel[bytes](0)
+        self._send, self._receive = anyio.create_memory_object_stream[bytes](0)
         self._cap = ByteCap(max_bytes, request=True)
-        self._done = trio.Event()
+        self._done = anyio.Event()
         self._error: HttpError | None = None
         self._state = UploadState.OPEN
-        self._scope = trio.CancelScope()
+        self._scope = anyio.CancelScope()
         slot.hold(self._fail)
         inflight.spawn(self._run, name=name)
 
@@ -221,7 +222,7 @@ class OutgoingUpload:
                 with self._ex.deadline():
                     for i in range(0, len(view), UPLOAD_PIECE_BYTES):
                         await self._send.send(bytes(view[i:i + UPLOAD_PIECE_BYTES]))
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 # The request ended early (error, or the server answered before the body
                 # was complete): report why.
                 await self._done.wait()

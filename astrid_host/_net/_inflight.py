@@ -5,13 +5,23 @@ upload) runs inside :meth:`Inflight.operation`, which ``aclose`` cancels. Each o
 upload holds one :class:`Slot` (at most ``Limits.max_open_streams``), taken before its request
 starts and released once, when it ends, fails or is closed; ``aclose`` aborts whoever holds one.
 An upload's request runs in a task of its own, started by :meth:`Inflight.spawn`.
+
+Works under trio and asyncio alike (AnyIO). The one backend-specific line is how
+:meth:`Inflight.spawn` starts that task: a client has no task of its own to own a task group
+(it is made in ``load``'s task, called from guest threads through the event loop, closed from
+any task, and an AnyIO task group must be left by the task that entered it), so the task is a
+trio system task or an asyncio task the client keeps; :meth:`Inflight.aclose` aborts it and
+waits for it (through its slot) like any other holder.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 
+import anyio
+import sniffio
 import trio
 
 from astrid_host._core._model import ErrorCode, HttpError
@@ -50,8 +60,10 @@ class Inflight:
     def __init__(self, max_open: int) -> None:
         self.max_open = max_open
         self.closed = False
-        self._scopes: set[trio.CancelScope] = set()
+        self._scopes: set[anyio.CancelScope] = set()
         self._slots: set[Slot] = set()
+        #: asyncio keeps only weak references to tasks: the spawned ones live here.
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def open_count(self) -> int:
@@ -64,7 +76,7 @@ class Inflight:
         ``cancelled`` by ``aclose``; every failure leaves it as ``HttpError``."""
         if self.closed:
             raise HttpError(ErrorCode.closed())
-        scope = trio.CancelScope()
+        scope = anyio.CancelScope()
         self._scopes.add(scope)
         try:
             with scope, translating():
@@ -82,16 +94,21 @@ class Inflight:
         self._slots.add(slot)
         return slot
 
-    def spawn(self, task: Callable[[], Awaitable[None]], name: str) -> None:
+    def spawn(self, task: Callable[[], Coroutine[None, None, None]], name: str) -> None:
         """Run ``task`` in the background, outliving the call that started it (an upload's
         request, fed by later ``write`` calls). ``task`` must catch its own failures."""
-        trio.lowlevel.spawn_system_task(task, name=name)
+        if sniffio.current_async_library() == "trio":
+            trio.lowlevel.spawn_system_task(task, name=name)
+            return
+        spawned = asyncio.get_running_loop().create_task(task(), name=name)
+        self._tasks.add(spawned)
+        spawned.add_done_callback(self._tasks.discard)
 
     async def aclose(self) -> None:
         """Refuse new calls, cancel every call in flight, abort every slot's holder."""
         self.closed = True
         for scope in list(self._scopes):
             scope.cancel()
-        with trio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):
             for slot in list(self._slots):
                 await slot.abort()

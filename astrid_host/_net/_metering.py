@@ -22,10 +22,12 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import anyio
+import anyio.abc
 import httpcore
-import trio
+from anyio.streams.tls import TLSStream
 
-from astrid_host._net._backend import PinnedBackend
+from astrid_host._net._backend import PinnedBackend, SocketStream
 from astrid_host._net._deadlines import Deadlines
 
 __all__ = ["IoGate", "Meter", "MeteredBackend", "MeteredStream"]
@@ -63,14 +65,14 @@ class IoGate:
     stall cannot starve the others.
     """
 
-    def __init__(self, host: trio.CapacityLimiter | None, per_capsule: int) -> None:
-        self._own = trio.CapacityLimiter(per_capsule)
-        self._host = host if host is not None else trio.CapacityLimiter(math.inf)
+    def __init__(self, host: anyio.CapacityLimiter | None, per_capsule: int) -> None:
+        self._own = anyio.CapacityLimiter(per_capsule)
+        self._host = host if host is not None else anyio.CapacityLimiter(math.inf)
 
     @asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
         """One token from the capsule's share and one from the host's, for one operation."""
-        # A fresh borrower per operation: trio refuses a second token to the same task, and a
+        # A fresh borrower per operation: a limiter refuses a second token to the same task, and a
         # task that already holds the host's limiter (a caller's own use of it) must not fail.
         borrower = object()
         await self._own.acquire_on_behalf_of(borrower)
@@ -107,14 +109,14 @@ class MeteredStream(httpcore.AsyncNetworkStream):
         """Whether bytes arrived that no :meth:`read` has returned yet.
 
         Plain TCP keeps nothing (what is not read stays in the socket, which httpcore checks
-        before reusing a connection). TLS can: trio's ``SSLStream`` may hold whole records
+        before reusing a connection). TLS can: AnyIO's ``TLSStream`` may hold whole records
         received from the socket, encrypted, and OpenSSL decrypted bytes not read yet. When
         the stream is not the shape this knows, the answer is "yes": never reuse on a guess.
         """
         stream = getattr(self._inner, "_stream", None)
-        if not isinstance(stream, trio.SSLStream):
-            return not isinstance(stream, trio.SocketStream)
-        incoming = getattr(stream, "_incoming", None)
+        if not isinstance(stream, TLSStream):
+            return not isinstance(stream, SocketStream)
+        incoming = getattr(stream, "_read_bio", None)
         ssl_object = self._inner.get_extra_info("ssl_object")
         if not isinstance(incoming, ssl.MemoryBIO) or not isinstance(ssl_object, ssl.SSLObject):
             return True
@@ -195,4 +197,4 @@ class MeteredBackend(httpcore.AsyncNetworkBackend):
         return await self._inner.connect_unix_socket(path, timeout, socket_options)
 
     async def sleep(self, seconds: float) -> None:
-        await trio.sleep(seconds)
+        await anyio.sleep(seconds)

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import outcome
 import trio
 from wasmtime import Store, WasiConfig, WasmtimeError
@@ -65,6 +66,7 @@ from astrid_host._wasm._handles import (
     store_of,
     tag_resources,
 )
+from astrid_host._wasm._loop import Loop
 from astrid_host._wasm._session import StoreSession, current_session
 from astrid_host._wasm._wasmtime_patches import (
     BoundExport,
@@ -120,8 +122,9 @@ class Capsule:
         component: Component,
         limits: Limits,
         backend: HttpBackend,
-        thread_limiter: trio.CapacityLimiter,
+        thread_limiter: anyio.CapacityLimiter,
         ticker: EpochTicker,
+        loop: Loop,
         on_close: Callable[[Capsule], None] | None = None,
         astrid: Any = None,
     ) -> None:
@@ -136,10 +139,10 @@ class Capsule:
         self._limiter = thread_limiter
         self._ticker = ticker
         self._on_close = on_close
-        self._lock = trio.Lock()
+        self._lock = anyio.Lock()
         self._live: _Live | None = None
         self._closed = False
-        self._token = trio.lowlevel.current_trio_token()
+        self._loop = loop
         #: Stores created so far (1 after load; +1 after each trap). For tests and metrics.
         self.instantiations = 0
         self.exports: tuple[str, ...] = tuple(
@@ -160,9 +163,12 @@ class Capsule:
         fit the export's parameter types. Concurrent calls wait for each other.
 
         Cancelling the awaiting task cancels the guest's host I/O (it sees ``cancelled``) and
-        interrupts the guest at the next epoch tick; the call then raises ``Cancelled`` once
-        the guest has left the Store, and the next call gets a fresh Store if it trapped.
+        interrupts the guest at the next epoch tick; the call then raises the event loop's
+        cancellation (trio's ``Cancelled``, asyncio's ``CancelledError``) once the guest has
+        left the Store, and the next call gets a fresh Store if it trapped. Called from
+        another event loop than the host's: :class:`EventLoopError`.
         """
+        self._loop.check(f"capsule {self.name!r}: call({export!r})")
         self._check_open()
         async with self._lock:
             return await self._call_locked(export, args)
@@ -194,30 +200,24 @@ class Capsule:
 
         The thread cannot be abandoned (it is inside the Store). If our caller is cancelled
         while it runs, the guest's host I/O is cancelled and its deadline cut to
-        :data:`CANCEL_GRACE_S`; ``Cancelled`` is raised once the thread is back. A caller
-        cancelled while still waiting for a thread slot leaves without running anything.
+        :data:`CANCEL_GRACE_S`; the caller's cancellation (trio's ``Cancelled``, asyncio's
+        ``CancelledError``) is raised once the thread is back, never turned into a result. A
+        caller cancelled while still waiting for a thread slot leaves without running anything.
 
-        Built on trio's low-level thread API rather than a nursery around
-        ``trio.to_thread.run_sync``: this is on the path of every guest call, and the nursery,
-        its two tasks and to_thread's bookkeeping cost as much again as the thread hand-off
-        itself (about 50 µs of ~115 µs for a trivial export).
+        The thread comes from trio's thread cache (``trio.lowlevel.start_thread_soon`` needs no
+        trio run, so it serves asyncio too) and wakes the caller without blocking
+        (:meth:`Loop.call_soon`), rather than through ``anyio.to_thread.run_sync`` in a task
+        group: this is on the path of every guest call, and the task group, its tasks and
+        to_thread's bookkeeping cost as much again as the thread hand-off itself (about 50 µs
+        of ~115 µs for a trivial export).
         """
-        task = trio.lowlevel.current_task()
-        token = self._token
-        cancelled = False
+        done = anyio.Event()
+        box: list[outcome.Outcome[Any]] = []
+        loop = self._loop
 
         def deliver(result: outcome.Outcome[Any]) -> None:  # on the worker thread
-            with contextlib.suppress(trio.RunFinishedError):
-                token.run_sync_soon(trio.lowlevel.reschedule, task, outcome.Value(result))
-
-        def abort(raise_cancel: Any) -> trio.lowlevel.Abort:
-            nonlocal cancelled
-            if not cancelled:
-                cancelled = True
-                if live is not None:
-                    live.session.cancel_call()
-                    live.budget.shorten(CANCEL_GRACE_S)
-            return trio.lowlevel.Abort.FAILED  # we wait for the thread whatever happens
+            box.append(result)
+            loop.call_soon(done.set)
 
         context = contextvars.copy_context()
         borrower = object()
@@ -227,16 +227,17 @@ class Capsule:
             try:
                 trio.lowlevel.start_thread_soon(lambda: context.run(fn, *args), deliver,
                                                 name=f"astrid guest {self.name}")
-                result: outcome.Outcome[Any] = await trio.lowlevel.wait_task_rescheduled(abort)
+                cancelled = await _wait_for_thread(done, live)
             finally:
                 self._ticker.exit()
         finally:
             self._limiter.release_on_behalf_of(borrower)
+        result = box[0]
         if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
-            with trio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
                 await self._discard()  # poisoned for good, whoever is still waiting
-        if cancelled:
-            await trio.lowlevel.checkpoint()  # raises the caller's Cancelled
+        if cancelled is not None:
+            raise cancelled
         return result
 
     async def drop_resource(self, handle: Any) -> None:
@@ -244,6 +245,7 @@ class Capsule:
         ``close()``). A handle from a Store that has since died, or one already dropped, is
         already gone: no-op. A guest destructor runs like any call (fuel, deadline, host
         imports); if it traps, :class:`CapsuleTrap` and the next call gets a fresh Store."""
+        self._loop.check(f"capsule {self.name!r}: dropping a resource")
         self._check_open()
         async with self._lock:
             live = self._live
@@ -332,11 +334,12 @@ class Capsule:
         """
         if self._closed:
             return
+        self._loop.check(f"capsule {self.name!r}: aclose()")
         self._closed = True
         if self._live is not None:
             self._live.session.cancel()
             self._live.budget.shorten(CANCEL_GRACE_S)
-        with trio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):
             async with self._lock:
                 await self._discard()
                 try:
@@ -369,7 +372,7 @@ class Capsule:
 
     async def _instantiate(self) -> _Live:
         """A fresh Store + instance (on a worker thread: instantiation may run guest code)."""
-        session = StoreSession(backend=self._backend, trio_token=self._token, name=self.name,
+        session = StoreSession(backend=self._backend, loop_token=self._loop.token, name=self.name,
                                limits=self.limits, astrid=self.astrid)
         result = await self._run_guest(None, self._new_live, session)
         if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
@@ -456,6 +459,26 @@ class Capsule:
                 await obj.aclose()
             except Exception:  # one bad stream must not keep the others open
                 log.debug("closing a resource of capsule %s failed", self.name, exc_info=True)
+
+
+async def _wait_for_thread(done: anyio.Event, live: _Live | None) -> BaseException | None:
+    """Wait until the guest thread is back, whatever happens; return the caller's
+    cancellation if it came meanwhile (the caller raises it once the thread is back)."""
+    try:
+        await done.wait()
+        return None
+    except anyio.get_cancelled_exc_class() as exc:
+        caught = exc
+    if live is not None:
+        live.session.cancel_call()
+        live.budget.shorten(CANCEL_GRACE_S)
+    while not done.is_set():
+        with anyio.CancelScope(shield=True):
+            # asyncio's task.cancel() reaches a task inside a shielded scope too: keep
+            # waiting, the thread is still inside the Store (the one cancellation is enough).
+            with contextlib.suppress(anyio.get_cancelled_exc_class()):
+                await done.wait()
+    return caught
 
 
 def _lookup(live: _Live, export: str) -> Any:

@@ -14,7 +14,7 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-import trio
+import anyio
 
 from astrid_host._wasm._errors import TrapKind
 
@@ -63,7 +63,7 @@ class EpochTicker:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._active = 0
-        self._wake = trio.Event()
+        self._wake = anyio.Event()
 
     def enter(self) -> None:
         self._active += 1
@@ -75,9 +75,9 @@ class EpochTicker:
     async def run(self) -> None:
         while True:
             if self._active == 0:
-                self._wake = trio.Event()
+                self._wake = anyio.Event()
                 await self._wake.wait()
-            await trio.sleep(EPOCH_TICK_S)
+            await anyio.sleep(EPOCH_TICK_S)
             self._engine.increment_epoch()
 
 

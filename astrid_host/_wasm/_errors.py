@@ -24,6 +24,7 @@ __all__ = [
     "CapsuleLoadError",
     "CapsuleRunError",
     "CapsuleTrap",
+    "EventLoopError",
     "ExportNotFound",
     "HostFault",
     "TrapKind",
@@ -149,6 +150,13 @@ class CapsuleRunError(CapsuleError):
         super().__init__(f"capsule {name!r} reported: {message}")
         self.name = name
         self.message = message
+
+
+class EventLoopError(CapsuleError, RuntimeError):
+    """The runtime was used where it cannot run: with no trio or asyncio event loop in the
+    calling thread, on another async library, or on an event loop other than the one its
+    :class:`Host` was entered in (another thread's, or a later ``run``). The message names
+    the fix."""
 
 
 class HostFault(Exception):

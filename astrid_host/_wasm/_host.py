@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import trio
+import anyio
 from wasmtime import Config, Engine, WasmtimeError, wat2wasm
 from wasmtime.component import Linker
 
@@ -56,6 +56,7 @@ from astrid_host._wasm._errors import (
     instantiation_failure,
 )
 from astrid_host._wasm._imports import HTTP_CLIENT
+from astrid_host._wasm._loop import Loop, current_loop
 from astrid_host._wasm._typeinfo import check_imports
 from astrid_host._wasm._wasmtime_patches import _fastbytes, install_memory_creator
 
@@ -98,7 +99,7 @@ class CapsuleContext:
     resolver: Any = None
     classifier: Any = None
     ssl_context: Any = None
-    io_limiter: trio.CapacityLimiter | None = None
+    io_limiter: anyio.CapacityLimiter | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     secrets: Secrets = field(default_factory=Secrets)
     audit: AuditSink | None = None
@@ -136,7 +137,10 @@ def engine_fingerprint() -> str:
 
 
 class Host:
-    """Runs capsules. Use as ``async with Host(...) as host`` inside a trio run.
+    """Runs capsules. Use as ``async with Host(...) as host`` on a trio or asyncio event loop.
+
+    The host and its capsules belong to the event loop that entered it: using them with no
+    loop, or from another loop, raises :class:`EventLoopError` naming the fix.
 
     cache_dir: where compiled components are kept (default ``$ASTRID_CACHE_DIR`` or
         ``~/.cache/astrid-host``); ``use_cache=False`` compiles every time.
@@ -201,10 +205,11 @@ class Host:
         self._stack: AsyncExitStack | None = None
         self._engine: Engine | None = None
         self._linker: Linker | None = None
-        self._limiter: trio.CapacityLimiter | None = None
-        self._io_limiter: trio.CapacityLimiter | None = None
+        self._loop: Loop | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._io_limiter: anyio.CapacityLimiter | None = None
         self._ticker: EpochTicker | None = None
-        self._ticker_scope: trio.CancelScope | None = None
+        self._ticker_scope: anyio.CancelScope | None = None
         self._closed = False
         #: What the last :meth:`load` did: cache hit or compile, and how long it took.
         self.last_load: LoadInfo | None = None
@@ -214,8 +219,9 @@ class Host:
     async def __aenter__(self) -> Host:
         if self._stack is not None or self._closed:
             raise RuntimeError("a Host can be entered only once")
+        loop = current_loop("entering a Host")
         if isinstance(self._audit_config, AuditTrail):
-            self._audit = await trio.to_thread.run_sync(self._audit_config.open)
+            self._audit = await anyio.to_thread.run_sync(self._audit_config.open)
         # Bulk list<u8> conversion: stock wasmtime-py costs ~1 s per MiB (see _fastbytes).
         _fastbytes.install()
         cfg = Config()
@@ -229,20 +235,29 @@ class Host:
         for interface in SERVED:
             link_interface(linker, interface)
         self._linker = linker
-        self._limiter = trio.CapacityLimiter(self._max_threads)
-        self._io_limiter = trio.CapacityLimiter(self._max_io)
+        self._limiter = anyio.CapacityLimiter(self._max_threads)
+        self._io_limiter = anyio.CapacityLimiter(self._max_io)
         stack = AsyncExitStack()
-        nursery = await stack.enter_async_context(trio.open_nursery())
+        group = await stack.enter_async_context(anyio.create_task_group())
         self._ticker = EpochTicker(self._engine)
-        nursery.start_soon(self._ticker.run)
-        stack.callback(nursery.cancel_scope.cancel)  # runs before the nursery exits
-        self._ticker_scope = nursery.cancel_scope
+        # The ticker's own scope, not the task group's: that one also covers the body of the
+        # `async with Host()` block, which aclose() (callable from any task) must not cancel.
+        self._ticker_scope = anyio.CancelScope()
+        group.start_soon(self._tick, self._ticker, self._ticker_scope,
+                         name="astrid epoch ticker")
+        stack.callback(self._ticker_scope.cancel)  # runs before the task group exits
+        self._loop = loop
         self._stack = stack
         return self
 
+    @staticmethod
+    async def _tick(ticker: EpochTicker, scope: anyio.CancelScope) -> None:
+        with scope:
+            await ticker.run()
+
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-        # The ticker's nursery is exited here, in the task that entered it: trio requires
+        # The ticker's task group is exited here, in the task that entered it: AnyIO requires
         # that, so aclose() (callable from any task) only cancels it.
         stack, self._stack = self._stack, None
         if stack is not None:
@@ -253,12 +268,14 @@ class Host:
         (the host's resources are fully released when its ``async with`` block ends)."""
         if self._closed:
             return
+        if self._loop is not None:
+            self._loop.check("Host.aclose()")
         self._closed = True
-        with trio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):
             for capsule in list(self._capsules):
                 await capsule.aclose()
             if isinstance(self._audit_config, AuditTrail) and self._audit is not None:
-                await trio.to_thread.run_sync(self._audit.close)
+                await anyio.to_thread.run_sync(self._audit.close)
         if self._ticker_scope is not None:
             self._ticker_scope.cancel()
 
@@ -296,6 +313,8 @@ class Host:
         capsule's Astrid state. A malformed manifest or configuration is a
         :class:`CapsuleLoadError`.
         """
+        if self._loop is not None:
+            self._loop.check("Host.load()")
         if self._closed or self._engine is None or self._linker is None:
             raise CapsuleClosed(name or "host")
         upstream = await self._read_upstream(source, name)
@@ -324,7 +343,7 @@ class Host:
         wasm = _to_component_binary(name, wasm)
         engine = self._engine
         try:
-            result = await trio.to_thread.run_sync(
+            result = await anyio.to_thread.run_sync(
                 lambda: self.cache.load(engine, wasm, name=name), limiter=self._limiter)
         except WasmtimeError as exc:
             raise CapsuleLoadError(name, f"does not compile: {exc}") from None
@@ -340,14 +359,15 @@ class Host:
                              io_limiter=self._io_limiter, options=dict(self._extra_options),
                              secrets=checked.copy(), audit=self._audit, **self._host_options)
         backend = self._factory(ctx)
-        assert self._limiter is not None and self._ticker is not None
+        assert self._limiter is not None and self._ticker is not None and self._loop is not None
         try:
             capsule = Capsule(name=name, engine=engine, linker=self._linker,
                               component=component, limits=effective, backend=backend,
                               thread_limiter=self._limiter, ticker=self._ticker,
+                              loop=self._loop,
                               on_close=self._capsules.discard, astrid=astrid)
         except BaseException:
-            with trio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
                 await backend.aclose()
             raise
         # Registered before instantiating so that a host closing meanwhile closes it too.
@@ -373,7 +393,7 @@ class Host:
         if isinstance(source, (bytes, bytearray)):
             return None
         path = Path(source)
-        toml = path / MANIFEST_NAME if await trio.Path(path).is_dir() else path
+        toml = path / MANIFEST_NAME if await anyio.Path(path).is_dir() else path
         if toml.suffix != ".toml":
             return None
         text, _ = await self._read_source(toml, name)
@@ -398,7 +418,7 @@ class Host:
             return bytes(source), "capsule"
         path = Path(source)
         try:
-            data = await trio.Path(path).read_bytes()
+            data = await anyio.Path(path).read_bytes()
         except OSError as exc:
             raise CapsuleLoadError(name or path.name, f"cannot read {path}: "
                                    f"{exc.strerror or exc}") from None

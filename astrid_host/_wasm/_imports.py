@@ -4,7 +4,7 @@ and the capsule's :class:`~astrid_host._core._contracts.HttpBackend`.
 The interface itself — functions, types, resources, signatures — is generated from the WIT
 (:data:`astrid_host._core._wit_http.CLIENT`); serving it (linking, lifting, lowering, the
 error channel) is :mod:`astrid_host._wasm._dispatch`. What is HTTP's own is here: one handler
-per function awaiting the backend on the trio thread, and the rule that every failure becomes
+per function awaiting the backend on the event loop, and the rule that every failure becomes
 a WIT `error-code` value: :class:`HttpError` carries its own code, cancellation (the capsule
 was closed) is ``cancelled``, any other exception is ``internal``; a number out of range in a
 request is the guest's `invalid-request`, and an `error-code` payload larger than its WIT
@@ -65,7 +65,7 @@ STR_CHUNK_MAX = 1024 * 1024
 
 
 def _io(call: Call, afn: Callable[..., Awaitable[Any]], *args: Any) -> Ok[Any] | Err[ErrorCode]:
-    """Run one backend call on the trio thread; a body too large for the guest is refused."""
+    """Run one backend call on the event loop; a body too large for the guest is refused."""
     value = call.session.run_io(afn, *args)
     too_big = _exceeds_guest_memory(call.session.limits, value)
     return Ok(value) if too_big is None else Err(too_big)
@@ -99,7 +99,7 @@ def _error_value(call: Call, exc: BaseException) -> ErrorCode:
         # (paths, addresses) an untrusted capsule has no business seeing.
         return ErrorCode.internal(
             f"host fault ({type(exc).__name__}); details are in the host log")
-    return ErrorCode.cancelled()  # trio.Cancelled, KeyboardInterrupt: never into wasmtime
+    return ErrorCode.cancelled()  # Cancelled/CancelledError, KeyboardInterrupt: never into wasmtime
 
 
 def guest_error(exc: Exception) -> ErrorCode | None:

@@ -1,12 +1,14 @@
-"""Everything the host imports need for one Store: backend, trio token, handle table.
+"""Everything the host imports need for one Store: backend, event loop, handle table.
 
 The capsule creates one :class:`StoreSession` for each fresh Store and sets it in
 :func:`current_session` (on the worker thread) before it enters the guest; the host import
-handlers find it there. Host I/O goes back to the trio thread through :meth:`run_io`.
+handlers find it there. Host I/O goes back to the event loop (trio or asyncio) through
+:meth:`run_io`.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import math
 import time
@@ -15,7 +17,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-import trio
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
 
 from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
@@ -30,7 +34,7 @@ _REP_MAX = (1 << 32) - 1
 
 
 class SessionCancelled(Exception):
-    """The session was closed (or the trio run ended) while the host waited."""
+    """The session was closed (or the event loop ended) while the host waited."""
 
 
 @dataclass
@@ -41,7 +45,7 @@ class _Slot:
 
 @dataclass
 class StoreSession:
-    """Everything the host imports need for one Store: backend, trio token, handle table.
+    """Everything the host imports need for one Store: backend, event loop, handle table.
 
     Created by the capsule for each fresh Store. The handle table maps the ``rep`` of each
     live resource handle to the backend object behind it; wasmtime never calls destructors
@@ -50,13 +54,14 @@ class StoreSession:
     """
 
     backend: HttpBackend
-    trio_token: trio.lowlevel.TrioToken
+    #: The event loop the host I/O runs on (the loop that entered the Host).
+    loop_token: anyio.lowlevel.EventLoopToken
     name: str = "capsule"
     limits: Limits = field(default_factory=Limits)
     resources: dict[int, _Slot] = field(default_factory=dict)
     closed: bool = False
     _reps: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _scopes: set[trio.CancelScope] = field(default_factory=set)
+    _scopes: set[anyio.CancelScope] = field(default_factory=set)
     #: The guest's declared import types, read once per Store (see _wasmtime_patches).
     types: TypeCache = field(default_factory=dict)
     #: How many host imports ran on this Store (tests and diagnostics).
@@ -72,7 +77,7 @@ class StoreSession:
     #: ``time.monotonic()`` when the current call's wall-clock budget ends (set on entry).
     call_deadline: float = math.inf
 
-    # -- called on the trio thread
+    # -- called on the event loop
 
     def cancel(self) -> None:
         """Cancel every host I/O in flight and make all later ones fail with ``cancelled``."""
@@ -104,7 +109,7 @@ class StoreSession:
             raise SessionCancelled
         # The call's wall-clock budget bounds its host I/O too: the epoch deadline only
         # interrupts guest code, and a request's own timeouts may be longer than the call's.
-        with trio.CancelScope() as scope, trio.move_on_after(max(remaining, 0.0)) as budget:
+        with anyio.CancelScope() as scope, anyio.move_on_after(max(remaining, 0.0)) as budget:
             self._scopes.add(scope)
             try:
                 return await afn(*args)
@@ -117,25 +122,27 @@ class StoreSession:
     # -- called on the worker thread
 
     def run_io(self, afn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-        """Await ``afn(*args)`` on the trio thread; raises HttpError or SessionCancelled."""
+        """Await ``afn(*args)`` on the event loop; raises HttpError or SessionCancelled."""
         if self.closed or self.call_cancelled:
             raise SessionCancelled
         try:
             remaining = self.call_deadline - time.monotonic()
-            return trio.from_thread.run(self._guarded, afn, remaining, *args,
-                                        trio_token=self.trio_token)
-        except trio.RunFinishedError:
+            return anyio.from_thread.run(self._guarded, afn, remaining, *args,
+                                         token=self.loop_token)
+        except (anyio.RunFinishedError, concurrent.futures.CancelledError):
+            # asyncio hands a cancellation of the I/O's task (the loop shutting down) to the
+            # waiting thread as concurrent.futures' CancelledError; trio as Cancelled.
             raise SessionCancelled from None
 
     def run_cleanup(self, afn: Callable[[], Awaitable[Any]]) -> None:
-        """Await ``afn()`` on the trio thread, shielded and even after cancellation: closing
+        """Await ``afn()`` on the event loop, shielded and even after cancellation: closing
         a resource must happen whatever state the call is in."""
         async def shielded() -> None:
-            with trio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
                 await afn()
         try:
-            trio.from_thread.run(shielded, trio_token=self.trio_token)
-        except trio.RunFinishedError:
+            anyio.from_thread.run(shielded, token=self.loop_token)
+        except anyio.RunFinishedError:
             pass
 
     def add(self, kind: int, obj: Any) -> int:

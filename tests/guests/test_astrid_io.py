@@ -12,8 +12,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pytest
-import trio
 
 from astrid_host import CapsuleLoadError, CapsuleTrap, EgressPolicy, Host, Limits
 from astrid_host._core._astrid_state import AstridState
@@ -102,7 +102,7 @@ async def test_an_upload_through_body_sink_arrives_whole_and_finishes_once(
 async def test_a_guest_blocked_in_a_wait_is_bounded_by_the_call_deadline(
         server: TestServer) -> None:
     # One byte, then nothing for a minute: the guest waits in poll/block for the second.
-    with trio.fail_after(120):  # a hang would be the bug; the bound is generous on purpose
+    with anyio.fail_after(120):  # a hang would be the bug; the bound is generous on purpose
         try:
             report = await run(server, "stream_poll", url(server, "/trickle?n=2&interval=60"),
                                limits=Limits(call_timeout_s=2))
@@ -119,7 +119,7 @@ async def test_cancelling_a_call_blocked_in_a_wait_leaves_the_capsule_usable(
         capsule = await host.load(built_guest("rust-astrid-http-all.wasm"),
                                   policy=EgressPolicy.parse(["*://public.test:*"], methods=["*"]),
                                   astrid=AstridState("http-all"))
-        with trio.move_on_after(1) as scope:
+        with anyio.move_on_after(1) as scope:
             await capsule.trigger("stream_poll", url(server, "/trickle?n=2&interval=60"))
         assert scope.cancelled_caught
         answer = await capsule.trigger("stream_body", {**url(server, "/bytes?n=10"),

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
-import trio
 from wasmtime.component import Record, Variant
 
 from tests.support.http import RecordedRequest, TestServer, pattern, run_http_server
@@ -117,7 +117,7 @@ class Guests:
         """Call ``export`` in every guest (one after the other); results by guest name."""
         out = {}
         for name, capsule in self.capsules.items():
-            with trio.fail_after(CALL_TIMEOUT_S + 30):
+            with anyio.fail_after(CALL_TIMEOUT_S + 30):
                 out[name] = await capsule.call(f"{IFACE}#{export}", *args)
         return out
 

@@ -1,4 +1,5 @@
-"""A representative hostile run for a child process: ``python -m tests.hostile._driver``.
+"""A representative hostile run for a child process: ``python -m tests.hostile._driver BACKEND``
+(``trio``, the default, or ``asyncio``).
 
 wasmtime-py aborts the process (SIGABRT, exit 134 / -6) instead of raising on some misuse, so
 "the host never dies" can only be checked from outside. This driver does, in one process, the
@@ -20,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-import trio
+import anyio
 
 from astrid_host._core._limits import Limits, MiB
 from astrid_host._wasm._errors import CapsuleClosed, CapsuleTrap
@@ -55,7 +56,7 @@ async def main() -> dict[str, float]:
         # The spinner of step 6 runs in this outer nursery: leaving `async with host` while
         # it spins is the host exit under test (Host.aclose must not be called from a nursery
         # nested inside the host's own block: trio reports that as misnesting).
-        outer = trio.open_nursery()
+        outer = anyio.create_task_group()
         async with outer as background, host:
             async def load(limits: Limits | None = None, name: str = "driver") -> Any:
                 return await host.load(HOSTILE, policy=list(TEST_RULES), limits=limits,
@@ -71,9 +72,9 @@ async def main() -> dict[str, float]:
                 except CapsuleClosed:
                     outcome.append("closed")
 
-            async with trio.open_nursery() as nursery:
+            async with anyio.create_task_group() as nursery:
                 nursery.start_soon(spin)
-                await trio.sleep(0.2)
+                await anyio.sleep(0.2)
                 t = time.monotonic()
                 await spinner.aclose()
                 timings["aclose_while_spinning_s"] = time.monotonic() - t
@@ -90,9 +91,9 @@ async def main() -> dict[str, float]:
                 except CapsuleClosed:
                     results.append("closed")
 
-            async with trio.open_nursery() as nursery:
+            async with anyio.create_task_group() as nursery:
                 nursery.start_soon(wait_io)
-                await trio.sleep(0.3)
+                await anyio.sleep(0.3)
                 t = time.monotonic()
                 await waiter.aclose()
                 timings["aclose_during_io_s"] = time.monotonic() - t
@@ -102,7 +103,7 @@ async def main() -> dict[str, float]:
             # 3. A cancelled caller of a spinning guest: Cancelled within the grace period.
             victim = await load(Limits(call_timeout_s=60, fuel_per_call=10**15))
             t = time.monotonic()
-            with trio.move_on_after(0.2):
+            with anyio.move_on_after(0.2):
                 await victim.call("spin")
             timings["cancelled_caller_s"] = time.monotonic() - t
             assert timings["cancelled_caller_s"] < PROMPT_S
@@ -126,7 +127,7 @@ async def main() -> dict[str, float]:
                 except CapsuleTrap as exc:
                     counts[exc.kind] += 1
 
-            async with trio.open_nursery() as nursery:
+            async with anyio.create_task_group() as nursery:
                 for i in range(30):
                     nursery.start_soon(flood_call, i)
             assert counts == {"ok": 10, "fuel": 10, "other": 10}, counts
@@ -150,7 +151,7 @@ async def main() -> dict[str, float]:
 
             t = time.monotonic()
             for _ in range(3):
-                async with trio.open_nursery() as nursery:
+                async with anyio.create_task_group() as nursery:
                     for capsule, spinner in zip(many, spinners, strict=True):
                         nursery.start_soon(all_traps, capsule, spinner)
                     nursery.start_soon(_expect_trap, fuel, "fuel", "spin")
@@ -171,7 +172,7 @@ async def main() -> dict[str, float]:
                     pass
 
             background.start_soon(spin_until_host_exit)
-            await trio.sleep(0.2)
+            await anyio.sleep(0.2)
             host_exit_start = time.monotonic()
         timings["host_exit_with_leaks_s"] = time.monotonic() - host_exit_start
         assert timings["host_exit_with_leaks_s"] < PROMPT_S
@@ -181,7 +182,7 @@ async def main() -> dict[str, float]:
 
 if __name__ == "__main__":
     logging.disable(logging.CRITICAL)  # the expected failures would flood stderr
-    timings = trio.run(main)
+    timings = anyio.run(main, backend=sys.argv[1] if len(sys.argv) > 1 else "trio")
     print(json.dumps({"driver": "ok", **{k: round(v, 3) for k, v in timings.items()}}),
           flush=True)
     sys.exit(0)

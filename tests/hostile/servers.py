@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
-import trio
+import anyio
 
-from tests.support.http import Exchange, TestServer, pattern
+from tests.support.http import Exchange, TestServer, pattern, silent_port
 
 __all__ = ["add_hostile_routes", "silent_tls_port"]
 
@@ -39,7 +38,7 @@ async def _head_drip(ex: Exchange) -> None:
     while True:
         for byte in line:
             await ex.stream.send_all(bytes([byte]))
-            await trio.sleep(interval)
+            await anyio.sleep(interval)
 
 
 async def _head_flood(ex: Exchange) -> None:
@@ -97,12 +96,5 @@ def add_hostile_routes(server: TestServer) -> TestServer:
 @asynccontextmanager
 async def silent_tls_port() -> AsyncIterator[int]:
     """A loopback port that accepts TCP connections and never answers the TLS ClientHello."""
-    async def silent(stream: trio.SocketStream) -> None:
-        await trio.sleep_forever()
-
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(partial(trio.serve_tcp, silent, 0, host="127.0.0.1"))
-        try:
-            yield int(listeners[0].socket.getsockname()[1])
-        finally:
-            nursery.cancel_scope.cancel()
+    async with silent_port() as port:
+        yield port

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import trio
+import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wasmtime.component import Record, Variant
@@ -108,8 +108,8 @@ def _allowed(value: Any) -> str:
 
 
 def _call(capsule: Capsule, export: str, *args: Any) -> Any:
-    """Call the guest from hypothesis' worker thread, on the trio thread."""
-    return trio.from_thread.run(capsule.call, export, *args)
+    """Call the guest from hypothesis' worker thread, on the event loop."""
+    return anyio.from_thread.run(capsule.call, export, *args)
 
 
 @given(data=st.data())
@@ -163,27 +163,30 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def _run_against_the_real_host(cache_dir: Path, check: Any) -> Counter[str]:
-    # pytest-trio would run every hypothesis example in a new trio run with new fixtures;
+def _run_against_the_real_host(cache_dir: Path, check: Any, backend: str) -> Counter[str]:
+    # The async test runner would run every hypothesis example in a new event loop with new
+    # fixtures;
     # instead one host and one capsule serve every example, driven from a worker thread.
     async def main() -> None:
         async with run_http_server() as server, Host(
                 cache_dir=cache_dir, resolver=test_resolver(),
                 classifier=loopback_as_public(), limits=Limits()) as host:
             capsule = await load_hostile(host, FUZZ_LIMITS, name="fuzz")
-            await trio.to_thread.run_sync(check, capsule, server.port, seen)
+            await anyio.to_thread.run_sync(check, capsule, server.port, seen)
             assert engine_open_streams(capsule) == 0
     seen: Counter[str] = Counter()
-    trio.run(main)
+    anyio.run(main, backend=backend)
     return seen
 
 
-def test_any_wit_request_gives_a_response_or_an_error_code(cache_dir: Path) -> None:
-    seen = _run_against_the_real_host(cache_dir, _any_wit_request)
+def test_any_wit_request_gives_a_response_or_an_error_code(cache_dir: Path,
+                                                           anyio_backend: str) -> None:
+    seen = _run_against_the_real_host(cache_dir, _any_wit_request, anyio_backend)
     # The generator really reaches the server and the guard's refusals, not only one path.
     assert {"ok", "invalid-request", "denied", "dns-error"} <= set(seen), seen
 
 
-def test_raw_guest_bytes_give_an_error_code_or_the_utf8_trap(cache_dir: Path) -> None:
-    seen = _run_against_the_real_host(cache_dir, _raw_guest_bytes)
+def test_raw_guest_bytes_give_an_error_code_or_the_utf8_trap(cache_dir: Path,
+                                                              anyio_backend: str) -> None:
+    seen = _run_against_the_real_host(cache_dir, _raw_guest_bytes, anyio_backend)
     assert {"utf8-trap", "invalid-request"} <= set(seen), seen

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import time
 
+import anyio
 import pytest
-import trio
 
 from astrid_host._core._limits import Limits, MiB
 from astrid_host._wasm import _imports
@@ -95,7 +95,7 @@ async def test_memory_bomb_stops_at_the_limit_and_other_capsules_are_unaffected(
         for _ in range(20):
             answers.append(code(await neighbour.call("send-url", url(http_server, "/echo"))))
 
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         nursery.start_soon(neighbour_calls)
         for _ in range(5):
             # Growth is refused at the limit (memory.grow gives -1: no trap by itself)...
@@ -148,7 +148,7 @@ async def test_leaked_streams_are_freed_on_aclose(real_host: Host,
     await capsule.call("open-many", url(http_server, "/bytes?n=1000000"), 4)
     await capsule.call("upload-unfinished", url(http_server, "/drain"), 2, 1000)
     assert engine_open_streams(capsule) == 4  # the upload found no free slot
-    with trio.fail_after(PROMPT_S):
+    with anyio.fail_after(PROMPT_S):
         await capsule.aclose()
     assert engine_open_streams(capsule) == 0 and capsule._live is None
     assert await eventually(lambda: open_fds() <= fds)  # the server closes its side

@@ -13,8 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+import anyio
 import pytest
-import trio
 
 from astrid_host._core._limits import Limits
 from astrid_host._wasm import _capsule
@@ -38,6 +38,9 @@ RUN_BOUND_S = 600
 @pytest.mark.slow
 async def test_10k_requests_from_50_capsules_without_error_and_without_leaks(
         cache_dir: Path) -> None:
+    # The event loop's own threads first: AnyIO's test runner drives trio in guest mode, whose
+    # I/O waits run in a thread of trio's cache for as long as the loop runs.
+    await anyio.sleep(0.01)
     gc.collect()  # earlier tests' Hosts: their import callbacks go with their Linkers
     start = Snapshot.take()
     budgets, registry = SLOTS.live("epoch"), SLOTS.live("import")
@@ -49,6 +52,9 @@ async def test_10k_requests_from_50_capsules_without_error_and_without_leaks(
         capsules = [await load_hostile(host, name=f"load-{i}") for i in range(CAPSULES)]
         statuses: dict[int, int] = {}
         rss_before = rss_bytes()
+        # Counted after loading: on asyncio the loads' worker thread (AnyIO's pool, not the
+        # guest threads' cache) stays idle for a while, whatever max_threads says.
+        loaded_threads = threading.active_count()
         peak_threads = 0
 
         async def client(capsule: _capsule.Capsule) -> None:
@@ -59,8 +65,8 @@ async def test_10k_requests_from_50_capsules_without_error_and_without_leaks(
                 peak_threads = max(peak_threads, threading.active_count())
 
         began = time.monotonic()
-        with trio.fail_after(RUN_BOUND_S):
-            async with trio.open_nursery() as nursery:
+        with anyio.fail_after(RUN_BOUND_S):
+            async with anyio.create_task_group() as nursery:
                 for capsule in capsules:
                     nursery.start_soon(client, capsule)
         took = time.monotonic() - began
@@ -71,7 +77,7 @@ async def test_10k_requests_from_50_capsules_without_error_and_without_leaks(
         assert statuses == {200: REQUESTS}
         # Keep-alive pooling: one connection per capsule, not one per request.
         assert server.connections <= CAPSULES * 2
-        assert peak_threads <= start.threads + MAX_THREADS
+        assert peak_threads <= loaded_threads + MAX_THREADS
         assert all(held_handles(c) == 0 and engine_open_streams(c) == 0 for c in capsules)
         assert SLOTS.live("epoch") == budgets + CAPSULES  # one live Store each
         for capsule in capsules:
@@ -84,6 +90,13 @@ async def test_10k_requests_from_50_capsules_without_error_and_without_leaks(
     assert SLOTS.live("import") == registry
     assert await eventually(lambda: open_fds() <= start.fds), (open_fds(), start.fds)
     # Polling: a thread's exit has no event. <=: idle worker threads left by earlier tests
-    # may have exited meanwhile.
-    assert await eventually(lambda: threading.active_count() <= start.threads,
-                            within=THREAD_IDLE_S + PROMPT_S, interval=0.25)
+    # may have exited meanwhile. Not counted: AnyIO's asyncio worker pool (the loads ran in
+    # it), whose idle thread is reused and only retired by a later to_thread call or the end
+    # of the event loop; guest threads come from trio's cache on both backends.
+    assert await eventually(lambda: _threads_but_anyio_pool() <= start.threads,
+                            within=THREAD_IDLE_S + PROMPT_S, interval=0.25), (
+        threading.enumerate(), start.threads)
+
+
+def _threads_but_anyio_pool() -> int:
+    return sum(t.name != "AnyIO worker thread" for t in threading.enumerate())

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import trio
+import anyio
 
 from astrid_host._core._limits import Limits, MiB
 from astrid_host._wasm._capsule import Capsule
@@ -55,7 +55,7 @@ async def _quiet_round(capsules: list[Capsule], url: str,
             latencies.append(time.perf_counter() - t)
             calls += 1
 
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         for capsule in capsules:
             nursery.start_soon(one, capsule)
     return latencies
@@ -72,8 +72,8 @@ async def test_capsules_keep_their_latency_while_a_neighbour_traps_repeatedly(
     calm = await _quiet_round(quiet, url)
 
     traps: list[str] = []
-    every_kind = trio.Event()
-    done = trio.Event()
+    every_kind = anyio.Event()
+    done = anyio.Event()
 
     async def neighbour() -> None:
         kinds = (("read-after-drop", http_server.url("/bytes?n=1000", host="public.test")),
@@ -91,12 +91,12 @@ async def test_capsules_keep_their_latency_while_a_neighbour_traps_repeatedly(
 
     # The quiet round starts once the neighbour has trapped every way, and lasts until it
     # has trapped NOISY_TRAPS more times: the two overlap by construction, not by timing.
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         nursery.start_soon(neighbour)
-        with trio.fail_after(NOISY_BUDGET_S + PROMPT_S):
+        with anyio.fail_after(NOISY_BUDGET_S + PROMPT_S):
             await every_kind.wait()
         before = len(traps)
-        with trio.fail_after(6 * PROMPT_S):  # only a hang: about 3 s on an idle machine
+        with anyio.fail_after(6 * PROMPT_S):  # only a hang: about 3 s on an idle machine
             noisy_round = await _quiet_round(
                 quiet, url, until=lambda: len(traps) >= before + NOISY_TRAPS)
         done.set()

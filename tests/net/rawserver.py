@@ -15,7 +15,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
-import trio
+import anyio
+import anyio.abc
+import anyio.lowlevel
+from anyio.streams.tls import TLSStream
 
 __all__ = ["RawServer", "Reply", "raw_server"]
 
@@ -37,78 +40,78 @@ class RawServer:
     #: (connection number, method, target) of every request, in order.
     requests: list[tuple[int, bytes, bytes]] = field(default_factory=list)
     #: Set by the test to let the ``later`` bytes go; set by the server once they went.
-    release: trio.Event = field(default_factory=trio.Event)
-    released: trio.Event = field(default_factory=trio.Event)
+    release: anyio.Event = field(default_factory=anyio.Event)
+    released: anyio.Event = field(default_factory=anyio.Event)
 
     def url(self, path: str, scheme: str = "http") -> str:
         return f"{scheme}://public.test:{self.port}{path}"
 
 
-class _Corked(trio.abc.Stream):
+class _Corked(anyio.abc.ByteStream):
     """A transport whose writes wait in a buffer while corked (TLS records leave together)."""
 
-    def __init__(self, inner: trio.SocketStream) -> None:
+    def __init__(self, inner: anyio.abc.SocketStream) -> None:
         self.inner = inner
         self.corked = False
         self._held = bytearray()
 
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+    async def send(self, item: bytes) -> None:
         if self.corked:
-            self._held += data
-            await trio.lowlevel.checkpoint()
+            self._held += item
+            await anyio.lowlevel.checkpoint()
         else:
-            await self.inner.send_all(data)
+            await self.inner.send(item)
 
     async def uncork(self) -> None:
         self.corked = False
         held, self._held = bytes(self._held), bytearray()
-        await self.inner.send_all(held)
+        if held:
+            await self.inner.send(held)
 
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.inner.wait_send_all_might_not_block()
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        return await self.inner.receive(max_bytes)
 
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        return await self.inner.receive_some(max_bytes)
+    async def send_eof(self) -> None:
+        await self.inner.send_eof()
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
 
 async def _serve(server: RawServer, answer: Callable[[bytes, bytes], Reply],
-                 tls: ssl.SSLContext | None, sock: trio.SocketStream) -> None:
+                 tls: ssl.SSLContext | None, sock: anyio.abc.SocketStream) -> None:
     server.connections += 1
     number = server.connections
     corked = _Corked(sock)
-    stream: trio.abc.Stream = corked
-    if tls is not None:
-        stream = trio.SSLStream(corked, tls, server_side=True)
+    stream: anyio.abc.ByteStream = corked
     buf = b""
     try:
+        if tls is not None:
+            stream = await TLSStream.wrap(corked, server_side=True, ssl_context=tls,
+                                          standard_compatible=False)
         while True:
             while b"\r\n\r\n" not in buf:
-                data = await stream.receive_some(65536)
-                if not data:
-                    return
-                buf += data
+                buf += await stream.receive(65536)
             head, buf = buf.split(b"\r\n\r\n", 1)
             method, target = head.split(b" ", 2)[:2]
             server.requests.append((number, method, target))
             reply = answer(method, target)
             corked.corked = True
             for piece in reply.now:
-                await stream.send_all(piece)
+                await stream.send(piece)
             await corked.uncork()
             if reply.later:
                 await server.release.wait()
-                await stream.send_all(reply.later)
+                await stream.send(reply.later)
                 server.released.set()
-    except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, OSError):
+    except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
+            ssl.SSLError, OSError):
         return
     finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(1):
+        with anyio.CancelScope(shield=True), anyio.move_on_after(1):
             try:
                 await stream.aclose()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 pass
 
 
@@ -116,12 +119,11 @@ async def _serve(server: RawServer, answer: Callable[[bytes, bytes], Reply],
 async def raw_server(answer: Callable[[bytes, bytes], Reply],
                      tls: ssl.SSLContext | None = None) -> AsyncIterator[RawServer]:
     """Serve ``answer`` on 127.0.0.1 (an ephemeral port) until the block exits."""
-    async with trio.open_nursery() as nursery:
-        server = RawServer(port=0)
-        listeners = await nursery.start(partial(
-            trio.serve_tcp, partial(_serve, server, answer, tls), 0, host="127.0.0.1"))
-        server.port = int(listeners[0].socket.getsockname()[1])
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    server = RawServer(port=int(listener.extra(anyio.abc.SocketAttribute.local_port)))
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, partial(_serve, server, answer, tls))
         try:
             yield server
         finally:
-            nursery.cancel_scope.cancel()
+            group.cancel_scope.cancel()

@@ -9,13 +9,13 @@ A record is summarised as ``("decision", hop, decision, reason, chosen)`` or
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 
 from astrid_host import (
     AuditError,
@@ -60,8 +60,8 @@ async def host(cache_dir: Path, sink: MemorySink) -> AsyncIterator[Host]:
 @pytest.fixture
 async def closed_port() -> AsyncIterator[int]:
     """A loopback port that refuses connections (bound, never listening)."""
-    sock = trio.socket.socket()
-    await sock.bind(("127.0.0.1", 0))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
     try:
         yield sock.getsockname()[1]
     finally:

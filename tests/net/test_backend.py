@@ -12,11 +12,16 @@ import ipaddress
 import ssl
 from collections.abc import Callable, Iterable
 
+import anyio
+import anyio.abc
+import anyio.lowlevel
 import httpcore
 import pytest
 import trio
 import trio.testing
 import trustme
+from anyio.streams.stapled import StapledObjectStream
+from anyio.streams.tls import TLSStream
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,6 +46,15 @@ def loopback_as_public(*names: str) -> Callable[[IPAddress], IpVerdict]:
     return classify
 
 
+def _autojump() -> pytest.MarkDecorator:
+    """trio only: a MockClock that jumps ahead whenever every task waits, so a 3 s timeout
+    takes no real time and is exact. asyncio has no such clock; the same deadlines are
+    exercised on both backends on the real clock (tests/net/test_timeouts.py)."""
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    return pytest.mark.parametrize(
+        "anyio_backend", [pytest.param(("trio", {"clock": clock}), id="trio-autojump")])
+
+
 class RecordingConnect:
     """A fake connect: records every attempt; never opens a socket."""
 
@@ -51,16 +65,17 @@ class RecordingConnect:
         self._fail = set(fail)
         self._hang = hang
 
-    async def __call__(self, ip: IPAddress, port: int, local: str | None) -> trio.abc.Stream:
+    async def __call__(self, ip: IPAddress, port: int,
+                       local: str | None) -> anyio.abc.ByteStream:
         self.attempts.append(str(ip))
         if self._hang:
-            await trio.sleep_forever()
+            await anyio.sleep_forever()
         if str(ip) in self._refuse:
             raise ConnectionRefusedError(111, "Connection refused")
         if str(ip) in self._fail:
             raise OSError(113, "No route to host")
-        client, _server = trio.testing.memory_stream_pair()
-        return client
+        send, receive = anyio.create_memory_object_stream[bytes](1)
+        return StapledObjectStream(send, receive)  # type: ignore[return-value]
 
 
 class CountingResolver(Resolver):
@@ -70,7 +85,7 @@ class CountingResolver(Resolver):
 
     async def resolve(self, host: str, port: int) -> list[IPAddress]:
         self.calls += 1
-        await trio.lowlevel.checkpoint()
+        await anyio.lowlevel.checkpoint()
         return [ipaddress.ip_address(a) for a in self._answers[min(self.calls, len(self._answers))
                                                                - 1]]
 
@@ -84,30 +99,32 @@ class Listener:
     def __init__(self, address: str) -> None:
         self.address = address
         self.accepted = 0
-        self.sock = trio.socket.socket()
 
-    async def start(self, nursery: trio.Nursery, tls: ssl.SSLContext | None = None,
+    async def start(self, nursery: anyio.abc.TaskGroup, tls: ssl.SSLContext | None = None,
                     port: int = 0) -> int:
-        await self.sock.bind((self.address, port))
-        self.sock.listen(8)
-        nursery.start_soon(self._serve, tls)
-        return int(self.sock.getsockname()[1])
+        multi = await anyio.create_tcp_listener(local_host=self.address, local_port=port,
+                                                backlog=8)
+        nursery.start_soon(self._serve, multi.listeners[0], tls)
+        return int(multi.extra(anyio.abc.SocketAttribute.local_port))
 
-    async def _serve(self, tls: ssl.SSLContext | None) -> None:
-        while True:
-            conn, _ = await self.sock.accept()
-            self.accepted += 1
-            stream: trio.abc.Stream = trio.SocketStream(conn)
-            if tls is not None:
-                stream = trio.SSLStream(stream, tls, server_side=True)
-            try:
-                await stream.receive_some(65536)
-                await stream.send_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+    async def _serve(self, listener: anyio.abc.SocketListener,
+                     tls: ssl.SSLContext | None) -> None:
+        async with listener:
+            while True:
+                conn = await listener.accept()
+                self.accepted += 1
+                stream: anyio.abc.ByteStream = conn
+                try:
+                    if tls is not None:
+                        stream = await TLSStream.wrap(conn, server_side=True, ssl_context=tls,
+                                                      standard_compatible=False)
+                    await stream.receive(65536)
+                    await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
                                       b"Connection: close\r\n\r\nok")
-            except trio.BrokenResourceError:
-                pass
-            finally:
-                await stream.aclose()
+                except (anyio.BrokenResourceError, anyio.EndOfStream, ssl.SSLError):
+                    pass
+                finally:
+                    await stream.aclose()
 
 
 def _prohibited(exc: HttpError) -> list[tuple[str, str]]:
@@ -118,7 +135,7 @@ def _prohibited(exc: HttpError) -> list[tuple[str, str]]:
 
 async def test_only_the_allowed_answer_is_connected_to_over_real_loopback() -> None:
     denied, allowed = Listener("127.0.0.2"), Listener("127.0.0.1")
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         port = await allowed.start(nursery)
         await denied.start(nursery, port=port)
         backend = PinnedBackend(ALLOW_ALL,
@@ -133,7 +150,7 @@ async def test_only_the_allowed_answer_is_connected_to_over_real_loopback() -> N
 
 async def test_local_allowance_reaches_loopback_and_marks_the_resolution() -> None:
     denied, allowed = Listener("127.0.0.2"), Listener("127.0.0.1")
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         port = await allowed.start(nursery)
         await denied.start(nursery, port=port)
         policy = EgressPolicy.parse([], local=[f"svc.test=127.0.0.1:{port}"])
@@ -156,7 +173,7 @@ async def test_tls_keeps_the_hostname_for_sni_and_certificate_while_pinned() -> 
     client_ctx = ssl.create_default_context()
     ca.configure_trust(client_ctx)
     server = Listener("127.0.0.1")
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         port = await server.start(nursery, tls=server_ctx)
         backend = PinnedBackend(ALLOW_ALL, StaticResolver({"public.test": ["127.0.0.1"]}),
                                 classifier=loopback_as_public("127.0.0.1"))
@@ -234,21 +251,23 @@ async def test_all_allowed_attempts_failing_reports_refused_or_failed(
     assert "8.8.8.8" in str(info.value) and "1.1.1.1" in str(info.value)
 
 
-async def test_slow_dns_is_a_dns_timeout(autojump_clock: trio.abc.Clock) -> None:
+@_autojump()
+async def test_slow_dns_is_a_dns_timeout() -> None:
     class Hanging(Resolver):
         async def resolve(self, host: str, port: int) -> list[IPAddress]:
-            await trio.sleep_forever()
+            await anyio.sleep_forever()
             raise AssertionError
 
     backend = PinnedBackend(ALLOW_ALL, Hanging(), dns_timeout=3, connect=RecordingConnect())
-    start = trio.current_time()
+    start = anyio.current_time()
     with pytest.raises(HttpError) as info:
         await backend.connect_tcp("slow.test", 80)
     assert info.value.code.payload is TimeoutPhase.DNS
-    assert trio.current_time() - start == pytest.approx(3)
+    assert anyio.current_time() - start == pytest.approx(3)
 
 
-async def test_slow_connect_is_a_connect_timeout(autojump_clock: trio.abc.Clock) -> None:
+@_autojump()
+async def test_slow_connect_is_a_connect_timeout() -> None:
     connect = RecordingConnect(hang=True)
     backend = PinnedBackend(ALLOW_ALL, StaticResolver({"slow.test": ["8.8.8.8"]}),
                             connect=connect)
@@ -262,7 +281,7 @@ async def test_slow_connect_is_a_connect_timeout(autojump_clock: trio.abc.Clock)
 async def test_resolver_failures_become_dns_errors(answers: list[str] | None) -> None:
     class Broken(Resolver):
         async def resolve(self, host: str, port: int) -> list[IPAddress]:
-            await trio.lowlevel.checkpoint()
+            await anyio.lowlevel.checkpoint()
             if answers is None:
                 raise OSError("resolver exploded")
             return []

@@ -9,12 +9,12 @@ exchange adds one completion line (``bytes`` and ``elapsed_ms`` set).
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 
 from astrid_host._core._limits import Limits
 from astrid_host._core._model import HttpError, Request, RequestOptions
@@ -55,8 +55,8 @@ async def tls_host(cache_dir: Path, tls_ca: TestCA) -> AsyncIterator[Host]:
 @pytest.fixture
 async def closed_port() -> AsyncIterator[int]:
     """A loopback port that refuses connections (bound, never listening)."""
-    sock = trio.socket.socket()
-    await sock.bind(("127.0.0.1", 0))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
     try:
         yield sock.getsockname()[1]
     finally:

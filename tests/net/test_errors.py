@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ssl
 
+import anyio
 import h11
 import httpcore
 import pytest
-import trio
 
 from astrid_host._core._model import ErrorCode, HttpError, TimeoutPhase
 from astrid_host._net._errors import ERROR_TABLE, to_error_code, translating
@@ -31,7 +32,7 @@ CERT.verify_message = "Hostname mismatch"
      "connection-refused", None),
     (httpcore.ConnectTimeout(), "timeout", TimeoutPhase.CONNECT),
     (httpcore.ReadTimeout(), "timeout", TimeoutPhase.BETWEEN_BYTES),
-    (trio.TooSlowError(), "timeout", TimeoutPhase.TOTAL),
+    (TimeoutError(), "timeout", TimeoutPhase.TOTAL),  # anyio.fail_after
     (httpcore.RemoteProtocolError("peer closed"), "protocol-error", None),
     (h11.RemoteProtocolError("bad"), "protocol-error", None),
     (httpcore.LocalProtocolError("we sent junk"), "internal", None),
@@ -39,8 +40,8 @@ CERT.verify_message = "Hostname mismatch"
     (httpcore.ReadError("reset"), "connection-failed", None),
     (httpcore.WriteError("pipe"), "connection-failed", None),
     (ConnectionResetError(errno.ECONNRESET, "reset"), "connection-failed", None),
-    (trio.BrokenResourceError(), "connection-failed", None),
-    (trio.ClosedResourceError(), "closed", None),
+    (anyio.BrokenResourceError(), "connection-failed", None),
+    (anyio.ClosedResourceError(), "closed", None),
     (ValueError("surprise"), "internal", None),
 ])
 def test_each_failure_maps_to_one_case(exc: BaseException, case: str, payload: object) -> None:
@@ -83,3 +84,13 @@ def test_translating_lets_cancellation_through_and_converts_the_rest() -> None:
     assert exc.value.code.case == "connection-failed"
     with pytest.raises(KeyboardInterrupt), translating():
         raise KeyboardInterrupt
+    with pytest.raises(asyncio.CancelledError), translating():
+        raise asyncio.CancelledError
+
+
+def test_openssl_asking_for_bytes_is_not_a_tls_failure() -> None:
+    # AnyIO's TLS stream waits for the peer inside `except SSLWantReadError`: a handshake that
+    # times out carries one as its context, and must stay a connect timeout, not tls-error.
+    timeout = httpcore.ConnectTimeout()
+    timeout.__context__ = ssl.SSLWantReadError(2, "read more")
+    assert to_error_code(timeout) == ErrorCode.timeout(TimeoutPhase.CONNECT)

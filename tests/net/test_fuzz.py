@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import trio
+import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +23,8 @@ _PIECES = st.sampled_from([
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(_PIECES, st.binary(max_size=20)), max_size=12))
-def test_any_server_bytes_give_a_response_or_one_error_code(pieces: list[bytes]) -> None:
+def test_any_server_bytes_give_a_response_or_one_error_code(anyio_backend: str,
+                                                           pieces: list[bytes]) -> None:
     """Invariant: whatever a server sends, send() returns a Response or raises HttpError with
     a valid error-code case, within the time limit; no other exception escapes."""
     raw = b"".join(pieces)
@@ -46,4 +47,4 @@ def test_any_server_bytes_give_a_response_or_one_error_code(pieces: list[bytes])
             finally:
                 await client.aclose()
 
-    trio.run(run)
+    anyio.run(run, backend=anyio_backend)

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
-import trio
 
 from astrid_host._core._limits import Limits
 from astrid_host._core._model import Request
@@ -154,8 +154,8 @@ async def _client_socket_readable(client: CapsuleHttp) -> None:
     """Wait (a condition, not a time) until the pooled connection's socket has data."""
     (conn,) = client._transport.pool.connections
     sock = conn._connection._network_stream.get_extra_info("socket")  # type: ignore[attr-defined]
-    with trio.fail_after(10):
-        await trio.lowlevel.wait_readable(sock)
+    with anyio.fail_after(10):
+        await anyio.wait_readable(sock)
 
 
 # --- through a guest -------------------------------------------------------------------------

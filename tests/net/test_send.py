@@ -8,9 +8,9 @@ import logging
 import socket
 from typing import Any
 
+import anyio
+import anyio.abc
 import pytest
-import trio
-import trio.testing
 
 from astrid_host._core._classify import IPAddress
 from astrid_host._core._limits import Limits
@@ -213,12 +213,12 @@ async def test_aclose_cancels_an_in_flight_send(http_server: TestServer) -> None
 async def test_io_limiter_bounds_concurrent_host_io(http_server: TestServer) -> None:
     """The host-wide limiter is taken per network operation: while something else holds every
     token, no capsule's request makes progress; once one is free, it completes."""
-    limiter = trio.CapacityLimiter(1)
+    limiter = anyio.CapacityLimiter(1)
     client = make_client(io_limiter=limiter)
     url = http_server.url("/status?code=204", host="public.test")
-    release = trio.Event()
+    release = anyio.Event()
 
-    async def busy_elsewhere(task_status: trio.TaskStatus[None]) -> None:
+    async def busy_elsewhere(task_status: anyio.abc.TaskStatus[None]) -> None:
         async with limiter:
             task_status.started()
             await release.wait()
@@ -228,10 +228,10 @@ async def test_io_limiter_bounds_concurrent_host_io(http_server: TestServer) -> 
     async def send() -> None:
         statuses.append((await client.send(Request("GET", url))).status)
 
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         await nursery.start(busy_elsewhere)
         nursery.start_soon(send)
-        await trio.testing.wait_all_tasks_blocked()
+        await anyio.wait_all_tasks_blocked()
         assert limiter.statistics().tasks_waiting == 1  # the send waits for the token...
         assert http_server.requests == [] and statuses == []  # ...not even connected
         release.set()
@@ -246,15 +246,15 @@ async def test_a_capsule_takes_at_most_its_share_of_the_hosts_io_tokens(
     cannot take every token of a small host."""
     from astrid_host._core._limits import Limits
 
-    limiter = trio.CapacityLimiter(4)
+    limiter = anyio.CapacityLimiter(4)
     greedy = make_client(io_limiter=limiter, limits=Limits(max_open_streams=1))  # share: 2
     quiet = make_client(io_limiter=limiter)
     never = Request("GET", http_server.url("/never-headers", host="public.test"))
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         nursery.start_soon(greedy.start, never)
         for _ in range(3):
             nursery.start_soon(greedy.send, never)
-        await trio.testing.wait_all_tasks_blocked()  # each took what it could, then waits
+        await anyio.wait_all_tasks_blocked()  # each took what it could, then waits
         assert limiter.borrowed_tokens == 2
         ok = await quiet.send(Request("GET", http_server.url("/status?code=204",
                                                              host="public.test")))
@@ -275,16 +275,16 @@ class _SilentResolver(Resolver):
     """A resolver that never answers (a DNS server gone quiet)."""
 
     async def resolve(self, host: str, port: int) -> list[IPAddress]:
-        await trio.sleep_forever()
+        await anyio.sleep_forever()
         raise AssertionError("unreachable")
 
 
 async def test_resolver_that_never_answers_ends_in_dns_timeout() -> None:
     client = make_client(resolver=_SilentResolver(), limits=Limits(connect_timeout_s=0.2))
-    t0 = trio.current_time()
+    t0 = anyio.current_time()
     code = await _code(client, Request("GET", "http://public.test/"))
     assert code.case == "timeout" and code.payload is TimeoutPhase.DNS
-    assert 0.19 <= trio.current_time() - t0 < PROMPT_S  # trio's timer; the resolver: forever
+    assert 0.19 <= anyio.current_time() - t0 < PROMPT_S  # trio's timer; the resolver: forever
     await client.aclose()
 
 

@@ -6,15 +6,14 @@ import hashlib
 import json
 from typing import Any
 
+import anyio
 import pytest
-import trio
-import trio.testing
 
 from astrid_host._core._limits import Limits
 from astrid_host._core._model import HttpError, Request, RequestOptions
 from astrid_host._net._client import CapsuleHttp, IncomingStream
 from tests.support.guard import aclose_during, make_client
-from tests.support.http import TestServer, pattern
+from tests.support.http import TestServer, pattern, silent_port
 from tests.support.timing import PROMPT_S
 
 MiB = 1024 * 1024
@@ -252,7 +251,7 @@ async def test_stream_cap_holds_under_concurrent_starts(client: CapsuleHttp,
         except HttpError as e:
             refused.append(e.code.case)
 
-    async with trio.open_nursery() as n:
+    async with anyio.create_task_group() as n:
         for _ in range(10):
             n.start_soon(one)
     assert len(opened) == 4 and refused == ["stream-limit"] * 6
@@ -261,16 +260,9 @@ async def test_stream_cap_holds_under_concurrent_starts(client: CapsuleHttp,
 
 
 async def test_aclose_cancels_an_upload_blocked_on_a_server_that_never_reads() -> None:
-    from functools import partial
-
-    async def never_reads(stream: trio.SocketStream) -> None:
-        await trio.sleep_forever()
-
     client = make_client()
     outcome: list[str] = []
-    async with trio.open_nursery() as n:
-        listeners = await n.start(partial(trio.serve_tcp, never_reads, 0, host="127.0.0.1"))
-        port = listeners[0].socket.getsockname()[1]
+    async with silent_port() as port, anyio.create_task_group() as n:
         up = await client.upload(Request("PUT", f"http://public.test:{port}/"))
 
         async def writer() -> None:
@@ -282,10 +274,10 @@ async def test_aclose_cancels_an_upload_blocked_on_a_server_that_never_reads() -
                 outcome.append(e.code.case)
 
         n.start_soon(writer)
-        await trio.testing.wait_all_tasks_blocked()  # the writer waits on full buffers
-        t0 = trio.current_time()
+        await anyio.wait_all_tasks_blocked()  # the writer waits on full buffers
+        t0 = anyio.current_time()
         await client.aclose()
-        assert trio.current_time() - t0 < PROMPT_S  # the write would wait until 120 s total
+        assert anyio.current_time() - t0 < PROMPT_S  # the write would wait until 120 s total
         n.cancel_scope.cancel()
     assert outcome == ["cancelled"]
     assert client.open_streams == 0

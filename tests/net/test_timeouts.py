@@ -9,26 +9,25 @@ long before the wrong outcome: a default 30 s timeout, or a server delay of 60 s
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
+import anyio
 import pytest
-import trio
 
 from astrid_host._core._limits import Limits
 from astrid_host._core._model import HttpError, Request, RequestOptions, TimeoutPhase
 from astrid_host._net._client import CapsuleHttp
 from tests.support.guard import make_client
-from tests.support.http import TestServer
+from tests.support.http import TestServer, silent_port
 from tests.support.timing import PROMPT_S
 from tests.support.tls import TestCA
 
 
 async def _timed(client: CapsuleHttp, req: Request) -> tuple[Any, float]:
-    t0 = trio.current_time()
+    t0 = anyio.current_time()
     with pytest.raises(HttpError) as exc:
         await client.send(req)
-    return exc.value.code, trio.current_time() - t0
+    return exc.value.code, anyio.current_time() - t0
 
 
 async def test_server_that_never_sends_headers_ends_in_first_byte(
@@ -77,12 +76,7 @@ async def test_options_cannot_loosen_the_capsule_limit(http_server: TestServer) 
 
 
 async def test_tls_handshake_that_never_answers_ends_in_connect(tls_ca: TestCA) -> None:
-    async def silent(stream: trio.SocketStream) -> None:
-        await trio.sleep_forever()
-
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(partial(trio.serve_tcp, silent, 0, host="127.0.0.1"))
-        port = listeners[0].socket.getsockname()[1]
+    async with silent_port() as port:
         client = make_client(ssl_context=tls_ca.client_context())
         code, took = await _timed(client, Request(
             "GET", f"https://public.test:{port}/",
@@ -90,7 +84,6 @@ async def test_tls_handshake_that_never_answers_ends_in_connect(tls_ca: TestCA) 
         assert code.case == "timeout" and code.payload is TimeoutPhase.CONNECT
         assert 0.19 <= took < PROMPT_S
         await client.aclose()
-        nursery.cancel_scope.cancel()
 
 
 async def test_streamed_read_that_stalls_ends_in_between_bytes(
@@ -116,6 +109,6 @@ async def test_first_byte_clock_starts_after_the_request_body(
                                      options=RequestOptions(first_byte_timeout_ms=300)))
     for _ in range(4):
         await up.write(b"x" * 1000)
-        await trio.sleep(0.15)
+        await anyio.sleep(0.15)
     resp = await up.finish()
     assert resp.status == 200

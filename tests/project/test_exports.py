@@ -13,7 +13,7 @@ EXPECTED = {
     # runtime
     "Host", "Capsule", "CapsuleContext", "HttpBackend", "Limits",
     "CapsuleError", "CapsuleTrap", "CapsuleClosed", "CapsuleLoadError", "CapsuleRunError",
-    "ExportNotFound", "StaleResource",
+    "ExportNotFound", "StaleResource", "EventLoopError",
     # egress guard
     "classify_ip", "IpVerdict", "InvalidAddress", "Reason", "parse_url", "ParsedUrl",
     "InvalidUrl", "EgressPolicy", "PolicyDecision", "PolicyError", "check_url",

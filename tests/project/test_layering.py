@@ -22,15 +22,16 @@ PACKAGE = ROOT / "astrid_host"
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     # `socket` itself is allowed in _core: inet_pton/inet_ntop are pure conversions.
     "_core": (
-        "wasmtime", "httpcore", "h11", "trio", "ssl", "asyncio", "urllib.request",
-        "astrid_host._net", "astrid_host._wasm",
+        "wasmtime", "httpcore", "h11", "trio", "anyio", "sniffio", "ssl", "asyncio",
+        "urllib.request", "astrid_host._net", "astrid_host._wasm",
     ),
     "_net": ("wasmtime", "astrid_host._wasm"),
     "_wasm": ("httpcore", "h11", "astrid_host._net"),
     # The audit sinks do blocking file I/O for any caller (trio, asyncio, threads): no event
     # loop, no network, no wasm.
     "_audit": (
-        "wasmtime", "httpcore", "h11", "trio", "asyncio", "astrid_host._net", "astrid_host._wasm",
+        "wasmtime", "httpcore", "h11", "trio", "anyio", "asyncio", "astrid_host._net",
+        "astrid_host._wasm",
     ),
 }
 # Outside these layers, nobody imports wasmtime or httpcore directly.

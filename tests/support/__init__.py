@@ -1,4 +1,4 @@
-"""What tests and benchmarks share: real servers on loopback only, trio+h11 HTTP(S) (`http`,
+"""What tests and benchmarks share: real servers on loopback only, AnyIO+h11 HTTP(S) (`http`,
 `tls`) and nginx (`nginx`), fakes, WAT guests and helpers.
 
 Fixtures live in :mod:`tests.support.fixtures` (loaded for every test by tests/conftest.py with

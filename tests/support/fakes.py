@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import trio
+import anyio
+import anyio.lowlevel
 
 from astrid_host._core._model import ErrorCode, HttpError, Request, Response, ResponseMeta
 
@@ -35,7 +36,7 @@ class FakeStream:
         return ResponseMeta(self.url, 0, 1, self.position)
 
     async def read(self, max_bytes: int) -> bytes | None:
-        await trio.lowlevel.checkpoint()
+        await anyio.lowlevel.checkpoint()
         if self.closed:
             raise HttpError(ErrorCode.closed())
         if self.fail_read_with is not None:
@@ -83,7 +84,7 @@ class FakeHttp:
     streams: list[FakeStream] = field(default_factory=list)
     uploads: list[FakeUpload] = field(default_factory=list)
     closed: bool = False
-    blocked: trio.Event = field(default_factory=trio.Event)
+    blocked: anyio.Event = field(default_factory=anyio.Event)
     cancelled_waits: int = 0
 
     async def _answer(self, req: Request) -> bytes:
@@ -91,8 +92,8 @@ class FakeHttp:
         if req.url.startswith("block:"):
             self.blocked.set()
             try:
-                await trio.sleep_forever()
-            except trio.Cancelled:
+                await anyio.sleep_forever()
+            except anyio.get_cancelled_exc_class():
                 self.cancelled_waits += 1
                 raise
         if req.url.startswith("crash:"):

@@ -1,7 +1,7 @@
 """pytest fixtures for the test servers; load with ``pytest_plugins = ["tests.support.fixtures"]``.
 
-See :mod:`tests.support` for the list. The trio servers are function-scoped (each trio test has
-its own event loop); the CA and nginx are session-scoped.
+See :mod:`tests.support` for the list. The AnyIO servers are function-scoped (each async test has
+its own event loop, trio or asyncio); the CA and nginx are session-scoped.
 """
 
 from __future__ import annotations

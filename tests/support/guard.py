@@ -17,8 +17,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from ipaddress import ip_address
 
-import trio
-import trio.testing
+import anyio
 
 from astrid_host._core._classify import IPAddress, IpVerdict, classify_ip
 from astrid_host._core._limits import Limits
@@ -72,7 +71,7 @@ def make_client(
     methods: Iterable[str] | None = None,
     limits: Limits | None = None,
     ssl_context: ssl.SSLContext | None = None,
-    io_limiter: trio.CapacityLimiter | None = None,
+    io_limiter: anyio.CapacityLimiter | None = None,
     name: str = "test-capsule",
     resolver: Resolver | None = None,
 ) -> CapsuleHttp:
@@ -98,9 +97,9 @@ async def aclose_during(client: CapsuleHttp, operation: Callable[[], Awaitable[o
         except HttpError as e:
             cases.append(e.code.case)
 
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         nursery.start_soon(run)
-        await trio.testing.wait_all_tasks_blocked()
-        t0 = trio.current_time()
+        await anyio.wait_all_tasks_blocked()
+        t0 = anyio.current_time()
         await client.aclose()
-    return cases, trio.current_time() - t0
+    return cases, anyio.current_time() - t0

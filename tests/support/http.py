@@ -1,6 +1,6 @@
-"""A real HTTP/1.1 server on trio + h11 for tests: loopback only, ephemeral port.
+"""A real HTTP/1.1 server on AnyIO + h11 for tests (trio or asyncio): loopback, ephemeral port.
 
-Usage (inside a trio test)::
+Usage (inside an async test, either backend)::
 
     async with run_http_server() as server:       # or the ``http_server`` fixture
         url = server.url("/echo")                 # http://127.0.0.1:<port>/echo
@@ -52,16 +52,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import anyio
+import anyio.abc
+import anyio.lowlevel
 import h11
-import trio
+from anyio.streams.tls import TLSStream
 
 __all__ = [
     "ROUTES",
     "Exchange",
+    "ServerStream",
     "RecordedRequest",
     "TestServer",
     "pattern",
     "run_http_server",
+    "silent_port",
 ]
 
 #: Request bodies up to this size are kept in :attr:`RecordedRequest.body`.
@@ -92,12 +97,41 @@ class RecordedRequest:
         return [v for n, v in self.headers if n.lower() == name.lower()]
 
 
+class ServerStream:
+    """One accepted connection, as routes write to it (plain TCP or TLS, either backend)."""
+
+    def __init__(self, inner: anyio.abc.ByteStream) -> None:
+        self.inner = inner
+
+    @property
+    def socket(self) -> socket.socket | None:
+        """The raw socket (to set options such as ``SO_LINGER``)."""
+        sock: socket.socket | None = self.inner.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        return sock
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Send every byte of ``data``."""
+        if data:
+            await self.inner.send(bytes(data))
+
+    async def receive_some(self, max_bytes: int = 65536) -> bytes:
+        """Up to ``max_bytes``; ``b""`` once the peer closed its side."""
+        try:
+            return await self.inner.receive(max_bytes)
+        except anyio.EndOfStream:
+            return b""
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        await self.inner.aclose()
+
+
 @dataclass
 class Exchange:
     """The handler's view of one request: what arrived and how to answer."""
 
     server: TestServer
-    stream: trio.abc.Stream
+    stream: ServerStream
     conn: h11.Connection
     request: RecordedRequest
     path: str
@@ -192,42 +226,62 @@ async def run_http_server(*, ssl_context: ssl.SSLContext | None = None,
     """Run a server on ``host`` (loopback) and an ephemeral port until the block exits."""
     if not (host.startswith("127.") or host == "::1"):
         raise ValueError("test servers listen on loopback only")
-    sock = trio.socket.socket(trio.socket.AF_INET6 if ":" in host else trio.socket.AF_INET)
-    await sock.bind((host, 0))
-    sock.listen(128)
-    listener = trio.SocketListener(sock)
-    server = TestServer(host=host, port=sock.getsockname()[1],
+    multi = await anyio.create_tcp_listener(local_host=host, local_port=0, backlog=128)
+    listener = multi.listeners[0]  # one address literal: one listener
+    server = TestServer(host=host, port=listener.extra(anyio.abc.SocketAttribute.local_port),
                         scheme="https" if ssl_context else "http")
     if ssl_context is not None:
         # Records SNI; note this sets the callback on the context that was passed in.
         def record_sni(sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
             server.sni.append(name)
         ssl_context.sni_callback = record_sni  # type: ignore[assignment]
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_accept_loop, server, listener, ssl_context, nursery)
+    async with anyio.create_task_group() as group:
+        group.start_soon(_accept_loop, server, listener, ssl_context, group)
         try:
             yield server
         finally:
-            nursery.cancel_scope.cancel()
-            # Shielded: an unshielded await here would raise Cancelled and hide the
+            group.cancel_scope.cancel()
+            # Shielded: an unshielded await here would raise the cancellation and hide the
             # exception that is leaving the block.
-            with trio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
                 await listener.aclose()
 
 
-async def _accept_loop(server: TestServer, listener: trio.SocketListener,
-                       ssl_context: ssl.SSLContext | None, nursery: trio.Nursery) -> None:
-    while True:
-        stream: trio.abc.Stream = await listener.accept()
-        server.connections += 1
-        if ssl_context is not None:
-            stream = trio.SSLStream(stream, ssl_context, server_side=True)
-        nursery.start_soon(_serve_connection, server, stream, server.connections)
-
-
-async def _serve_connection(server: TestServer, stream: trio.abc.Stream, conn_id: int) -> None:
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=1024 * 1024)
+@asynccontextmanager
+async def silent_port() -> AsyncIterator[int]:
+    """A loopback port whose kernel completes TCP handshakes (the listen backlog) that nobody
+    ever accepts, reads or answers. Not an accepting server: asyncio's transports read
+    whatever arrives into memory, so a peer's writes would never block."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        await anyio.lowlevel.checkpoint()
+        yield int(sock.getsockname()[1])
+    finally:
+        sock.close()
+
+
+async def _accept_loop(server: TestServer, listener: anyio.abc.SocketListener,
+                       ssl_context: ssl.SSLContext | None, group: anyio.abc.TaskGroup) -> None:
+    while True:
+        try:
+            sock = await listener.accept()
+        except anyio.ClosedResourceError:
+            return  # the server is stopping (AnyIO reports the close, not the cancellation)
+        server.connections += 1
+        group.start_soon(_serve_connection, server, sock, ssl_context, server.connections)
+
+
+async def _serve_connection(server: TestServer, sock: anyio.abc.SocketStream,
+                            ssl_context: ssl.SSLContext | None, conn_id: int) -> None:
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=1024 * 1024)
+    stream = ServerStream(sock)
+    try:
+        if ssl_context is not None:
+            stream = ServerStream(await TLSStream.wrap(sock, server_side=True,
+                                                       ssl_context=ssl_context,
+                                                       standard_compatible=False))
         while True:
             req = await _next_event(stream, conn)
             if not isinstance(req, h11.Request):
@@ -257,19 +311,18 @@ async def _serve_connection(server: TestServer, stream: trio.abc.Stream, conn_id
             if ex.closed or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return
             conn.start_next_cycle()
-    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError,
-            ssl.SSLError, OSError):
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream,
+            h11.ProtocolError, ssl.SSLError, OSError):
         return
     finally:
-        with trio.move_on_after(1) as scope:
-            scope.shield = True
+        with anyio.move_on_after(1, shield=True):
             try:
                 await stream.aclose()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 pass
 
 
-async def _next_event(stream: trio.abc.Stream, conn: h11.Connection) -> object:
+async def _next_event(stream: ServerStream, conn: h11.Connection) -> object:
     while True:
         ev = conn.next_event()
         if ev is not h11.NEED_DATA:
@@ -338,14 +391,14 @@ async def _drain(ex: Exchange) -> None:
 async def _slow_headers(ex: Exchange) -> None:
     ex.closed = True
     await ex.stream.send_all(b"HTTP/1.1 200 OK\r\n")
-    await trio.sleep(ex.arg("delay", 1.0))
+    await anyio.sleep(ex.arg("delay", 1.0))
     await ex.stream.send_all(b"content-length: 2\r\n\r\nok")
 
 
 @route("/never-headers")
 async def _never_headers(ex: Exchange) -> None:
     ex.closed = True
-    await trio.sleep_forever()
+    await anyio.sleep_forever()
 
 
 @route("/trickle")
@@ -354,7 +407,7 @@ async def _trickle(ex: Exchange) -> None:
     await ex.send_head(200, [(b"content-length", str(n).encode())])
     for b in pattern(n):
         await ex.send_data(bytes([b]))
-        await trio.sleep(interval)
+        await anyio.sleep(interval)
     await ex.end()
 
 
@@ -363,7 +416,7 @@ async def _reset(ex: Exchange) -> None:
     n, after = ex.int_arg("n", 100_000), ex.int_arg("after", 1000)
     await ex.send_head(200, [(b"content-length", str(n).encode())])
     await ex.send_data(pattern(after))
-    await trio.sleep(0.05)
+    await anyio.sleep(0.05)
     await ex.reset()
 
 

@@ -13,7 +13,7 @@ other builds). Tests therefore never assert a speed or a ratio of two timings, a
 - A condition that has no event to wait on (a descriptor the kernel closes, an idle worker
   thread exiting, a task reaching a lock) is polled with :func:`eventually` /
   :func:`eventually_sync`, bounded by :data:`PROMPT_S`, never slept on for a fixed time.
-- "Once the operation is in flight" is ``trio.testing.wait_all_tasks_blocked()``: every task,
+- "Once the operation is in flight" is ``anyio.wait_all_tasks_blocked()``: every task,
   the operation's included, has gone as far as it can without the network or a timer.
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import trio
+import anyio
 
 __all__ = ["PROMPT_S", "eventually", "eventually_sync"]
 
@@ -36,11 +36,11 @@ async def eventually(condition: Callable[[], bool], *, within: float = PROMPT_S,
 
     Returns as soon as it holds; use it as ``assert await eventually(...)``.
     """
-    deadline = trio.current_time() + within
+    deadline = anyio.current_time() + within
     while not condition():
-        if trio.current_time() >= deadline:
+        if anyio.current_time() >= deadline:
             return False
-        await trio.sleep(interval)
+        await anyio.sleep(interval)
     return True
 
 

@@ -9,8 +9,8 @@ import sys
 import textwrap
 import time
 
+import anyio
 import pytest
-import trio
 from wasmtime import Config, Engine, Store, WasmtimeError, wat2wasm
 from wasmtime.component import Component, Linker
 
@@ -133,7 +133,7 @@ async def test_concurrent_calls_on_one_capsule_are_serialised(host: Host,
     async def second_call() -> None:
         order.append(f"second -> {await capsule.call('send-url', 'https://a.test/')}")
 
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         nursery.start_soon(blocked_call)
         await fake_http.blocked.wait()
         nursery.start_soon(second_call)
@@ -155,7 +155,7 @@ async def test_many_concurrent_calls_all_complete(host: Host) -> None:
     async def one(n: int) -> None:
         results.append(await capsule.call("work", n))
 
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         for n in range(1, 11):
             nursery.start_soon(one, n * 10000)
     assert sorted(results) == [n * 10000 for n in range(1, 11)]
@@ -172,10 +172,10 @@ async def test_aclose_during_in_flight_host_io_returns_promptly(host: Host,
         except CapsuleClosed as exc:
             outcome.append(exc)
 
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         nursery.start_soon(in_flight)
         await fake_http.blocked.wait()
-        with trio.fail_after(PROMPT_S):  # the I/O it cancels would never end by itself
+        with anyio.fail_after(PROMPT_S):  # the I/O it cancels would never end by itself
             await capsule.aclose()
     assert fake_http.cancelled_waits == 1 and fake_http.closed
     # The guest itself saw `cancelled` and returned normally.
@@ -194,9 +194,9 @@ async def test_aclose_stops_a_computing_guest_promptly(host: Host) -> None:
         except CapsuleClosed as exc:
             outcome.append(exc)
 
-    async with trio.open_nursery() as nursery:
+    async with anyio.create_task_group() as nursery:
         nursery.start_soon(computing)
-        await trio.sleep(0.1)  # let the guest start spinning
+        await anyio.sleep(0.1)  # let the guest start spinning
         start = time.monotonic()
         await capsule.aclose()
         elapsed = time.monotonic() - start
@@ -208,7 +208,7 @@ async def test_cancelled_caller_cancels_the_guests_io_and_keeps_the_store(
         host: Host, fake_http: FakeHttp) -> None:
     capsule = await host.load(CLIENT_GUEST_WAT.encode())
     start = time.monotonic()
-    with trio.move_on_after(0.2) as scope:
+    with anyio.move_on_after(0.2) as scope:
         await capsule.call("send-url", "block:forever")
     assert scope.cancelled_caught and time.monotonic() - start < PROMPT_S
     assert fake_http.cancelled_waits == 1
@@ -221,7 +221,7 @@ async def test_cancelled_caller_cancels_the_guests_io_and_keeps_the_store(
 async def test_cancelled_caller_interrupts_a_computing_guest(host: Host) -> None:
     capsule = await host.load(PLAIN, limits=Limits(call_timeout_s=60, fuel_per_call=10**15))
     start = time.monotonic()
-    with trio.move_on_after(0.1) as scope:
+    with anyio.move_on_after(0.1) as scope:
         await capsule.call("spin")
     assert scope.cancelled_caught and time.monotonic() - start < PROMPT_S
     # Interrupting poisons the Store: the next call runs on a fresh one.

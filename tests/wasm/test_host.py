@@ -9,8 +9,8 @@ import json
 import time
 from pathlib import Path
 
+import anyio
 import pytest
-import trio
 
 from astrid_host._core._limits import Limits, MiB
 from astrid_host._core._model import ErrorCode
@@ -91,7 +91,7 @@ async def test_host_aclose_from_another_task_closes_everything() -> None:
     fake = FakeHttp()
     async with Host(use_cache=False, http_factory=lambda ctx: fake) as host:
         capsule = await host.load(PLAIN)
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             nursery.start_soon(host.aclose)
         assert capsule.closed and fake.closed
         with pytest.raises(CapsuleClosed):
@@ -144,11 +144,11 @@ async def test_compile_cache_hits_on_second_load(cache_dir: Path, python_example
     It works in the run's shared cache (dropping the entry first) so the compile it pays for
     is the one every later test reuses; it comes first among the Python guest tests.
     """
-    wasm = await trio.Path(python_example_wasm).read_bytes()
+    wasm = await anyio.Path(python_example_wasm).read_bytes()
     async with Host(cache_dir=cache_dir, http_factory=lambda ctx: FakeHttp()) as host:
         entry = host.cache.path_for(wasm)
         assert entry is not None
-        await trio.Path(entry).unlink(missing_ok=True)
+        await anyio.Path(entry).unlink(missing_ok=True)
         start = time.perf_counter()
         await host.load(python_example_wasm)
         cold = time.perf_counter() - start
@@ -256,7 +256,7 @@ async def test_aclose_cancels_real_network_io_promptly(
         async def in_flight() -> None:
             answers.append(await capsule.run(json.dumps({"url": url})))
 
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             nursery.start_soon(in_flight)
             # The test server offers no event for "request received": poll, bounded.
             assert await eventually(lambda: bool(http_server.requests))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 
-import trio
+import anyio
+import anyio.abc
 
 from astrid_host._wasm._host import Host
 from tests.support.paths import built_guest
@@ -20,22 +21,20 @@ async def test_a_capsule_cannot_leave_through_wasi(host: Host) -> None:
     # Peers the listener accepted, in the kernel's (FIFO) order.
     accepted: list[tuple[str, int]] = []
 
-    async def accept_all(listener: trio.SocketListener) -> None:
-        while True:
-            stream = await listener.accept()
-            accepted.append(stream.socket.getpeername())
-            await stream.aclose()
+    async def accept_one(stream: anyio.abc.SocketStream) -> None:
+        accepted.append(stream.extra(anyio.abc.SocketAttribute.remote_address))
+        await stream.aclose()
 
-    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
-    port = listener.socket.getsockname()[1]
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(accept_all, listener)
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as nursery:
+        nursery.start_soon(listener.serve, accept_one)
         capsule = await host.load(built_guest("python-escape.wasm"))
         report = json.loads(await capsule.run(json.dumps({"port": port})))
         # A marker connection of the test's own, made after the capsule finished: once it is
         # accepted, any connection the capsule made was accepted before it (no guessed wait).
-        marker = await trio.open_tcp_stream("127.0.0.1", port)
-        mine = marker.socket.getsockname()
+        marker = await anyio.connect_tcp("127.0.0.1", port)
+        mine = marker.extra(anyio.abc.SocketAttribute.local_address)
         assert await eventually(lambda: mine in accepted)
         await marker.aclose()
         nursery.cancel_scope.cancel()

@@ -126,13 +126,13 @@ class MeteredStream(httpcore.AsyncNetworkStream):
         """Whether a read would find bytes already received: the socket is readable, or TLS
         holds records or decrypted bytes (False when the stream is not a shape this knows)."""
         stream = getattr(self._inner, "_stream", None)
-        if isinstance(stream, trio.SSLStream):
-            incoming = getattr(stream, "_incoming", None)
+        if isinstance(stream, TLSStream):
+            incoming = getattr(stream, "_read_bio", None)
             ssl_object = self._inner.get_extra_info("ssl_object")
             if (isinstance(incoming, ssl.MemoryBIO) and incoming.pending > 0) or (
                     isinstance(ssl_object, ssl.SSLObject) and ssl_object.pending() > 0):
                 return True
-        elif not isinstance(stream, trio.SocketStream):
+        elif not isinstance(stream, SocketStream):
             return False
         try:
             return bool(self._inner.get_extra_info("is_readable"))

@@ -16,13 +16,15 @@ __all__ = ["HttpBackend", "IncomingStream", "OutgoingUpload"]
 
 
 class IncomingStream(Protocol):
-    """A streamed response: head known, body read piece by piece."""
+    """A streamed response: head known, body read piece by piece. ``trailers()`` is ``None``
+    until ``read`` has reached the end of the body, then its trailer fields (empty if none)."""
 
     status: int
     headers: tuple[Header, ...]
 
     def meta(self) -> ResponseMeta: ...
     async def read(self, max_bytes: int) -> bytes | None: ...
+    def trailers(self) -> tuple[Header, ...] | None: ...
     async def aclose(self) -> None: ...
 
 

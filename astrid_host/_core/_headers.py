@@ -9,8 +9,13 @@ The host owns the connection (``Connection``, ``Keep-Alive``, ``Upgrade``, ``TE`
 ``Trailer``), the message framing (``Content-Length``, ``Transfer-Encoding``) and the
 authority (``Host``: it must match the vetted URL, or a capsule could reach one virtual host
 while the policy checked another). ``Proxy-*`` headers would leak credentials or steer a
-proxy. Rejecting makes a capsule's mistake visible instead of sending something else than it
-asked for.
+proxy. ``Forwarded``, ``X-Forwarded-*``, ``Via`` and ``X-Real-IP`` say where a request came
+from and which proxies it passed: a capsule setting them could spoof its origin to a
+destination that trusts them. Rejecting makes a capsule's mistake visible instead of sending
+something else than it asked for.
+
+:func:`check_trailers` holds a response's trailer section to the same field rules and to the
+response head's size limit.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from astrid_host._core._model import ErrorCode, Header, HttpError, Request, Requ
 __all__ = [
     "FORBIDDEN_HEADERS",
     "FORBIDDEN_METHODS",
+    "MAX_TRAILER_FIELDS",
+    "check_trailers",
     "WireRequest",
     "check_body_size",
     "header_values",
@@ -44,7 +51,19 @@ FORBIDDEN_HEADERS: frozenset[str] = frozenset({
     "te",
     "trailer",
     "keep-alive",
+    # Where the request came from and what it passed through: only the host (or a real proxy)
+    # may say that, or a capsule could pass itself off as another client to a destination
+    # that trusts these.
+    "forwarded",
+    "via",
+    "x-real-ip",
 })
+
+#: Any header name starting with one of these is host-set as well.
+_FORBIDDEN_PREFIXES = ("proxy-", "x-forwarded-")
+
+#: A response's trailer section may hold at most this many fields.
+MAX_TRAILER_FIELDS = 100
 
 #: Methods refused outright: CONNECT turns the connection into a tunnel past the guard, TRACE
 #: reflects request headers (credentials) back (cross-site tracing).
@@ -92,9 +111,9 @@ def validate_headers(headers: Iterable[Header], limits: Limits) -> tuple[tuple[b
         if not _TOKEN.fullmatch(raw_name):
             raise _invalid(RequestPart.HEADER, f"header name {name!r} is not an HTTP token")
         lower = name.lower()
-        if lower in FORBIDDEN_HEADERS or lower.startswith("proxy-"):
-            raise _invalid(RequestPart.HEADER,
-                           f"header {name!r} is set by the host and may not be sent by a capsule")
+        if lower in FORBIDDEN_HEADERS or lower.startswith(_FORBIDDEN_PREFIXES):
+            raise _invalid(RequestPart.HEADER, f"header {name!r} is set by the host and may not "
+                           f"be sent by a capsule{_WHY.get(_kind(lower), '')}")
         value = bytes(value)
         if any(c in value for c in b"\r\n\x00"):
             raise _invalid(RequestPart.HEADER, f"header {name!r} value contains CR, LF or NUL")
@@ -128,11 +147,48 @@ def validate_request(req: Request, limits: Limits) -> WireRequest:
     return WireRequest(method, headers)
 
 
+def check_trailers(fields: Iterable[tuple[bytes, bytes]], limits: Limits) -> tuple[Header, ...]:
+    """A response's trailer fields for the capsule, or ``protocol-error`` when they break the
+    response-head rules: at most :data:`MAX_TRAILER_FIELDS` fields, ``name: value\\r\\n``
+    adding up to at most ``limits.max_response_header_bytes``, every name a token and every
+    value a field value. Trailers never change the message (its framing has ended): they are
+    handed on as received, separate from the headers.
+    """
+    out: list[Header] = []
+    total = 0
+    for index, (name, value) in enumerate(fields):
+        if index >= MAX_TRAILER_FIELDS:
+            raise _protocol(f"more than {MAX_TRAILER_FIELDS} trailer fields")
+        total += len(name) + len(value) + 4
+        if total > limits.max_response_header_bytes:
+            raise _protocol(f"response trailers over {limits.max_response_header_bytes} bytes")
+        if not _TOKEN.fullmatch(name):
+            raise _protocol(f"trailer name {name!r} is not an HTTP token")
+        if not _FIELD_VALUE.fullmatch(value):
+            raise _protocol(f"trailer {name.decode('latin-1')!r} has an invalid value")
+        out.append((name.decode("latin-1"), bytes(value)))
+    return tuple(out)
+
+
 def header_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
     """All values of header ``name`` (case-insensitive), in order."""
     lower = name.lower()
     return [v for n, v in headers if n.lower() == lower]
 
 
+def _kind(lower: str) -> str:
+    return "x-forwarded-" if lower.startswith("x-forwarded-") else lower
+
+
+#: Why a host-set header is refused, where the name alone does not say.
+_WHY = dict.fromkeys(
+    ("forwarded", "via", "x-real-ip", "x-forwarded-"),
+    " (it tells the destination where the request came from, which a capsule could spoof)")
+
+
 def _invalid(part: RequestPart, detail: str) -> HttpError:
     return HttpError(ErrorCode.invalid_request(part, detail))
+
+
+def _protocol(detail: str) -> HttpError:
+    return HttpError(ErrorCode.protocol_error(detail))

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
 
-import h11
 import httpcore
 
 from astrid_host._core._bodies import ByteCap, Decoder, IntegrityCheck, decoder_for
-from astrid_host._core._headers import header_values
+from astrid_host._core._headers import check_trailers, header_values
+from astrid_host._core._limits import Limits
 from astrid_host._core._model import ErrorCode, Header, HttpError, RequestOptions
 from astrid_host._net._deadlines import cleanup
+from astrid_host._net._h11_tap import bytes_past_response, watch_trailers
 from astrid_host._net._metering import MeteredStream
 
 __all__ = [
@@ -48,12 +49,19 @@ class BodyReader:
     ``limit`` caps the body as received and as decoded; ``decoded_limit`` and ``max_ratio``
     (streams) cap what the host decodes further (see :class:`Decoder`). A response that
     cannot have a body (``has_body`` false: see :func:`can_have_body`) is never decoded.
+
+    ``trailers`` is ``None`` until the body has ended, then the trailer fields of a chunked
+    response (empty when there were none), held to ``limits``' response-head rules
+    (:func:`check_trailers`: past them the end of the body is a ``protocol-error``).
     """
 
     def __init__(self, resp: httpcore.Response, limit: int, opts: RequestOptions,
-                 *, has_body: bool, decoded_limit: int | None = None,
+                 *, has_body: bool, limits: Limits, decoded_limit: int | None = None,
                  max_ratio: float | None = None) -> None:
         self._resp = resp
+        self._limits = limits
+        self._trailer_watch = watch_trailers(resp)
+        self.trailers: tuple[Header, ...] | None = None
         self._iter: AsyncIterator[bytes] | None = None
         self.limit = limit
         self.raw = ByteCap(limit)
@@ -95,6 +103,7 @@ class BodyReader:
                 raw = None
             if raw is None:
                 self._end_of_message()
+                self._take_trailers()
                 tail = self.decoder.finish() if self.decoder else b""
                 self._account(tail)
                 if self.integrity:
@@ -130,7 +139,7 @@ class BodyReader:
         stream = self._resp.extensions.get("network_stream")
         if not isinstance(stream, MeteredStream):
             return
-        extra = _bytes_past_response(self._resp)
+        extra = bytes_past_response(self._resp)
         if extra is None:
             why = "cannot tell whether bytes arrived after the response"
         elif extra:
@@ -141,6 +150,17 @@ class BodyReader:
             return
         _log.info("connection not reused: %s", why)
         stream.spoil()
+
+    def _take_trailers(self) -> None:
+        """Keep the trailers h11 parsed at the end of the message (checked; see the class)."""
+        if self._trailer_watch is None or self._trailer_watch.fields is None:
+            # httpcore no longer has the shape _h11_tap knows (its test fails): say nothing
+            # rather than something wrong.
+            _log.warning("response trailers unknown: httpcore's internals changed")
+            self.trailers = ()
+            return
+        fields, self._trailer_watch.fields = self._trailer_watch.fields, None
+        self.trailers = check_trailers(fields, self._limits)
 
     def _account(self, data: bytes) -> None:
         if self.decoder is None and not data:
@@ -160,20 +180,6 @@ class BodyReader:
                 await self._resp.aclose()
             except Exception:
                 _log.debug("error while closing a response", exc_info=True)
-
-
-def _bytes_past_response(resp: httpcore.Response) -> int | None:
-    """How many bytes h11 holds past the end of ``resp`` (``None``: this cannot tell).
-
-    The h11 state lives in httpcore's connection, reachable only through private names
-    (the pool's stream, its HTTP/1.1 stream, the connection); if httpcore changes that shape
-    the answer is ``None`` and the connection is not reused, which a test notices.
-    """
-    inner = getattr(resp.stream, "_stream", None)
-    state = getattr(getattr(inner, "_connection", None), "_h11_state", None)
-    if not isinstance(state, h11.Connection):
-        return None
-    return len(state.trailing_data[0])
 
 
 async def close_response(resp: httpcore.Response) -> None:
@@ -196,7 +202,8 @@ async def drain(resp: httpcore.Response) -> None:
     """Drop a redirect's body, reusing the connection when the body is small."""
     reader = None
     try:
-        reader = BodyReader(resp, REDIRECT_DRAIN_BYTES, RequestOptions(), has_body=True)
+        reader = BodyReader(resp, REDIRECT_DRAIN_BYTES, RequestOptions(), has_body=True,
+                            limits=Limits())
         while await reader.next() is not None:
             pass
     except Exception:

@@ -353,6 +353,11 @@ class Exchange:
         decoded = self._reader is not None and self._reader.decoder is not None
         return response_headers(self._final_head().resp, decoded)
 
+    @property
+    def trailers(self) -> tuple[Header, ...] | None:
+        """The final response's trailers once its body has ended (``None`` before)."""
+        return None if self._reader is None else self._reader.trailers
+
     def meta(self) -> ResponseMeta:
         """A streamed response's meta: final URL, redirects, elapsed ms until the body was
         opened, wire bytes received so far."""
@@ -370,7 +375,7 @@ class Exchange:
         limit = Limits.tighten_bytes(base, self._opts.max_response_bytes)
         try:
             self._reader = BodyReader(
-                head.resp, limit, self._opts,
+                head.resp, limit, self._opts, limits=limits,
                 has_body=can_have_body(head.hop.request.method, head.resp.status),
                 decoded_limit=limits.max_decoded_stream_bytes if streamed else None,
                 max_ratio=limits.max_decompression_ratio if streamed else None)

@@ -36,7 +36,8 @@ class StreamState(enum.Enum):
 
 
 class IncomingStream:
-    """A streamed response: ``status``, ``headers``, ``meta()``, ``read(max)``, ``aclose()``.
+    """A streamed response: ``status``, ``headers``, ``meta()``, ``read(max)``, ``trailers()``,
+    ``aclose()``.
 
     Created by :func:`open_stream` for :meth:`CapsuleHttp.start` and
     :meth:`OutgoingUpload.finish_streaming`; it holds one of the capsule's open-stream slots
@@ -57,6 +58,12 @@ class IncomingStream:
     def meta(self) -> ResponseMeta:
         """Final URL, redirect count, elapsed ms until the head, wire bytes received so far."""
         return self._ex.meta()
+
+    def trailers(self) -> tuple[Header, ...] | None:
+        """The response's trailers once :meth:`read` has reached the end of the body (an empty
+        tuple when it had none); ``None`` before that, and for a body closed or failed before
+        its end."""
+        return self._ex.trailers
 
     async def read(self, max_bytes: int) -> bytes | None:
         """Up to ``max_bytes`` of the body (at least 1 while any remain); ``None`` at the end.

@@ -29,7 +29,7 @@ from astrid_host._core._astrid_http import (
 )
 from astrid_host._core._contracts import IncomingStream
 from astrid_host._core._model import ErrorCode, HttpError
-from astrid_host._core._wit_astrid_http import HOST, HostErrorCode, HttpRequestData
+from astrid_host._core._wit_astrid_http import HOST, HostErrorCode, HttpRequestData, KeyValuePair
 from astrid_host._core._wit_astrid_http import RequestOptions as UpstreamOptions
 from astrid_host._core._wit_astrid_http_1_0 import HOST as HOST_1_0
 from astrid_host._core._wit_astrid_http_1_0 import HostErrorCode as HostErrorCode10
@@ -93,6 +93,17 @@ class AstridStream:
         if self.failure is not None:
             raise self.failure
         return b""  # the end
+
+    def trailers(self) -> tuple[KeyValuePair, ...] | None:
+        """`trailers`: upstream makes them "available only after the body has been fully read
+        (EOF); `none` if the response carried no trailers". So `none` until the body's end
+        is known and every byte of it has been handed to the guest (by `read-chunk` or
+        `body-stream`), and when the response had none; after that the trailer fields, also
+        once the stream is closed. A body closed or failed before its end has none."""
+        if not self.ended or self.buffer:
+            return None
+        fields = self.stream.trailers()
+        return headers_to_upstream(fields) if fields else None
 
     async def close(self) -> None:
         if not self.closed:
@@ -185,8 +196,7 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
     "[method]http-stream.headers": lambda call, s: headers_to_upstream(s.stream.headers),
     "[method]http-stream.read-chunk": _read_chunk,
     "[method]http-stream.close": _close,
-    # The engine does not expose trailers yet: `none`, as upstream answers.
-    "[method]http-stream.trailers": lambda call, s: Ok(None),
+    "[method]http-stream.trailers": lambda call, s: Ok(s.trailers()),
     "[method]http-stream.subscribe-readable": lambda call, s: Pollable(s),
     "[method]http-stream.body-stream": lambda call, s: InputStream(s),
     "http-upload-start": _upload_start,

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from astrid_host._core._headers import (
     FORBIDDEN_HEADERS,
+    MAX_TRAILER_FIELDS,
+    check_trailers,
     validate_headers,
     validate_method,
     validate_request,
@@ -52,6 +54,63 @@ def test_hop_by_hop_and_framing_headers_are_rejected(name: str) -> None:
         validate_headers([(name, b"x")], LIMITS)
     assert _part(exc) is RequestPart.HEADER
     assert "set by the host" in str(exc.value)
+
+
+@pytest.mark.parametrize("name", [
+    "X-Forwarded-For", "x-forwarded-host", "X-FORWARDED-PROTO", "X-Forwarded-Anything",
+    "Forwarded", "Via", "X-Real-IP", "x-real-ip",
+])
+def test_origin_headers_are_rejected_saying_why(name: str) -> None:
+    """A capsule may not tell the destination where its request came from: it could spoof
+    another client to a server that trusts these headers."""
+    with pytest.raises(HttpError) as exc:
+        validate_headers([("Accept", b"*/*"), (name, b"203.0.113.7")], LIMITS)
+    assert _part(exc) is RequestPart.HEADER
+    assert "set by the host" in str(exc.value)
+    assert "where the request came from" in str(exc.value)
+
+
+@pytest.mark.parametrize("name", ["X-Forwarded", "Forwarded-For", "X-Real-IPs", "Vias",
+                                  "X-Request-Id"])
+def test_names_near_the_origin_headers_are_allowed(name: str) -> None:
+    assert validate_headers([(name, b"v")], LIMITS) == ((name.encode(), b"v"),)
+
+
+# --- response trailers -----------------------------------------------------------------------
+
+def test_trailers_are_kept_in_order_with_their_case_and_bytes() -> None:
+    fields = [(b"grpc-status", b"0"), (b"X-Sum", b"\xe9t\xe9"), (b"grpc-status", b"1"),
+              (b"Content-Length", b"9")]
+    assert check_trailers(fields, LIMITS) == (
+        ("grpc-status", b"0"), ("X-Sum", b"\xe9t\xe9"), ("grpc-status", b"1"),
+        ("Content-Length", b"9"))
+    assert check_trailers([], LIMITS) == ()
+
+
+def test_trailer_bytes_cap_is_the_response_head_limit_inclusive() -> None:
+    limits = Limits(max_response_header_bytes=20)
+    assert check_trailers([(b"a", b"x" * 15)], limits) == (("a", b"x" * 15),)  # 1+15+4 = 20
+    with pytest.raises(HttpError) as exc:
+        check_trailers([(b"a", b"x" * 16)], limits)
+    assert exc.value.code.case == "protocol-error"
+    assert "response trailers over 20 bytes" in str(exc.value)
+
+
+def test_trailer_count_cap_is_inclusive() -> None:
+    fields = [(b"t%d" % i, b"v") for i in range(MAX_TRAILER_FIELDS)]
+    assert len(check_trailers(fields, LIMITS)) == MAX_TRAILER_FIELDS
+    with pytest.raises(HttpError) as exc:
+        check_trailers([*fields, (b"one-more", b"v")], LIMITS)
+    assert exc.value.code.case == "protocol-error"
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    (b"bad name", b"v"), (b"", b"v"), (b"x", b"a\r\nb"), (b"x", b" lead"), (b"x", b"nul\x00"),
+])
+def test_malformed_trailers_are_a_protocol_error(name: bytes, value: bytes) -> None:
+    with pytest.raises(HttpError) as exc:
+        check_trailers([(name, value)], LIMITS)
+    assert exc.value.code.case == "protocol-error"
 
 
 @pytest.mark.parametrize(("name", "value", "why"), [
@@ -124,4 +183,5 @@ def test_any_name_is_either_a_token_or_refused(name: str) -> None:
         assert e.code.case == "invalid-request"
         return
     assert name and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name)
-    assert name.lower() not in FORBIDDEN_HEADERS and not name.lower().startswith("proxy-")
+    assert name.lower() not in FORBIDDEN_HEADERS
+    assert not name.lower().startswith(("proxy-", "x-forwarded-"))

@@ -22,7 +22,8 @@ def make_response(url: str, body: bytes = b"hello", status: int = 200) -> Respon
 
 @dataclass
 class FakeStream:
-    """An IncomingStream serving ``body`` in pieces; records reads and closing."""
+    """An IncomingStream serving ``body`` in pieces, then ``trailer_fields``; records reads
+    and closing."""
 
     status: int
     headers: tuple[tuple[str, bytes], ...]
@@ -31,6 +32,8 @@ class FakeStream:
     position: int = 0
     closed: bool = False
     fail_read_with: ErrorCode | None = None
+    trailer_fields: tuple[tuple[str, bytes], ...] = ()
+    ended: bool = False
 
     def meta(self) -> ResponseMeta:
         return ResponseMeta(self.url, 0, 1, self.position)
@@ -42,10 +45,14 @@ class FakeStream:
         if self.fail_read_with is not None:
             raise HttpError(self.fail_read_with)
         if self.position >= len(self.body):
+            self.ended = True
             return None
         piece = self.body[self.position:self.position + max_bytes]
         self.position += len(piece)
         return piece
+
+    def trailers(self) -> tuple[tuple[str, bytes], ...] | None:
+        return self.trailer_fields if self.ended else None
 
     async def aclose(self) -> None:
         self.closed = True

@@ -21,21 +21,18 @@ Lifecycle of the Store behind a capsule:
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import outcome
 import trio
 from wasmtime import Store, WasiConfig, WasmtimeError
-from wasmtime.component import Component, Instance, Linker
+from wasmtime.component import Component, Linker
 
 from astrid_host._core._astrid_protocol import (
     DESCRIBE_ACTION,
@@ -66,6 +63,14 @@ from astrid_host._wasm._handles import (
     store_of,
     tag_resources,
 )
+from astrid_host._wasm._live import (
+    Live,
+    Trapped,
+    in_store,
+    lookup,
+    reset_budget,
+    wait_for_thread,
+)
 from astrid_host._wasm._loop import Loop
 from astrid_host._wasm._session import StoreSession, current_session
 from astrid_host._wasm._wasmtime_patches import (
@@ -84,24 +89,6 @@ __all__ = ["CANCEL_GRACE_S", "HOOK_EXPORT", "Capsule", "EpochTicker", "classify_
 HOOK_EXPORT = "astrid-hook-trigger"
 
 log = logging.getLogger("astrid_host.wasm")
-
-
-class _Trapped(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass
-class _Live:
-    """A Store with its instance and the session its host imports use."""
-
-    store: Store
-    instance: Instance
-    session: StoreSession
-    budget: Budget
-    #: Exports called so far on this Store, with their types read once.
-    exports: dict[str, BoundExport] = field(default_factory=dict)
 
 
 class Capsule:
@@ -140,7 +127,7 @@ class Capsule:
         self._ticker = ticker
         self._on_close = on_close
         self._lock = anyio.Lock()
-        self._live: _Live | None = None
+        self._live: Live | None = None
         self._closed = False
         self._loop = loop
         #: Stores created so far (1 after load; +1 after each trap). For tests and metrics.
@@ -186,7 +173,7 @@ class Capsule:
             raise StaleResource(self.name, export)
         live.session.begin_call()
         result = await self._run_guest(live, self._enter, live, export, args)
-        if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
+        if isinstance(result, outcome.Error) and isinstance(result.error, Trapped):
             message = result.error.message
             if self._closed:
                 raise CapsuleClosed(self.name) from None
@@ -194,7 +181,7 @@ class Capsule:
                               memory_limit=self.limits.memory_bytes) from None
         return result.unwrap()
 
-    async def _run_guest(self, live: _Live | None, fn: Callable[..., Any],
+    async def _run_guest(self, live: Live | None, fn: Callable[..., Any],
                          *args: Any) -> outcome.Outcome[Any]:
         """Run ``fn`` on a worker thread and return its outcome; a trapped Store is discarded.
 
@@ -227,13 +214,13 @@ class Capsule:
             try:
                 trio.lowlevel.start_thread_soon(lambda: context.run(fn, *args), deliver,
                                                 name=f"astrid guest {self.name}")
-                cancelled = await _wait_for_thread(done, live)
+                cancelled = await wait_for_thread(done, live)
             finally:
                 self._ticker.exit()
         finally:
             self._limiter.release_on_behalf_of(borrower)
         result = box[0]
-        if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
+        if isinstance(result, outcome.Error) and isinstance(result.error, Trapped):
             with anyio.CancelScope(shield=True):
                 await self._discard()  # poisoned for good, whoever is still waiting
         if cancelled is not None:
@@ -255,7 +242,7 @@ class Capsule:
                 return
             live.session.begin_call()
             result = await self._run_guest(live, self._enter_drop, live, handle)
-            if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
+            if isinstance(result, outcome.Error) and isinstance(result.error, Trapped):
                 raise CapsuleTrap(classify_trap(result.error.message), "[resource-drop]",
                                   result.error.message,
                                   memory_limit=self.limits.memory_bytes) from None
@@ -370,21 +357,21 @@ class Capsule:
         if self._closed:
             raise CapsuleClosed(self.name)
 
-    async def _instantiate(self) -> _Live:
+    async def _instantiate(self) -> Live:
         """A fresh Store + instance (on a worker thread: instantiation may run guest code)."""
         session = StoreSession(backend=self._backend, loop_token=self._loop.token, name=self.name,
                                limits=self.limits, astrid=self.astrid)
         result = await self._run_guest(None, self._new_live, session)
-        if isinstance(result, outcome.Error) and isinstance(result.error, _Trapped):
+        if isinstance(result, outcome.Error) and isinstance(result.error, Trapped):
             message = result.error.message
             raise CapsuleTrap(classify_trap(message), "<instantiate>", message,
                               memory_limit=self.limits.memory_bytes) from None
-        live: _Live = result.unwrap()
+        live: Live = result.unwrap()
         self._live = live
         self.instantiations += 1
         return live
 
-    def _new_live(self, session: StoreSession) -> _Live:
+    def _new_live(self, session: StoreSession) -> Live:
         store = Store(self._engine)
         # A linker with WASI needs WASI state in every Store, or wasmtime aborts the process.
         # The default WasiConfig grants nothing: no files, env, args, sockets or stdio.
@@ -392,7 +379,7 @@ class Capsule:
         store.set_limits(memory_size=self.limits.memory_bytes)
         budget = Budget()
         watch_epochs(store, budget.expired)
-        self._reset_budget(store, budget)
+        reset_budget(store, budget, self.limits, closing=self._closed)
         var = current_session()
         token = var.set(session)
         try:
@@ -401,50 +388,27 @@ class Capsule:
             session.memories = StoreMemories(memories)
         except WasmtimeError as exc:
             store.close()
-            raise _Trapped(str(exc)) from None
+            raise Trapped(str(exc)) from None
         finally:
             var.reset(token)
-        return _Live(store, instance, session, budget)
+        return Live(store, instance, session, budget)
 
-    def _reset_budget(self, store: Store, budget: Budget) -> None:
-        # Fuel and the wall-clock budget are per call. The epoch deadline is one tick: the
-        # callback then checks the budget and the interrupt flag on every tick.
-        store.set_fuel(self.limits.fuel_per_call)
-        budget.deadline = time.monotonic() + self.limits.call_timeout_s
-        if self._closed:  # aclose ran while this call was starting
-            budget.shorten(CANCEL_GRACE_S)
-        store.set_epoch_deadline(1)
-
-    def _enter(self, live: _Live, export: str, args: tuple[Any, ...]) -> Any:
+    def _enter(self, live: Live, export: str, args: tuple[Any, ...]) -> Any:
         """Runs on the worker thread, holding the capsule lock."""
         bound = live.exports.get(export)
         if bound is None:
-            func = _lookup(live, export)
+            func = lookup(live, export)
             if func is None:
                 raise ExportNotFound(self.name, export, self.exports)
             bound = live.exports[export] = BoundExport.of(func, live.store)
-        result = self._in_store(live, lambda: bound(live.store, args))
+        result = in_store(live, self.limits, self._closed, lambda: bound(live.store, args))
         tag_resources(result, live.store)
         return result
 
-    def _enter_drop(self, live: _Live, handle: Any) -> None:
+    def _enter_drop(self, live: Live, handle: Any) -> None:
         """Runs on the worker thread, holding the capsule lock: a resource's destructor."""
-        self._in_store(live, lambda: handle.drop(live.store))
+        in_store(live, self.limits, self._closed, lambda: handle.drop(live.store))
         mark_dropped(handle)
-
-    def _in_store(self, live: _Live, fn: Callable[[], Any]) -> Any:
-        """Enter the Store as a call does: fresh fuel and deadline, the session for the host
-        imports, and any wasmtime failure reported as a trap."""
-        self._reset_budget(live.store, live.budget)
-        live.session.call_deadline = live.budget.deadline
-        var = current_session()
-        token = var.set(live.session)
-        try:
-            return fn()
-        except WasmtimeError as exc:
-            raise _Trapped(str(exc)) from None
-        finally:
-            var.reset(token)
 
     async def _discard(self) -> None:
         """Drop the current Store and close every host resource its guest still held."""
@@ -459,38 +423,3 @@ class Capsule:
                 await obj.aclose()
             except Exception:  # one bad stream must not keep the others open
                 log.debug("closing a resource of capsule %s failed", self.name, exc_info=True)
-
-
-async def _wait_for_thread(done: anyio.Event, live: _Live | None) -> BaseException | None:
-    """Wait until the guest thread is back, whatever happens; return the caller's
-    cancellation if it came meanwhile (the caller raises it once the thread is back)."""
-    try:
-        await done.wait()
-        return None
-    except anyio.get_cancelled_exc_class() as exc:
-        caught = exc
-    if live is not None:
-        live.session.cancel_call()
-        live.budget.shorten(CANCEL_GRACE_S)
-    while not done.is_set():
-        with anyio.CancelScope(shield=True):
-            # asyncio's task.cancel() reaches a task inside a shielded scope too: keep
-            # waiting, the thread is still inside the Store (the one cancellation is enough).
-            with contextlib.suppress(anyio.get_cancelled_exc_class()):
-                await done.wait()
-    return caught
-
-
-def _lookup(live: _Live, export: str) -> Any:
-    # "iface#func" reaches a function inside an exported interface.
-    if "#" in export:
-        outer, _, inner = export.partition("#")
-        index = live.instance.get_export_index(live.store, outer)
-        if index is None:
-            return None
-        index = live.instance.get_export_index(live.store, inner, index)
-        if index is None:
-            return None
-        return live.instance.get_func(live.store, index)
-    return live.instance.get_func(live.store, export)
-

@@ -127,7 +127,9 @@ class Request:
     url: str
     #: Header fields sent in this order. `host`, `connection`, `content-length`,
     #: `transfer-encoding`, `upgrade`, `te`, `trailer`, `keep-alive` and `proxy-*` are
-    #: set by the host and rejected here with `invalid-request`.
+    #: set by the host, and `forwarded`, `x-forwarded-*`, `via` and `x-real-ip` would tell
+    #: the destination where the request came from: all are rejected here with
+    #: `invalid-request`.
     headers: Headers = ()
     #: The request body, if any. At most 2 MiB by default (`request-too-large`): one call
     #: cannot carry much more, so larger bodies go through `client.upload`.

@@ -220,7 +220,9 @@ class Request:
     headers: Headers
     """Header fields sent in this order. `host`, `connection`, `content-length`,
     `transfer-encoding`, `upgrade`, `te`, `trailer`, `keep-alive` and `proxy-*` are
-    set by the host and rejected here with `invalid-request`.
+    set by the host, and `forwarded`, `x-forwarded-*`, `via` and `x-real-ip` would tell
+    the destination where the request came from: all are rejected here with
+    `invalid-request`.
     """
     body: bytes | None = None
     """The request body, if any. At most 2 MiB by default (`request-too-large`): one call

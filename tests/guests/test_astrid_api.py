@@ -20,39 +20,10 @@ from astrid_host import (
     ToolCallDenied,
     ToolResult,
 )
+from tests.support.astrid import fetch_manifest
 from tests.support.guard import loopback_as_public, test_resolver
 from tests.support.http import TestServer, run_http_server
 from tests.support.paths import built_guest
-
-MANIFEST = """
-[package]
-name = "fetch-under-test"
-version = "0.1.0"
-
-[[component]]
-id = "fetch"
-file = "fetch.wasm"
-
-[capabilities]
-net = {net}
-
-[env.user_agent]
-type = "text"
-default = "astrid-fetch/test"
-[env.timeout_ms]
-type = "text"
-default = 30000
-[env.max_response_bytes]
-type = "text"
-default = 1048576
-[env.follow_redirects]
-type = "text"
-default = true
-
-[publish]
-"tool.v1.execute.*.result" = "x"
-"tool.v1.response.describe.*" = "x"
-"""
 
 
 @pytest.fixture
@@ -64,7 +35,8 @@ async def server() -> AsyncIterator[TestServer]:
 def capsule_dir(tmp_path: Path, net: str = '["public.test"]') -> Path:
     """An upstream capsule directory: the manifest and the built fetch component."""
     shutil.copyfile(built_guest("rust-astrid-fetch.wasm"), tmp_path / "fetch.wasm")
-    (tmp_path / "Capsule.toml").write_text(MANIFEST.format(net=net))
+    (tmp_path / "Capsule.toml").write_text(
+        fetch_manifest("fetch-under-test", json.loads(net), describe=True))
     return tmp_path
 
 

@@ -4,6 +4,7 @@ astrid-host), against loopback servers that the guard treats as public destinati
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,38 +15,10 @@ from astrid_host import Host
 from astrid_host._core._astrid_manifest import parse_astrid_manifest
 from astrid_host._core._astrid_protocol import HookResult, ToolCall, parse_tool_result
 from astrid_host._core._astrid_state import AstridState
+from tests.support.astrid import fetch_manifest
 from tests.support.guard import loopback_as_public, test_resolver
 from tests.support.http import TestServer, run_http_server
 from tests.support.paths import built_guest
-
-MANIFEST = """
-[package]
-name = "fetch-under-test"
-version = "0.1.0"
-
-[[component]]
-id = "fetch"
-file = "fetch.wasm"
-
-[capabilities]
-net = {net}
-
-[env.user_agent]
-type = "text"
-default = "astrid-fetch/test"
-[env.timeout_ms]
-type = "text"
-default = 30000
-[env.max_response_bytes]
-type = "text"
-default = 1048576
-[env.follow_redirects]
-type = "text"
-default = true
-
-[publish]
-"tool.v1.execute.*.result" = "x"
-"""
 
 
 @pytest.fixture
@@ -57,7 +30,7 @@ async def server() -> AsyncIterator[TestServer]:
 async def fetch(server: TestServer, url: str, *, net: str = '["public.test"]',
                 publish: bool = True) -> tuple[Any, list[Any]]:
     """Run the real fetch capsule's `fetch` tool on ``url``; the result and the hook answer."""
-    text = MANIFEST.format(net=net)
+    text = fetch_manifest("fetch-under-test", json.loads(net))
     if not publish:
         text = text.replace('"tool.v1.execute.*.result" = "x"', "")
     manifest = parse_astrid_manifest(text)

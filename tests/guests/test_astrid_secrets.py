@@ -13,42 +13,14 @@ from astrid_host import Host, MemorySink, Secret
 from astrid_host._core._astrid_manifest import parse_astrid_manifest
 from astrid_host._core._astrid_protocol import ToolCall, parse_tool_result
 from astrid_host._core._astrid_state import AstridState
+from tests.support.astrid import fetch_manifest
 from tests.support.guard import loopback_as_public, test_resolver
 from tests.support.http import TestServer, run_http_server
 from tests.support.paths import built_guest
 
 VALUE = "sk-astrid-3e8f1c2b"
-MANIFEST = """
-[package]
-name = "fetch-under-test"
-version = "0.1.0"
-
-[[component]]
-id = "fetch"
-file = "fetch.wasm"
-
-[capabilities]
-net = ["public.test", "other.test"]
-
-[env.user_agent]
-type = "text"
-default = "astrid-fetch/test"
-[env.timeout_ms]
-type = "text"
-default = 30000
-[env.max_response_bytes]
-type = "text"
-default = 1048576
-[env.follow_redirects]
-type = "text"
-default = true
-[env.api_key]
-type = "secret"
-default = ""
-
-[publish]
-"tool.v1.execute.*.result" = "x"
-"""
+MANIFEST = fetch_manifest("fetch-under-test", ["public.test", "other.test"],
+                          extra_env='[env.api_key]\ntype = "secret"\ndefault = ""\n')
 
 
 @pytest.fixture

@@ -22,36 +22,14 @@ import pytest
 from astrid_host import EgressPolicy, Host
 from astrid_host._core._astrid_http import ERROR_TABLE
 from tests.guests.test_conformance import IFACE, outcome, request, with_options
+from tests.support.astrid import fetch_manifest
 from tests.support.guard import loopback_as_public, test_resolver
 from tests.support.http import TestServer, run_http_server
 from tests.support.paths import ROOT, built_guest
 
 MiB = 1024 * 1024
 
-MANIFEST = """
-[package]
-name = "fetch-compared"
-version = "0.1.0"
-[[component]]
-id = "fetch"
-file = "fetch.wasm"
-[capabilities]
-net = ["public.test", "private.test", "169.254.169.254"]
-[env.timeout_ms]
-type = "text"
-default = 30000
-[env.max_response_bytes]
-type = "text"
-default = 1048576
-[env.follow_redirects]
-type = "text"
-default = true
-[env.user_agent]
-type = "text"
-default = "compare/1"
-[publish]
-"tool.v1.execute.*.result" = "x"
-"""
+MANIFEST = fetch_manifest("fetch-compared", ["public.test", "private.test", "169.254.169.254"])
 
 #: Our own front's policy: the same hosts, any method (upstream filters none).
 OWN_RULES = ["*://public.test:*", "*://private.test:*", "http://169.254.169.254"]

@@ -16,6 +16,7 @@ that cannot answer and has no error channel: the guest traps.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Literal
 
 __all__ = [
@@ -166,15 +167,16 @@ class HostFault(Exception):
 # --------------------------------------------------------------------------------------------
 # Instantiation failures in plain words
 
-#: What the host links, for messages about what it does not.
-HOST_PROVIDES = "astrid:http/client@0.1.0 and WASI 0.2 only"
+#: The interfaces named when no list is given (the host passes the ones it really serves).
+DEFAULT_PROVIDES = ("astrid:http/client@0.1.0",)
 
 _IMPORT_RE = re.compile(r"component imports (instance|function) `([^`]+)`")
 _EXPORT_RE = re.compile(r"instance export `([^`]+)` has the wrong type")
 _MISSING = "implementation is missing"
 
 
-def instantiation_failure(message: str, component: Any = None, engine: Any = None) -> str:
+def instantiation_failure(message: str, component: Any = None, engine: Any = None,
+                          provides: Sequence[str] = DEFAULT_PROVIDES) -> str:
     """Why a component could not be instantiated, in plain words (the ``reason`` of a
     :class:`CapsuleLoadError`).
 
@@ -183,8 +185,9 @@ def instantiation_failure(message: str, component: Any = None, engine: Any = Non
     wrong type``, whether the function is missing or has another type. This names the
     interface and the function, says which of the two it is, and gives the function's type as
     the capsule declares it, read from ``component``'s imports when ``component`` and
-    ``engine`` are given.
+    ``engine`` are given. ``provides``: the interface ids the host links (besides WASI 0.2).
     """
+    host_provides = f"{', '.join(provides)} and WASI 0.2 only"
     found = _IMPORT_RE.search(message)
     if found is None or "matching implementation was not found" not in message:
         return _generic_failure(message)
@@ -198,7 +201,7 @@ def instantiation_failure(message: str, component: Any = None, engine: Any = Non
         if export is None:
             return (f"needs an import the host does not provide: the capsule imports "
                     f"interface `{import_name}` ({': '.join(chain) or 'no detail'}), and this "
-                    f"host provides {HOST_PROVIDES}")
+                    f"host provides {host_provides}")
         item, interface = export.group(1), import_name
         detail = [line for line in chain if not _EXPORT_RE.search(line)]
     declared = _declared_type(component, engine, import_name, item if interface else None)
@@ -209,7 +212,7 @@ def instantiation_failure(message: str, component: Any = None, engine: Any = Non
         what += f" from interface `{interface}`"
     if any(_MISSING in line for line in detail):
         return (f"needs an import the host does not provide: the capsule imports {what}, and "
-                f"this host provides {HOST_PROVIDES}")
+                f"this host provides {host_provides}")
     return (f"needs an import with another type than the host's: the capsule imports {what}, "
             f"and the host's has a different type ({': '.join(detail) or 'no detail'})")
 

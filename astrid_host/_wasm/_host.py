@@ -376,8 +376,8 @@ class Host:
             await capsule._start()
         except CapsuleTrap as exc:
             await capsule.aclose()
-            raise CapsuleLoadError(name, instantiation_failure(exc.message, component,
-                                                              engine)) from None
+            raise CapsuleLoadError(name, instantiation_failure(
+                exc.message, component, engine, [i.model.id for i in SERVED])) from None
         except BaseException:
             await capsule.aclose()
             raise

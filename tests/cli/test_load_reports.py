@@ -103,3 +103,13 @@ def test_other_failures_keep_their_cause() -> None:
     assert instantiation_failure(message) == ("cannot be instantiated: it trapped while "
                                               "starting: astrid: the call's wall-clock budget "
                                               "is exhausted")
+
+
+async def test_load_error_lists_every_interface_the_host_serves() -> None:
+    # The list comes from what the host links, so it names the Astrid front's interfaces too.
+    async with Host(use_cache=False) as host:
+        with pytest.raises(CapsuleLoadError) as info:
+            await host.load(UNKNOWN_INTERFACE_WAT.encode(), name="needy")
+    for served in ("astrid:http/client@0.1.0", "astrid:http/host@1.1.0", "astrid:kv/host@1.0.0",
+                   "and WASI 0.2 only"):
+        assert served in info.value.reason

@@ -23,7 +23,12 @@ from typing import Any
 
 from astrid_host._cli._capsule import _Decisions, announce_compiles
 from astrid_host._cli._resolve import OverrideResolver, parse_resolve
-from astrid_host._cli._runopts import RunOptions, add_run_options, read_run_options
+from astrid_host._cli._runopts import (
+    RunOptions,
+    add_reach_options,
+    add_run_options,
+    read_run_options,
+)
 from astrid_host._core._astrid_errors import AstridManifestError
 from astrid_host._core._astrid_manifest import (
     MANIFEST_NAME,
@@ -71,10 +76,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow", metavar="RULE", action="append", default=[],
                         help="narrow the manifest's net: a request must also match one of "
                              "these rules (repeatable)")
-    parser.add_argument("--local", metavar="ENTRY", action="append", default=[],
-                        help="operator's local allowance, as for run (repeatable)")
-    parser.add_argument("--resolve", metavar="HOST=IP[,IP...]", action="append", default=[],
-                        help="answer DNS for HOST with these addresses (repeatable)")
+    add_reach_options(parser)
     parser.add_argument("--config", metavar="KEY=VALUE", action="append", default=[],
                         help="a value for the manifest's [env] KEY (repeatable)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

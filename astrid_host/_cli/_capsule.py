@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from astrid_host._cli._resolve import OverrideResolver, parse_resolve
-from astrid_host._cli._runopts import RunOptions, add_run_options, read_run_options
+from astrid_host._cli._runopts import (
+    RunOptions,
+    add_reach_options,
+    add_run_options,
+    read_run_options,
+)
 from astrid_host._cli._wasmfile import not_a_component
 from astrid_host._core._limits import Limits
 from astrid_host._core._manifest import Manifest, ManifestError, load_manifest
@@ -62,13 +67,7 @@ def register(subparsers: Any) -> None:
                      help="the capsule's manifest (net rules, methods, limits)")
     run.add_argument("--allow", metavar="RULE", action="append", default=[],
                      help="an extra egress rule such as https://api.example.com (repeatable)")
-    run.add_argument("--local", metavar="ENTRY", action="append", default=[],
-                     help="operator's local allowance: 127.0.0.1:8080 for IP-literal URLs, "
-                          "sidecar.internal=127.0.0.1:8080 for a name (repeatable)")
-    run.add_argument("--resolve", metavar="HOST=IP[,IP...]", action="append", default=[],
-                     help="answer DNS for HOST with these addresses instead of the system "
-                          "resolver (repeatable); the guard still judges every address, so "
-                          "loopback or private answers also need --local HOST=IP:PORT")
+    add_reach_options(run)
     run.add_argument("--input", metavar="TEXT|@FILE", default="",
                      help="the text passed to run (@path reads a file, @- stdin)")
     run.add_argument("--json", action="store_true",

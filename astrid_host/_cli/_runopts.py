@@ -25,7 +25,7 @@ from astrid_host._audit._sink import AuditError
 from astrid_host._audit._trail import AuditTrail
 from astrid_host._core._secret_value import Secret, SecretError, validate_secret_name
 
-__all__ = ["RunOptions", "add_run_options", "read_run_options"]
+__all__ = ["RunOptions", "add_reach_options", "add_run_options", "read_run_options"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,17 @@ class RunOptions:
 
     secrets: dict[str, Secret]
     audit: AuditTrail | None
+
+
+def add_reach_options(parser: argparse.ArgumentParser) -> None:
+    """``--local`` and ``--resolve``, the same for every command that runs a capsule."""
+    parser.add_argument("--local", metavar="ENTRY", action="append", default=[],
+                        help="operator's local allowance: 127.0.0.1:8080 for IP-literal URLs, "
+                             "sidecar.internal=127.0.0.1:8080 for a name (repeatable)")
+    parser.add_argument("--resolve", metavar="HOST=IP[,IP...]", action="append", default=[],
+                        help="answer DNS for HOST with these addresses instead of the system "
+                             "resolver (repeatable); the guard still judges every address, so "
+                             "loopback or private answers also need --local HOST=IP:PORT")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:

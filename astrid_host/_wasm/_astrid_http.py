@@ -37,7 +37,7 @@ from astrid_host._core._wit_astrid_http_1_0 import HttpRequestData as HttpReques
 from astrid_host._core._witschema import Err, Func, Ok
 from astrid_host._wasm._astrid_io import AstridUpload, InputStream, OutputStream, Pollable
 from astrid_host._wasm._convert import ValueOutOfRange
-from astrid_host._wasm._dispatch import Call, HostInterface
+from astrid_host._wasm._dispatch import Call, HostInterface, handled
 from astrid_host._wasm._imports import READ_CHUNK_MAX
 from astrid_host._wasm._session import SessionCancelled
 from astrid_host._wasm._wasmtime_patches import list_size, option_value, record_fields, string_size
@@ -236,7 +236,7 @@ def _precheck(call: Call, func: Func) -> HostErrorCode | None:
 
 #: `astrid:http/host@1.1.0` as astrid-host serves it (the functions with a handler).
 ASTRID_HTTP = HostInterface(
-    model=replace(HOST, functions=tuple(f for f in HOST.functions if f.name in _HANDLERS)),
+    model=handled(HOST, _HANDLERS),
     handlers=_HANDLERS,
     error_value=lambda call, exc: _failure(call, exc),
     guest_error=_guest_error,
@@ -272,8 +272,7 @@ _HANDLERS_1_0: dict[str, Callable[..., Any]] = {
 
 #: `astrid:http/host@1.0.0` as astrid-host serves it: every function.
 ASTRID_HTTP_1_0 = HostInterface(
-    model=replace(HOST_1_0, functions=tuple(f for f in HOST_1_0.functions
-                                            if f.name in _HANDLERS_1_0)),
+    model=handled(HOST_1_0, _HANDLERS_1_0),
     handlers=_HANDLERS_1_0,
     error_value=lambda call, exc: error_to_1_0(_failure(call, exc)),
     guest_error=lambda exc: (HostErrorCode10.invalid_request()

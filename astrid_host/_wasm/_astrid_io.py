@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, Protocol
 
 from astrid_host._core._contracts import OutgoingUpload
@@ -31,7 +30,7 @@ from astrid_host._core._model import HttpError
 from astrid_host._core._wit_astrid_io import ERROR, POLL, STREAMS, StreamError
 from astrid_host._core._wit_astrid_io import ErrorCode as PollError
 from astrid_host._core._witschema import Err, Ok
-from astrid_host._wasm._dispatch import Call, HostInterface
+from astrid_host._wasm._dispatch import Call, HostInterface, handled
 from astrid_host._wasm._imports import READ_CHUNK_MAX
 from astrid_host._wasm._session import SessionCancelled
 
@@ -245,7 +244,7 @@ def _poll_fault(call: Call, exc: BaseException) -> PollError:
 
 def _served(model: Any, handlers: dict[str, Callable[..., Any]], fault: Any) -> HostInterface:
     return HostInterface(
-        model=replace(model, functions=tuple(f for f in model.functions if f.name in handlers)),
+        model=handled(model, handlers),
         handlers=handlers, error_value=fault, guest_error=lambda exc: None)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from astrid_host._core._astrid_state import (
@@ -27,7 +26,7 @@ from astrid_host._core._wit_astrid_sys import HOST as SYS_HOST
 from astrid_host._core._wit_astrid_sys import ErrorCode as SysError
 from astrid_host._core._wit_astrid_sys import LogLevel
 from astrid_host._core._witschema import Err, Ok
-from astrid_host._wasm._dispatch import Call, HostInterface
+from astrid_host._wasm._dispatch import Call, HostInterface, handled
 
 __all__ = ["ASTRID_IPC", "ASTRID_SYS", "CAPSULE_LOG"]
 
@@ -86,8 +85,7 @@ _IPC_HANDLERS: dict[str, Callable[..., Any]] = {"publish": _publish}
 
 #: `astrid:sys/host@1.0.0` as astrid-host serves it (the functions with a handler).
 ASTRID_SYS = HostInterface(
-    model=replace(SYS_HOST, functions=tuple(f for f in SYS_HOST.functions
-                                            if f.name in _SYS_HANDLERS)),
+    model=handled(SYS_HOST, _SYS_HANDLERS),
     handlers=_SYS_HANDLERS,
     error_value=_fault("astrid:sys", SysError.unknown("host fault; details are in the host log")),
     guest_error=lambda exc: None,
@@ -95,8 +93,7 @@ ASTRID_SYS = HostInterface(
 
 #: `astrid:ipc/host@1.0.0` as astrid-host serves it (``publish``).
 ASTRID_IPC = HostInterface(
-    model=replace(IPC_HOST, functions=tuple(f for f in IPC_HOST.functions
-                                            if f.name in _IPC_HANDLERS)),
+    model=handled(IPC_HOST, _IPC_HANDLERS),
     handlers=_IPC_HANDLERS,
     error_value=_fault("astrid:ipc", IpcError.unknown("host fault; details are in the host log")),
     guest_error=lambda exc: None,

@@ -24,7 +24,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from wasmtime.component import ResourceHost, ResourceType
@@ -65,6 +65,12 @@ class HostInterface:
     guest_error: Callable[[Exception], Any | None]
     precheck: Callable[[Call, wit.Func], Any | None] | None = None
     lower_error: Callable[[Any, Any], Any] | None = None
+
+
+def handled(model: wit.Interface, handlers: Mapping[str, Handler]) -> wit.Interface:
+    """``model`` reduced to the functions that have a handler: a capsule importing any other
+    one then fails to load naming it, instead of linking a function that cannot answer."""
+    return replace(model, functions=tuple(f for f in model.functions if f.name in handlers))
 
 
 # Host resource type ids (any u32 unique within a linker), one per (interface, resource):

@@ -9,7 +9,6 @@ A record is summarised as ``("decision", hop, decision, reason, chosen)`` or
 from __future__ import annotations
 
 import hashlib
-import socket
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -55,17 +54,6 @@ def sink() -> MemorySink:
 async def host(cache_dir: Path, sink: MemorySink) -> AsyncIterator[Host]:
     async with _host(cache_dir, sink) as h:
         yield h
-
-
-@pytest.fixture
-async def closed_port() -> AsyncIterator[int]:
-    """A loopback port that refuses connections (bound, never listening)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 async def _run(host: Host, url: str, policy: Any = None, **kwargs: Any) -> tuple[str, Any]:

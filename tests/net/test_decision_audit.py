@@ -9,7 +9,6 @@ exchange adds one completion line (``bytes`` and ``elapsed_ms`` set).
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -50,17 +49,6 @@ async def host(cache_dir: Path) -> AsyncIterator[Host]:
 async def tls_host(cache_dir: Path, tls_ca: TestCA) -> AsyncIterator[Host]:
     async for h in host_fixture(cache_dir, tls_ca.client_context()):
         yield h
-
-
-@pytest.fixture
-async def closed_port() -> AsyncIterator[int]:
-    """A loopback port that refuses connections (bound, never listening)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 @pytest.fixture

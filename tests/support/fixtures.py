@@ -6,6 +6,7 @@ its own event loop, trio or asyncio); the CA and nginx are session-scoped.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -68,3 +69,14 @@ def nginx(tls_ca: TestCA) -> Iterator[Nginx]:
         pytest.skip("nginx not installed: apt-get install nginx-light")
     with start_nginx(binary, tls_ca) as server:
         yield server
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections (bound, never listening)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()

@@ -34,6 +34,7 @@ from wasmtime.component import Record, Variant
 
 from tests.support.http import RecordedRequest, TestServer, pattern, run_http_server
 from tests.support.paths import ROOT
+from tests.support.values import FNV_OFFSET, fnv1a64
 
 GUEST_DIR = ROOT / "build" / "guests"
 LANGS = ("python", "rust", "go")
@@ -41,19 +42,11 @@ IFACE = "astrid:http/conformance-tests@0.1.0"
 REQUIRE_ALL = os.environ.get("ASTRID_REQUIRE_ALL") == "1"
 MiB = 1024 * 1024
 CALL_TIMEOUT_S = 300
-FNV_OFFSET, FNV_PRIME, MASK64 = 0xCBF29CE484222325, 0x100000001B3, (1 << 64) - 1
 
 #: Fields whose values depend on timing, not on the guest: dropped before comparing.
 VOLATILE_FIELDS = frozenset({"elapsed-ms"})
 
 pytestmark = [pytest.mark.guest("conformance")]
-
-
-def fnv1a64(data: bytes) -> int:
-    h = FNV_OFFSET
-    for b in data:
-        h = ((h ^ b) * FNV_PRIME) & MASK64
-    return h
 
 
 def upload_pattern(n: int) -> bytes:

@@ -17,20 +17,12 @@ from astrid_host._core._policy import EgressPolicy
 from astrid_host._wasm._host import Host
 from tests.support import paths
 from tests.support.http import TestServer, pattern, run_http_server
-from tests.support.values import wit_request
+from tests.support.values import fnv1a64, wit_request
 
 MiB = 1024 * 1024
 LANE = "astrid:http/lane-tests@0.1.0"
-FNV_OFFSET, FNV_PRIME, MASK64 = 0xCBF29CE484222325, 0x100000001B3, (1 << 64) - 1
 
 pytestmark = [pytest.mark.guest("conformance")]
-
-
-def fnv1a64(data: bytes) -> int:
-    h = FNV_OFFSET
-    for b in data:
-        h = ((h ^ b) * FNV_PRIME) & MASK64
-    return h
 
 
 @pytest.fixture(params=["rust", "go"])

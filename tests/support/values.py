@@ -8,7 +8,7 @@ from wasmtime.component import Record, Variant
 
 from astrid_host._core._model import RequestOptions
 
-__all__ = ["ERROR_CASE_NAMES", "outcome_of", "wit_options", "wit_request"]
+__all__ = ["ERROR_CASE_NAMES", "FNV_OFFSET", "fnv1a64", "outcome_of", "wit_options", "wit_request"]
 
 ERROR_CASE_NAMES = frozenset({
     "denied", "destination-prohibited", "invalid-request", "dns-error", "connection-refused",
@@ -57,3 +57,15 @@ def outcome_of(value: Any) -> tuple[str, Any]:
     if isinstance(value, Variant) and value.tag in ERROR_CASE_NAMES:
         return value.tag, value.payload
     return "ok", value
+
+
+#: FNV-1a 64-bit, the hash the conformance guests report over the bytes they read.
+FNV_OFFSET, FNV_PRIME, MASK64 = 0xCBF29CE484222325, 0x100000001B3, (1 << 64) - 1
+
+
+def fnv1a64(data: bytes) -> int:
+    """FNV-1a 64 of ``data``, as the guests compute it."""
+    h = FNV_OFFSET
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME) & MASK64
+    return h

@@ -44,6 +44,7 @@ _EPILOG = ("Exit status: 0 ok, 1 the capsule answered err, trapped, or had a req
 #: Imports the host provides, by interface id prefix → what granting them means.
 _PROVIDED = (
     ("astrid:http/client@", "net", "outgoing HTTP through the host's egress guard"),
+    ("astrid:http/output@", "output", "a body handed to the caller beside the answer"),
     ("astrid:http/host@1.", "net", "upstream Astrid's HTTP through the host's egress guard"),
     ("astrid:io/", "io", "pollables and streams of upstream Astrid's HTTP"),
     ("astrid:kv/host@1.0.0", "kv", "a persistent key/value store of its own (SQLite)"),

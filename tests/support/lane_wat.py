@@ -11,7 +11,7 @@ buffers elsewhere (``grow`` first) or below 65536.
 from __future__ import annotations
 
 from astrid_host._core._wit_http import OUTPUT
-from tests.support.wat import BUMP_ALLOC_BODY, CLIENT_INSTANCE_TYPE
+from tests.support.wat import BUMP_MEMORY, CLIENT_INSTANCE_TYPE
 from tests.support.wit_wat import instance_type
 
 __all__ = ["LANE_GUEST_WAT", "OUTPUT_GUEST_WAT"]
@@ -23,16 +23,7 @@ LANE_GUEST_WAT = r"""
   (alias export $client "incoming-response" (type $incoming))
   (alias export $client "outgoing-body" (type $outgoing))
 
-  (core module $Mem
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 65536))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-""" + BUMP_ALLOC_BODY + r"""  )
-  (core instance $mem (instantiate $Mem))
-  (alias core export $mem "memory" (core memory $memory))
-  (alias core export $mem "realloc" (core func $realloc))
-
+""" + BUMP_MEMORY + r"""
   (alias export $client "start" (func $start))
   (alias export $client "upload" (func $upload))
   (alias export $client "[method]incoming-response.read-into" (func $read-into))
@@ -185,16 +176,7 @@ OUTPUT_GUEST_WAT = r"""
   (type $output-type """ + instance_type(OUTPUT) + r""")
   (import "astrid:http/output@0.1.0" (instance $output (type $output-type)))
 
-  (core module $Mem
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 65536))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-""" + BUMP_ALLOC_BODY + r"""  )
-  (core instance $mem (instantiate $Mem))
-  (alias core export $mem "memory" (core memory $memory))
-  (alias core export $mem "realloc" (core func $realloc))
-
+""" + BUMP_MEMORY + r"""
   (alias export $output "write" (func $write))
   (alias export $output "write-from" (func $write-from))
   (alias export $output "write-str" (func $write-str))

@@ -17,7 +17,7 @@
 //! non-empty line of the body, at most 120 characters). A request the host refuses comes
 //! back as `err` with the host's error code, e.g. `destination-prohibited: 10.0.0.1 (private)`.
 //!
-//! Two more ways to fetch, for bodies larger than one call should carry:
+//! Three more ways to fetch, for bodies larger than one call should carry:
 //!
 //! - `{"url": "...", "stream": true}` uses `client.start` and reads the body through the body
 //!   lane (`lane::read_to_vec_with`: `read-into` straight into a `Vec`, pieces of up to 64 KiB);

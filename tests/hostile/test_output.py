@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 
 from astrid_host._core._limits import Limits
@@ -108,6 +109,16 @@ async def test_the_output_of_a_call_that_traps_is_discarded(host: Host) -> None:
     done = await guest.call_with_output("from", 0, 0)  # a fresh Store: nothing carried over
     assert (done.value, done.output) == (0, b"")
     assert guest.instantiations == 2
+
+
+async def test_the_output_of_a_cancelled_call_is_discarded(host: Host) -> None:
+    guest = await _guest(host)
+    await guest.call("fill", 0, 64, 0x7A)
+    with anyio.move_on_after(0.2) as scope:  # the guest spins forever: only the cancel ends it
+        await guest.call_with_output("from-then-spin", 0, 64)
+    assert scope.cancelled_caught
+    done = await guest.call_with_output("from", 0, 0)  # nothing of the cancelled call's output
+    assert (done.value, done.output) == (0, b"")
 
 
 async def test_a_guest_with_two_memories_cannot_use_write_from(host: Host) -> None:

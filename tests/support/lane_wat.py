@@ -169,8 +169,8 @@ LANE_GUEST_WAT = r"""
 #: A WAT guest that writes the call's output (`astrid:http/output`) as it is told. Results
 #: are numbers: 0 when the write was accepted, 2000 + error-code case index when it failed.
 #: ``size`` is the memory's size in bytes; ``fill(ptr, len, byte)`` sets bytes to write from;
-#: ``from-then-trap`` writes, then traps. Strings and lists land at 65536 and up (the bump
-#: allocator grows memory for them).
+#: ``from-then-trap`` writes, then traps; ``from-then-spin`` writes, then loops forever.
+#: Strings and lists land at 65536 and up (the bump allocator grows memory for them).
 OUTPUT_GUEST_WAT = r"""
 (component
   (type $output-type """ + instance_type(OUTPUT) + r""")
@@ -202,6 +202,9 @@ OUTPUT_GUEST_WAT = r"""
     (func (export "from-then-trap") (param i32 i32)
       (call $write-from (local.get 0) (local.get 1) (i32.const 256))
       unreachable)
+    (func (export "from-then-spin") (param i32 i32)
+      (call $write-from (local.get 0) (local.get 1) (i32.const 256))
+      (loop $l (br $l)))
     (func (export "str") (param i32 i32) (result i32)
       (call $write-str (local.get 0) (local.get 1) (i32.const 256))
       (call $answer))
@@ -223,6 +226,8 @@ OUTPUT_GUEST_WAT = r"""
     (canon lift (core func $main "from")))
   (func (export "from-then-trap") (param "ptr" u32) (param "len" u32)
     (canon lift (core func $main "from-then-trap")))
+  (func (export "from-then-spin") (param "ptr" u32) (param "len" u32)
+    (canon lift (core func $main "from-then-spin")))
   (func (export "str") (param "s" string) (result u32)
     (canon lift (core func $main "str") (memory $memory) (realloc $realloc)))
   (func (export "bytes") (param "b" (list u8)) (result u32)

@@ -302,22 +302,41 @@ class PinnedStream(AnyIOStream):
                    timeout: float | None = None) -> bytes:  # noqa: ASYNC109 -- httpcore's
         """Receive up to ``max_bytes``; a read cancelled while its stream was being closed
         raises the cancellation, not the close (see :func:`_cancelled_first`)."""
+        if timeout is not None:  # the engine sets none (reads obey its own deadlines)
+            try:
+                return await super().read(max_bytes, timeout)
+            except httpcore.ReadError:
+                await _cancelled_first()
+                raise
+        # httpcore's own read, without its per-call cancel scope for a timeout of None:
+        # this runs for every piece of every response.
         try:
-            return await super().read(max_bytes, timeout)
-        except httpcore.ReadError:
+            return await self._stream.receive(max_bytes)
+        except anyio.EndOfStream:
+            return b""
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             await _cancelled_first()
-            raise
+            raise httpcore.ReadError(exc) from exc
 
     async def write(self, buffer: bytes,
                     timeout: float | None = None) -> None:  # noqa: ASYNC109 -- httpcore's
         """Send ``buffer``; tells the hop in flight which connection carries it (and waits
         until the hop is on the record, the first time)."""
         await _reach(self.resolution)
+        if timeout is not None:
+            try:
+                await super().write(buffer, timeout)
+            except httpcore.WriteError:
+                await _cancelled_first()
+                raise
+            return
+        if not buffer:
+            return
         try:
-            await super().write(buffer, timeout)
-        except httpcore.WriteError:
+            await self._stream.send(buffer)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             await _cancelled_first()
-            raise
+            raise httpcore.WriteError(exc) from exc
 
     def get_extra_info(self, info: str) -> Any:
         """httpcore's infos, plus ``"astrid.resolution"``."""

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 
 from astrid_host._core._limits import Limits
 from astrid_host._net._client import CapsuleHttp
+from astrid_host._wasm import _malloc
 from astrid_host._wasm._host import CapsuleContext, Host
 from tests.support.fakes import FakeHttp
 from tests.support.guard import make_client
@@ -41,6 +42,22 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     """AnyIO's plugin runs each async test (and its async fixtures) once per backend."""
     backend: str = request.param
     return backend
+
+
+@pytest.fixture(autouse=True)
+def no_process_wide_malloc(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """glibc's ``mallopt`` as a recorder: the CLI (run in-process by its tests) sets the malloc
+    thresholds by default, which would change the allocator of every later test in this
+    process for good (``tests/wasm/test_malloc.py`` checks the real effect in child
+    processes). Yields the ``(option, value)`` calls made."""
+    calls: list[tuple[int, int]] = []
+
+    def mallopt(option: int, value: int) -> int:
+        calls.append((option, value))
+        return 1
+
+    monkeypatch.setattr(_malloc, "_mallopt", lambda: mallopt)
+    return calls
 
 
 @pytest.fixture(scope="session")

@@ -192,7 +192,7 @@ async def _load_and_call(setup: _Setup, body: Any, extra: Any) -> _Result:
 
     resolver = OverrideResolver(setup.table) if setup.table else None
     try:
-        async with Host(resolver=resolver, audit=setup.options.audit) as host:
+        async with Host(resolver=resolver, **setup.options.host_options()) as host:
             try:
                 capsule = await host.load(setup.path, policy=setup.policy,
                                           config=setup.config, secrets=setup.options.secrets)

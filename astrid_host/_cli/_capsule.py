@@ -236,7 +236,7 @@ async def _run(component: Path, policy: EgressPolicy, limits: Limits, name: str,
 
     resolver = OverrideResolver(table) if table else None
     try:
-        async with Host(limits=limits, resolver=resolver, audit=options.audit) as host:
+        async with Host(limits=limits, resolver=resolver, **options.host_options()) as host:
             capsule = await host.load(component, policy=policy, limits=limits, name=name,
                                       secrets=options.secrets,
                                       declared_secrets=declared_secrets)

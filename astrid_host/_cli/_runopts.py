@@ -1,14 +1,15 @@
-"""The options every command that runs a capsule shares: secrets and the audit trail.
+"""The options every command that runs a capsule shares: secrets, the audit trail, malloc.
 
 A command adds them with :func:`add_run_options` and reads them with :func:`read_run_options`,
 then hands ``secrets`` to ``Host.load(secrets=..., declared_secrets=manifest.secrets)`` and
-``audit`` to ``Host(audit=...)``::
+:meth:`RunOptions.host_options` to ``Host(...)``::
 
     --secret NAME=@FILE           the value is read from FILE (one trailing newline removed)
     --secret-origin NAME=ORIGIN   an origin the secret may be sent to (repeatable)
     --audit FILE                  write the audit trail to FILE
     --audit-key @FILE             HMAC key for the trail (at least 16 bytes)
     --audit-durability MODE       fsync (default), <N>ms or none
+    --malloc-threshold MIB        glibc's malloc thresholds (default 128; 0 leaves them alone)
 
 Values and keys never come from the command line itself: every user of the machine can read a
 process's arguments.
@@ -19,22 +20,29 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from astrid_host._audit._file import Durability, read_key
 from astrid_host._audit._sink import AuditError
 from astrid_host._audit._trail import AuditTrail
 from astrid_host._core._secret_value import Secret, SecretError, validate_secret_name
+from astrid_host._wasm._malloc import MAX_THRESHOLD, RECOMMENDED_THRESHOLD
 
 __all__ = ["RunOptions", "add_reach_options", "add_run_options", "read_run_options"]
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """What the shared options ask for: the secrets (name → :class:`Secret`) and the audit
-    trail to open (``None``: no trail)."""
+    """What the shared options ask for: the secrets (name → :class:`Secret`), the audit
+    trail to open (``None``: no trail) and the malloc threshold (``None``: untouched)."""
 
     secrets: dict[str, Secret]
     audit: AuditTrail | None
+    malloc_threshold: int | None = RECOMMENDED_THRESHOLD
+
+    def host_options(self) -> dict[str, Any]:
+        """The ``Host(...)`` keyword arguments these options set."""
+        return {"audit": self.audit, "malloc_threshold_bytes": self.malloc_threshold}
 
 
 def add_reach_options(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +77,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--audit-durability", metavar="MODE",
                        help="fsync (each record on the disk before the request goes on; the "
                             "default), <N>ms (flushed every N ms) or none")
+    parser.add_argument("--malloc-threshold", metavar="MIB", type=int,
+                        default=RECOMMENDED_THRESHOLD >> 20,
+                        help="glibc's mmap and trim thresholds in MiB (default %(default)s): "
+                             "large list<u8> values convert ~1.6x faster, at the price of "
+                             "keeping freed memory in the process; 0 leaves malloc alone "
+                             "(docs/performance.md)")
 
 
 def _pair(flag: str, entry: str, what: str) -> tuple[str, str]:
@@ -117,7 +131,16 @@ def read_run_options(args: argparse.Namespace) -> RunOptions:
             secrets[name] = Secret(value, origins=origins[name])
         except SecretError as exc:
             raise ValueError(f"--secret {name}: {exc}") from None
-    return RunOptions(secrets, _audit(args))
+    return RunOptions(secrets, _audit(args), _malloc_threshold(args.malloc_threshold))
+
+
+def _malloc_threshold(mib: int) -> int | None:
+    if mib == 0:
+        return None
+    if not 0 < mib <= MAX_THRESHOLD >> 20:
+        raise ValueError(f"--malloc-threshold {mib}: give MiB between 0 (off) and "
+                         f"{MAX_THRESHOLD >> 20}")
+    return mib << 20
 
 
 def _audit(args: argparse.Namespace) -> AuditTrail | None:

@@ -22,7 +22,8 @@ from astrid_host._core._classify import IPAddress
 from astrid_host._core._model import AddressVerdict
 from astrid_host._core._policy import AddressCheck, PolicyDecision
 
-__all__ = ["EgressDecision", "LOGGER_NAME", "Resolution", "log_decision", "redact_url_text"]
+__all__ = ["EgressDecision", "LOGGER_NAME", "Resolution", "decision_logged", "log_decision",
+           "redact_url_text"]
 
 #: The logger every decision line goes to.
 LOGGER_NAME = "astrid_host.egress"
@@ -167,6 +168,12 @@ def _text(value: object) -> str:
     if any(c in text for c in ' "=\\') or not text.isprintable():
         return json.dumps(text)
     return text
+
+
+def decision_logged(decision: EgressDecision, logger: logging.Logger | None = None) -> bool:
+    """Whether :func:`log_decision` would write ``decision`` (its level is enabled)."""
+    level = logging.INFO if decision.allowed else logging.WARNING
+    return (logger or _logger).isEnabledFor(level)
 
 
 def log_decision(decision: EgressDecision, logger: logging.Logger | None = None) -> None:

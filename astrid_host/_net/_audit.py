@@ -37,7 +37,12 @@ import anyio.to_thread
 
 from astrid_host._audit._sink import AuditSink
 from astrid_host._core._audit_records import AuditRecord, CompletionRecord, DecisionRecord
-from astrid_host._core._decision import EgressDecision, Resolution, log_decision
+from astrid_host._core._decision import (
+    EgressDecision,
+    Resolution,
+    decision_logged,
+    log_decision,
+)
 from astrid_host._core._model import ErrorCode, HttpError
 from astrid_host._core._redirects import Hop, Refusal
 from astrid_host._core._secrets import Secrets, Substitution
@@ -95,7 +100,8 @@ class Audit:
         return self._sink is not None
 
     def _record(self, decision: EgressDecision) -> None:
-        log_decision(dataclasses.replace(decision, url=self._secrets.scrub(decision.url)))
+        if decision_logged(decision):  # scrubbing and copying cost more than the check
+            log_decision(dataclasses.replace(decision, url=self._secrets.scrub(decision.url)))
 
     async def _append(self, record: AuditRecord) -> None:
         """Put ``record`` on the trail; ``HttpError(internal)`` if it could not be kept."""

@@ -26,7 +26,6 @@ closes the connection unused.
 
 from __future__ import annotations
 
-import abc
 import contextlib
 import contextvars
 import errno
@@ -46,6 +45,7 @@ from astrid_host._core._classify import IPAddress, classify_ip
 from astrid_host._core._decision import Resolution
 from astrid_host._core._model import ErrorCode, HttpError, TimeoutPhase
 from astrid_host._core._policy import AddressCheck, Classifier, EgressPolicy
+from astrid_host._net._resolvers import Resolver, StaticResolver, SystemResolver, normalise_name
 
 __all__ = [
     "Connector",
@@ -111,61 +111,6 @@ async def _reach(resolution: Resolution) -> None:
     trace = TRACE.get()
     if trace is not None:
         await trace.reached(resolution)
-
-
-class Resolver(abc.ABC):
-    """Turns a host name into addresses. Implementations raise ``HttpError(dns-error)``."""
-
-    @abc.abstractmethod
-    async def resolve(self, host: str, port: int) -> list[IPAddress]:
-        """All addresses for ``host`` in preference order (may contain duplicates)."""
-
-
-class SystemResolver(Resolver):
-    """The system resolver via :func:`anyio.getaddrinfo` (in a worker thread).
-
-    No timeout of its own: :class:`PinnedBackend` wraps every lookup in ``dns_timeout``.
-    """
-
-    async def resolve(self, host: str, port: int) -> list[IPAddress]:
-        """Look ``host`` up for TCP; a lookup failure becomes ``dns-error``."""
-        try:
-            infos = await anyio.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-        except (OSError, UnicodeError) as exc:
-            detail = getattr(exc, "strerror", None) or str(exc)
-            raise HttpError(ErrorCode.dns_error(f"{host}: {detail}")) from None
-        # getaddrinfo may append "%scope" to link-local answers; the scope does not change
-        # the verdict (link-local is refused) but ip_address() would reject the text.
-        return [ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
-
-
-class StaticResolver(Resolver):
-    """A fixed name → addresses table (tests, and the CLI's ``--resolve``). Names are
-    compared case-insensitively without a trailing dot; unknown names are a ``dns-error``."""
-
-    def __init__(self, mapping: Mapping[str, Iterable[str | IPAddress]]) -> None:
-        for name, answers in mapping.items():
-            if isinstance(answers, (str, bytes)):
-                # One string would be read a character at a time.
-                raise TypeError(f"the answers for {name!r} must be a list of addresses, not one "
-                                f"{type(answers).__name__}: write [{answers!r}]")
-        self._table: dict[str, tuple[IPAddress, ...]] = {
-            _normalise(name): tuple(ip_address(a) for a in answers)
-            for name, answers in mapping.items()
-        }
-
-    async def resolve(self, host: str, port: int) -> list[IPAddress]:
-        """The table's answers for ``host``."""
-        await anyio.lowlevel.checkpoint()
-        answers = self._table.get(_normalise(host))
-        if not answers:
-            raise HttpError(ErrorCode.dns_error(f"{host}: no such name in the static table"))
-        return list(answers)
-
-
-def _normalise(name: str) -> str:
-    return name.lower().rstrip(".")
 
 
 async def _socket_connect(ip: IPAddress, port: int,
@@ -303,21 +248,36 @@ class PinnedStream(AnyIOStream):
         """Receive up to ``max_bytes``; a read cancelled while its stream was being closed
         raises the cancellation, not the close (see :func:`_cancelled_first`)."""
         try:
-            return await super().read(max_bytes, timeout)
-        except httpcore.ReadError:
+            if timeout is None:  # the engine's: its deadlines bound reads (no scope per read)
+                return await self._stream.receive(max_bytes)
+            with anyio.fail_after(timeout):
+                return await self._stream.receive(max_bytes)
+        except TimeoutError as exc:
+            raise httpcore.ReadTimeout(exc) from exc
+        except anyio.EndOfStream:
+            return b""
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             await _cancelled_first()
-            raise
+            raise httpcore.ReadError(exc) from exc
 
     async def write(self, buffer: bytes,
                     timeout: float | None = None) -> None:  # noqa: ASYNC109 -- httpcore's
         """Send ``buffer``; tells the hop in flight which connection carries it (and waits
         until the hop is on the record, the first time)."""
         await _reach(self.resolution)
+        if not buffer:
+            return
         try:
-            await super().write(buffer, timeout)
-        except httpcore.WriteError:
+            if timeout is None:
+                await self._stream.send(buffer)
+            else:
+                with anyio.fail_after(timeout):
+                    await self._stream.send(buffer)
+        except TimeoutError as exc:
+            raise httpcore.WriteTimeout(exc) from exc
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             await _cancelled_first()
-            raise
+            raise httpcore.WriteError(exc) from exc
 
     def get_extra_info(self, info: str) -> Any:
         """httpcore's infos, plus ``"astrid.resolution"``."""
@@ -357,7 +317,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 
         IP literals are classified directly; names are looked up once.
         """
-        host = _normalise(host.strip("[]"))
+        host = normalise_name(host.strip("[]"))
         name: str | None
         try:
             answers: list[IPAddress] = [ip_address(host)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import TracebackType
 
 import anyio
 
@@ -65,31 +66,40 @@ class Deadlines:
         """A request write finished: the first-byte clock counts from here."""
         self.head_at = anyio.current_time() + self.first_byte_s
 
-    @contextmanager
-    def read_phase(self) -> Iterator[None]:
+    def read_phase(self) -> _Phase:
         """Bound one socket read: first-byte until the head is in, then between-bytes."""
         if self.head_done:
-            with self._phase(TimeoutPhase.BETWEEN_BYTES,
-                             anyio.current_time() + self.between_s):
-                yield
-        else:
-            with self._phase(TimeoutPhase.FIRST_BYTE, self.head_at):
-                yield
+            return _Phase(TimeoutPhase.BETWEEN_BYTES, anyio.current_time() + self.between_s,
+                          self.total_at)
+        return _Phase(TimeoutPhase.FIRST_BYTE, self.head_at, self.total_at)
 
-    @contextmanager
-    def total(self) -> Iterator[None]:
+    def total(self) -> _Phase:
         """Bound a block by the exchange's total deadline."""
-        with self._phase(TimeoutPhase.TOTAL, self.total_at):
-            yield
+        return _Phase(TimeoutPhase.TOTAL, self.total_at, self.total_at)
 
-    @contextmanager
-    def _phase(self, phase: TimeoutPhase, at: float) -> Iterator[None]:
-        if self.total_at <= at:
-            phase, at = TimeoutPhase.TOTAL, self.total_at
-        with anyio.CancelScope(deadline=at) as scope:
-            yield
-        if scope.cancelled_caught:
-            raise HttpError(ErrorCode.timeout(phase))
+
+class _Phase:
+    """``with``: a block bounded by the deadline of one phase (the total's when that comes
+    first), its expiry raised as ``timeout(phase)``. A class, not a generator context
+    manager: it wraps every socket read."""
+
+    __slots__ = ("_phase", "_scope")
+
+    def __init__(self, phase: TimeoutPhase, at: float, total_at: float) -> None:
+        if total_at <= at:
+            phase, at = TimeoutPhase.TOTAL, total_at
+        self._phase = phase
+        self._scope = anyio.CancelScope(deadline=at)
+
+    def __enter__(self) -> None:
+        self._scope.__enter__()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        suppressed = self._scope.__exit__(exc_type, exc, tb)
+        if self._scope.cancelled_caught:
+            raise HttpError(ErrorCode.timeout(self._phase))
+        return bool(suppressed)
 
 
 def elapsed_ms(since: float) -> int:

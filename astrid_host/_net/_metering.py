@@ -18,8 +18,8 @@ from __future__ import annotations
 import contextvars
 import math
 import ssl
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -69,21 +69,49 @@ class IoGate:
         self._own = anyio.CapacityLimiter(per_capsule)
         self._host = host if host is not None else anyio.CapacityLimiter(math.inf)
 
-    @asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
+    def hold(self) -> _Token:
         """One token from the capsule's share and one from the host's, for one operation."""
-        # A fresh borrower per operation: a limiter refuses a second token to the same task, and a
-        # task that already holds the host's limiter (a caller's own use of it) must not fail.
-        borrower = object()
-        await self._own.acquire_on_behalf_of(borrower)
+        return _Token(self._own, self._host)
+
+
+class _Token:
+    """``async with``: the two tokens of one operation (:meth:`IoGate.hold`).
+
+    A free token is taken without a trip through the scheduler (``*_nowait``): this runs
+    around every socket read and write, and the operation it guards is itself a checkpoint.
+    Only a limiter that is full makes the operation wait (and be cancellable) for its token.
+    """
+
+    __slots__ = ("_borrower", "_host", "_own")
+
+    def __init__(self, own: anyio.CapacityLimiter, host: anyio.CapacityLimiter) -> None:
+        self._own = own
+        self._host = host
+        # A fresh borrower per operation: a limiter refuses a second token to the same task,
+        # and a task that already holds the host's limiter (a caller's own use of it) must
+        # not fail.
+        self._borrower = object()
+
+    async def __aenter__(self) -> None:
+        await _take(self._own, self._borrower)
         try:
-            await self._host.acquire_on_behalf_of(borrower)
-            try:
-                yield
-            finally:
-                self._host.release_on_behalf_of(borrower)
+            await _take(self._host, self._borrower)
+        except BaseException:
+            self._own.release_on_behalf_of(self._borrower)
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            self._host.release_on_behalf_of(self._borrower)
         finally:
-            self._own.release_on_behalf_of(borrower)
+            self._own.release_on_behalf_of(self._borrower)
+
+
+async def _take(limiter: anyio.CapacityLimiter, borrower: object) -> None:
+    try:
+        limiter.acquire_on_behalf_of_nowait(borrower)
+    except anyio.WouldBlock:
+        await limiter.acquire_on_behalf_of(borrower)
 
 
 # --- metered streams -------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
 from astrid_host._core._secret_value import Secret
 from astrid_host._core._secrets import Secrets
+from astrid_host._wasm import _malloc
 from astrid_host._wasm._astrid_http import ASTRID_HTTP, ASTRID_HTTP_1_0
 from astrid_host._wasm._astrid_io import ASTRID_IO_ERROR, ASTRID_IO_POLL, ASTRID_IO_STREAMS
 from astrid_host._wasm._astrid_kv import ASTRID_KV, SqliteKv, default_kv_dir, kv_path
@@ -55,9 +56,8 @@ from astrid_host._wasm._errors import (
     CapsuleTrap,
     instantiation_failure,
 )
-from astrid_host._wasm._imports import HTTP_CLIENT
 from astrid_host._wasm._loop import Loop, current_loop
-from astrid_host._wasm._output import HTTP_OUTPUT
+from astrid_host._wasm._output import HTTP_INTERFACES
 from astrid_host._wasm._typeinfo import check_imports
 from astrid_host._wasm._wasmtime_patches import _fastbytes, install_memory_creator
 
@@ -66,7 +66,7 @@ __all__ = ["SERVED", "CapsuleContext", "Host", "HttpFactory", "set_default_http_
 #: The interfaces every capsule may import, each a generated host model with its adapter:
 #: our own `astrid:http@0.1.0` and upstream Astrid's (docs/astrid.md).
 SERVED: tuple[HostInterface, ...] = (
-    HTTP_CLIENT, HTTP_OUTPUT, ASTRID_IO_ERROR, ASTRID_IO_POLL, ASTRID_IO_STREAMS, ASTRID_HTTP,
+    *HTTP_INTERFACES, ASTRID_IO_ERROR, ASTRID_IO_POLL, ASTRID_IO_STREAMS, ASTRID_HTTP,
     ASTRID_HTTP_1_0, ASTRID_SYS, ASTRID_IPC, ASTRID_KV)
 
 _COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"
@@ -157,6 +157,7 @@ class Host:
         ``AuditError`` if unusable), or any ``AuditSink`` (used, never closed, by the host).
     kv_dir: where upstream Astrid capsules' `astrid:kv` stores live, one SQLite file per
         capsule name (default ``$ASTRID_KV_DIR`` or ``~/.local/share/astrid-host/kv``).
+    malloc_threshold_bytes: glibc's malloc thresholds, set process-wide on start (``_malloc``).
     """
 
     def __init__(
@@ -175,6 +176,7 @@ class Host:
         factory_options: Mapping[str, Any] | None = None,
         audit: AuditTrail | str | os.PathLike[str] | AuditSink | None = None,
         kv_dir: str | os.PathLike[str] | None = None,
+        malloc_threshold_bytes: int | None = None,
     ) -> None:
         if max_threads < 1 or max_io < 1:
             raise ValueError("max_threads and max_io must be at least 1")
@@ -200,6 +202,7 @@ class Host:
             progress=progress,
         )
         self._max_threads = max_threads
+        self._malloc_threshold = _malloc.check_threshold(malloc_threshold_bytes)
         self._kv_dir = kv_dir
         self._max_io = max_io
         self._capsules: set[Capsule] = set()
@@ -223,8 +226,9 @@ class Host:
         loop = current_loop("entering a Host")
         if isinstance(self._audit_config, AuditTrail):
             self._audit = await anyio.to_thread.run_sync(self._audit_config.open)
-        # Bulk list<u8> conversion: stock wasmtime-py costs ~1 s per MiB (see _fastbytes).
-        _fastbytes.install()
+        _fastbytes.install()  # bulk list<u8> conversion: stock costs ~1 s per MiB
+        if self._malloc_threshold is not None:
+            _malloc.apply(self._malloc_threshold)
         cfg = Config()
         cfg.consume_fuel = True
         cfg.epoch_interruption = True

@@ -28,7 +28,7 @@ from astrid_host._wasm._dispatch import Call, HostInterface
 from astrid_host._wasm._imports import HTTP_CLIENT, lane_range, latin1_bytes
 from astrid_host._wasm._wasmtime_patches import list_size
 
-__all__ = ["HTTP_OUTPUT", "NOT_ASKED"]
+__all__ = ["HTTP_INTERFACES", "HTTP_OUTPUT", "NOT_ASKED"]
 
 #: The detail of the `invalid-request` a write gets in a call that did not ask for output.
 NOT_ASKED = "the host did not ask this call for output (Capsule.call_with_output)"
@@ -94,3 +94,6 @@ HTTP_OUTPUT = HostInterface(
     precheck=_precheck,
     lower_error=HTTP_CLIENT.lower_error,
 )
+
+#: Both interfaces of our own `astrid:http@0.1.0` the host serves.
+HTTP_INTERFACES: tuple[HostInterface, ...] = (HTTP_CLIENT, HTTP_OUTPUT)

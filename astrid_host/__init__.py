@@ -48,6 +48,7 @@ from astrid_host._core._model import RequestOptions as RequestOptions
 from astrid_host._core._model import Response as Response
 from astrid_host._core._model import ResponseMeta as ResponseMeta
 from astrid_host._core._model import TimeoutPhase as TimeoutPhase
+from astrid_host._core._output import CallOutput as CallOutput
 from astrid_host._core._policy import EgressPolicy as EgressPolicy
 from astrid_host._core._policy import PolicyDecision as PolicyDecision
 from astrid_host._core._policy import check_url as check_url
@@ -86,6 +87,7 @@ __all__ = [
     "AuditSink",
     "AuditTrail",
     "BindgenError",
+    "CallOutput",
     "Capsule",
     "CapsuleClosed",
     "CapsuleContext",

@@ -47,7 +47,7 @@ ASTRID_WIT = "build/wit/astrid-sys-0.7.2"
 HOST_MODELS: tuple[HostModelSpec, ...] = (
     HostModelSpec(
         package="astrid:http@0.1.0",
-        interfaces=("client",),
+        interfaces=("client", "output"),
         module="astrid_host/_core/_wit_http.py",
         adapted={"method": Adapted("str", "astrid_host._core._methods:METHOD_TOKEN")},
     ),

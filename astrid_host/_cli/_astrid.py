@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from astrid_host._cli._capsule import _Decisions, announce_compiles
+from astrid_host._cli._announce import announce_compiles
+from astrid_host._cli._capsule import _Decisions
 from astrid_host._cli._resolve import OverrideResolver, parse_resolve
 from astrid_host._cli._runopts import (
     RunOptions,

@@ -15,12 +15,17 @@ import hashlib
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from astrid_host._cli._announce import announce_compiles
+from astrid_host._cli._output import (
+    STDOUT,
+    add_output_option,
+    check_output_option,
+    save_output,
+)
 from astrid_host._cli._resolve import OverrideResolver, parse_resolve
 from astrid_host._cli._runopts import (
     RunOptions,
@@ -44,6 +49,7 @@ _EPILOG = ("Exit status: 0 ok, 1 the capsule answered err, trapped, or had a req
 #: Imports the host provides, by interface id prefix → what granting them means.
 _PROVIDED = (
     ("astrid:http/client@", "net", "outgoing HTTP through the host's egress guard"),
+    ("astrid:http/output@", "output", "a body handed to the caller beside the answer"),
     ("astrid:http/host@1.", "net", "upstream Astrid's HTTP through the host's egress guard"),
     ("astrid:io/", "io", "pollables and streams of upstream Astrid's HTTP"),
     ("astrid:kv/host@1.0.0", "kv", "a persistent key/value store of its own (SQLite)"),
@@ -72,6 +78,7 @@ def register(subparsers: Any) -> None:
                      help="the text passed to run (@path reads a file, @- stdin)")
     run.add_argument("--json", action="store_true",
                      help="print one JSON object (answer, error, decisions) instead of text")
+    add_output_option(run)
     add_run_options(run)
     run.set_defaults(handler=run_command)
 
@@ -151,6 +158,7 @@ def run_command(args: argparse.Namespace) -> int:
                                     local=args.local)
         table = parse_resolve(args.resolve)
         options = read_run_options(args)
+        check_output_option(args)
         problem = not_a_component(component)
     except (ManifestError, PolicyError, ValueError, _UsageError) as exc:
         return _fail(args, EXIT_INPUT, "invalid-input", str(exc))
@@ -169,12 +177,17 @@ def run_command(args: argparse.Namespace) -> int:
             import trio
 
             outcome = trio.run(_run, component, policy, limits, name, text, table, options,
-                               manifest.secrets if manifest else None)
+                               manifest.secrets if manifest else None, args.output is not None)
     finally:
         logger.removeHandler(decisions)
         logger.setLevel(old_level)
     if outcome.status == EXIT_OK and decisions.denied:
         outcome.status = EXIT_CAPSULE  # the answer is printed, but the run hit the policy
+    if outcome.output is not None:
+        try:
+            save_output(args.output, outcome.output)
+        except ValueError as exc:
+            return _fail(args, EXIT_INPUT, "invalid-output", str(exc))
     if args.json:
         doc: dict[str, Any] = {"capsule": name, "ok": outcome.status == EXIT_OK,
                                "decisions": decisions.lines}
@@ -184,9 +197,11 @@ def run_command(args: argparse.Namespace) -> int:
         if outcome.trap is not None:
             doc["trap"] = outcome.trap
         doc["denied"] = decisions.denied
+        if outcome.output is not None:
+            doc["output_bytes"] = len(outcome.output)
         print(json.dumps(doc, indent=2))
     elif not outcome.kind:
-        print(outcome.payload)
+        print(outcome.payload, file=sys.stderr if args.output == STDOUT else sys.stdout)
     else:
         print(f"astrid-host run: {outcome.kind}: {outcome.payload}", file=sys.stderr)
     return outcome.status
@@ -195,21 +210,24 @@ def run_command(args: argparse.Namespace) -> int:
 @dataclass
 class _Outcome:
     """What a run came to: the exit status, the error kind ('' on success), the answer or the
-    message, and for a trap its details (kind, cause, export, memory limit)."""
+    message, for a trap its details (kind, cause, export, memory limit), and the capsule's
+    output when it was asked for one and answered ``ok``."""
 
     status: int
     kind: str
     payload: str
     trap: dict[str, Any] | None = None
+    output: bytes | None = None
 
 
 async def _run(component: Path, policy: EgressPolicy, limits: Limits, name: str,
                text: str, table: dict[str, list[str]], options: RunOptions,
-               declared_secrets: tuple[str, ...] | None) -> _Outcome:
+               declared_secrets: tuple[str, ...] | None, want_output: bool) -> _Outcome:
     """Load and run the capsule. Never raises for expected failures."""
     from astrid_host._audit._sink import AuditError
     from astrid_host._wasm._errors import (
         CapsuleLoadError,
+        CapsuleRunError,
         CapsuleTrap,
         ExportNotFound,
     )
@@ -223,11 +241,16 @@ async def _run(component: Path, policy: EgressPolicy, limits: Limits, name: str,
                                       secrets=options.secrets,
                                       declared_secrets=declared_secrets)
             async with capsule:
+                if want_output:
+                    done = await capsule.run_with_output(text)
+                    return _Outcome(EXIT_OK, "", done.value, output=done.output)
                 return _Outcome(EXIT_OK, "", await CapsuleWorld(capsule).run(text))
     except AuditError as exc:  # the trail cannot be opened: the operator's file or key
         return _Outcome(EXIT_INPUT, "invalid-audit", str(exc))
     except Err as err:
         return _Outcome(EXIT_CAPSULE, "capsule-error", str(err.value))
+    except CapsuleRunError as exc:
+        return _Outcome(EXIT_CAPSULE, "capsule-error", exc.message)
     except CapsuleTrap as exc:
         return _Outcome(EXIT_CAPSULE, "trap", str(exc), {
             "kind": exc.kind, "export": exc.export, "cause": exc.cause,
@@ -236,36 +259,6 @@ async def _run(component: Path, policy: EgressPolicy, limits: Limits, name: str,
         return _Outcome(EXIT_INPUT, "invalid-capsule", str(exc))
     except Exception as exc:  # the host itself failed: say so, with the type for a report
         return _Outcome(EXIT_HOST, "host-error", f"{type(exc).__name__}: {exc}")
-
-
-@contextmanager
-def announce_compiles() -> Iterator[None]:
-    """Print the library's "compiling ..." record (``astrid_host.cache``, INFO) as one line on
-    stderr, so a first load that compiles for tens of seconds is never silent. On a terminal
-    the compile cache prints its own progress lines instead."""
-    if _is_tty(sys.stderr):
-        yield
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.INFO)
-    handler.setFormatter(logging.Formatter("astrid-host: %(message)s"))
-    logger = logging.getLogger("astrid_host.cache")
-    old_level = logger.level
-    logger.addHandler(handler)
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-
-
-def _is_tty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
 
 
 def _fail(args: argparse.Namespace, status: int, kind: str, message: str) -> int:

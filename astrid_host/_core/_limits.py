@@ -37,6 +37,10 @@ class Limits:
       max_url_bytes, max_request_headers, max_request_header_bytes: request shape.
       max_response_header_bytes: total size of a response head (h11's own cap).
       max_connections: pooled keep-alive connections kept for the capsule.
+    Output:
+      max_output_bytes: the body a capsule hands its caller beside an export's result
+        (`astrid:http/output`, :meth:`Capsule.call_with_output`); a write past it is
+        `body-too-large(limit)`.
     """
 
     memory_bytes: int = 256 * MiB
@@ -61,6 +65,7 @@ class Limits:
     max_request_header_bytes: int = 64 * 1024
     max_response_header_bytes: int = 64 * 1024
     max_connections: int = 8
+    max_output_bytes: int = 10 * MiB
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

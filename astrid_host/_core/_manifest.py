@@ -135,6 +135,7 @@ LIMIT_KEYS: dict[str, tuple[str, Callable[[Any], float | int]]] = {
     "max-streams": ("max_open_streams", _positive_count),
     "max-response-bytes": ("max_response_bytes", parse_size),
     "max-request-bytes": ("max_request_bytes", parse_size),
+    "max-output-bytes": ("max_output_bytes", parse_size),
     "max-redirects": ("max_redirects", _count),
     "connect-timeout": ("connect_timeout_s", parse_duration),
     "total-timeout": ("total_timeout_s", parse_duration),

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import outcome
 import trio
-from wasmtime import Store, WasiConfig, WasmtimeError
 from wasmtime.component import Component, Linker
 
 from astrid_host._core._astrid_protocol import (
@@ -48,7 +47,8 @@ from astrid_host._core._astrid_protocol import (
 from astrid_host._core._astrid_state import AstridState
 from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
-from astrid_host._wasm._deadline import CANCEL_GRACE_S, Budget, EpochTicker, classify_trap
+from astrid_host._core._output import CallOutput, OutputBuffer
+from astrid_host._wasm._deadline import CANCEL_GRACE_S, EpochTicker, classify_trap
 from astrid_host._wasm._errors import (
     CapsuleClosed,
     CapsuleRunError,
@@ -63,22 +63,10 @@ from astrid_host._wasm._handles import (
     store_of,
     tag_resources,
 )
-from astrid_host._wasm._live import (
-    Live,
-    Trapped,
-    in_store,
-    lookup,
-    reset_budget,
-    wait_for_thread,
-)
+from astrid_host._wasm._live import Live, Trapped, in_store, lookup, new_live, wait_for_thread
 from astrid_host._wasm._loop import Loop
-from astrid_host._wasm._session import StoreSession, current_session
-from astrid_host._wasm._wasmtime_patches import (
-    BoundExport,
-    StoreMemories,
-    capture_memories,
-    watch_epochs,
-)
+from astrid_host._wasm._session import StoreSession
+from astrid_host._wasm._wasmtime_patches import BoundExport
 
 if TYPE_CHECKING:
     from wasmtime import Engine
@@ -160,8 +148,30 @@ class Capsule:
         async with self._lock:
             return await self._call_locked(export, args)
 
-    async def _call_locked(self, export: str, args: tuple[Any, ...]) -> Any:
-        """:meth:`call`, with ``self._lock`` held by the caller."""
+    async def call_with_output(self, export: str, *args: Any) -> CallOutput[Any]:
+        """:meth:`call`, asking the guest for output: the body it hands over through
+        `astrid:http/output` beside the result (``wit/output.wit``).
+
+        Returns a :class:`CallOutput`: ``value`` is what :meth:`call` would return, ``output``
+        the bytes written, in order (``b""`` for none), at most ``limits.max_output_bytes``.
+        Raises what :meth:`call` raises; the output of a call that traps, is cancelled or fails
+        is discarded. In a plain :meth:`call` the guest's writes fail with `invalid-request`.
+        """
+        self._loop.check(f"capsule {self.name!r}: call_with_output({export!r})")
+        self._check_open()
+        output = OutputBuffer(self.limits.max_output_bytes)
+        async with self._lock:
+            try:
+                value = await self._call_locked(export, args, output)
+            except BaseException:
+                output.discard()  # the session holds it until the next call: free it now
+                raise
+        return CallOutput(value, output.take())
+
+    async def _call_locked(self, export: str, args: tuple[Any, ...],
+                           output: OutputBuffer | None = None) -> Any:
+        """:meth:`call`, with ``self._lock`` held by the caller (``output``: see
+        :meth:`call_with_output`)."""
         self._check_open()
         live = self._live
         if live is None:
@@ -171,7 +181,7 @@ class Capsule:
             # Handing wasmtime a handle of another Store fails inside the guest call and
             # would poison this healthy Store; refuse it here instead.
             raise StaleResource(self.name, export)
-        live.session.begin_call()
+        live.session.begin_call(output)
         result = await self._run_guest(live, self._enter, live, export, args)
         if isinstance(result, outcome.Error) and isinstance(result.error, Trapped):
             message = result.error.message
@@ -304,7 +314,16 @@ class Capsule:
 
         An ``err`` result raises :class:`CapsuleRunError` with the capsule's message.
         """
-        result = await self.call("run", input)
+        return self._run_answer(await self.call("run", input))
+
+    async def run_with_output(self, input: str) -> CallOutput[str]:
+        """:meth:`run`, asking the capsule for output (see :meth:`call_with_output`): the
+        ``ok`` text and the bytes it wrote. An ``err`` answer raises :class:`CapsuleRunError`
+        and its output is discarded."""
+        done = await self.call_with_output("run", input)
+        return CallOutput(self._run_answer(done.value), done.output)
+
+    def _run_answer(self, result: Any) -> str:
         tag = getattr(result, "tag", None)
         if tag == "ok":
             return str(result.payload)
@@ -361,7 +380,9 @@ class Capsule:
         """A fresh Store + instance (on a worker thread: instantiation may run guest code)."""
         session = StoreSession(backend=self._backend, loop_token=self._loop.token, name=self.name,
                                limits=self.limits, astrid=self.astrid)
-        result = await self._run_guest(None, self._new_live, session)
+        result = await self._run_guest(None, lambda: new_live(
+            self._engine, self._linker, self._component, self.limits, session,
+            closing=self._closed))
         if isinstance(result, outcome.Error) and isinstance(result.error, Trapped):
             message = result.error.message
             raise CapsuleTrap(classify_trap(message), "<instantiate>", message,
@@ -370,28 +391,6 @@ class Capsule:
         self._live = live
         self.instantiations += 1
         return live
-
-    def _new_live(self, session: StoreSession) -> Live:
-        store = Store(self._engine)
-        # A linker with WASI needs WASI state in every Store, or wasmtime aborts the process.
-        # The default WasiConfig grants nothing: no files, env, args, sockets or stdio.
-        store.set_wasi(WasiConfig())
-        store.set_limits(memory_size=self.limits.memory_bytes)
-        budget = Budget()
-        watch_epochs(store, budget.expired)
-        reset_budget(store, budget, self.limits, closing=self._closed)
-        var = current_session()
-        token = var.set(session)
-        try:
-            with capture_memories() as memories:
-                instance = self._linker.instantiate(store, self._component)
-            session.memories = StoreMemories(memories)
-        except WasmtimeError as exc:
-            store.close()
-            raise Trapped(str(exc)) from None
-        finally:
-            var.reset(token)
-        return Live(store, instance, session, budget)
 
     def _enter(self, live: Live, export: str, args: tuple[Any, ...]) -> Any:
         """Runs on the worker thread, holding the capsule lock."""

@@ -56,8 +56,8 @@ from astrid_host._wasm._errors import (
     CapsuleTrap,
     instantiation_failure,
 )
-from astrid_host._wasm._imports import HTTP_CLIENT
 from astrid_host._wasm._loop import Loop, current_loop
+from astrid_host._wasm._output import HTTP_INTERFACES
 from astrid_host._wasm._typeinfo import check_imports
 from astrid_host._wasm._wasmtime_patches import _fastbytes, install_memory_creator
 
@@ -66,7 +66,7 @@ __all__ = ["SERVED", "CapsuleContext", "Host", "HttpFactory", "set_default_http_
 #: The interfaces every capsule may import, each a generated host model with its adapter:
 #: our own `astrid:http@0.1.0` and upstream Astrid's (docs/astrid.md).
 SERVED: tuple[HostInterface, ...] = (
-    HTTP_CLIENT, ASTRID_IO_ERROR, ASTRID_IO_POLL, ASTRID_IO_STREAMS, ASTRID_HTTP,
+    *HTTP_INTERFACES, ASTRID_IO_ERROR, ASTRID_IO_POLL, ASTRID_IO_STREAMS, ASTRID_HTTP,
     ASTRID_HTTP_1_0, ASTRID_SYS, ASTRID_IPC, ASTRID_KV)
 
 _COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"

@@ -43,7 +43,8 @@ from astrid_host._wasm._wasmtime_patches import (
 )
 
 __all__ = ["CLIENT_INTERFACE", "HTTP_CLIENT", "LANE_CHUNK_MAX", "READ_CHUNK_MAX",
-           "STR_CHUNK_MAX", "error_to_wit", "guest_error", "link_client", "precheck_request"]
+           "STR_CHUNK_MAX", "error_to_wit", "guest_error", "lane_range", "latin1_bytes",
+           "link_client", "precheck_request"]
 
 log = logging.getLogger("astrid_host.wasm")
 
@@ -138,7 +139,7 @@ def _read(call: Call, stream: Any, max_bytes: int) -> Ok[Any] | Err[ErrorCode]:
     return _io(call, stream.read, max(1, min(max_bytes, READ_CHUNK_MAX)))
 
 
-def _lane_range(call: Call, ptr: int, n: int) -> LinearMemory | Err[ErrorCode]:
+def lane_range(call: Call, ptr: int, n: int) -> LinearMemory | Err[ErrorCode]:
     """The caller's memory, when ``ptr .. ptr + n`` lies inside it; else the guest's error."""
     try:
         memory = call.session.memories.lane()
@@ -151,7 +152,7 @@ def _lane_range(call: Call, ptr: int, n: int) -> LinearMemory | Err[ErrorCode]:
 def _read_into(call: Call, stream: Any, ptr: int, cap: int) -> Ok[int] | Err[ErrorCode]:
     if cap == 0:
         return Err(ErrorCode.invalid_request(RequestPart.BODY, "cap must be at least 1"))
-    memory = _lane_range(call, ptr, cap)  # checked before reading: no byte is lost
+    memory = lane_range(call, ptr, cap)  # checked before reading: no byte is lost
     if isinstance(memory, Err):
         return memory
     piece = call.session.run_io(stream.read, min(cap, LANE_CHUNK_MAX))
@@ -162,7 +163,7 @@ def _read_into(call: Call, stream: Any, ptr: int, cap: int) -> Ok[int] | Err[Err
 
 
 def _write_from(call: Call, upload: Any, ptr: int, length: int) -> Ok[Any] | Err[ErrorCode]:
-    memory = _lane_range(call, ptr, length)
+    memory = lane_range(call, ptr, length)
     if isinstance(memory, Err):
         return memory
     limit = call.session.limits.max_upload_bytes
@@ -176,13 +177,19 @@ def _read_str(call: Call, stream: Any, max_bytes: int) -> Ok[str | None] | Err[E
     return Ok(None if piece is None else piece.decode("latin-1"))
 
 
-def _write_str(call: Call, upload: Any, chunk: str) -> Ok[Any] | Err[ErrorCode]:
+def latin1_bytes(chunk: str) -> bytes | Err[ErrorCode]:
+    """The bytes a string-lane piece carries (its code points), or the guest's error for a
+    code point above 255."""
     try:
-        data = chunk.encode("latin-1")
+        return chunk.encode("latin-1")
     except UnicodeEncodeError as exc:
         return Err(ErrorCode.invalid_request(
             RequestPart.BODY, f"code point U+{ord(chunk[exc.start]):04X} is not a byte"))
-    return _io(call, upload.write, data)
+
+
+def _write_str(call: Call, upload: Any, chunk: str) -> Ok[Any] | Err[ErrorCode]:
+    data = latin1_bytes(chunk)
+    return data if isinstance(data, Err) else _io(call, upload.write, data)
 
 
 _HANDLERS: dict[str, Callable[..., Any]] = {

@@ -14,15 +14,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from wasmtime import Store, WasmtimeError
-from wasmtime.component import Instance
+from wasmtime import Store, WasiConfig, WasmtimeError
+from wasmtime.component import Component, Instance, Linker
 
 from astrid_host._core._limits import Limits
 from astrid_host._wasm._deadline import CANCEL_GRACE_S, Budget
 from astrid_host._wasm._session import StoreSession, current_session
-from astrid_host._wasm._wasmtime_patches import BoundExport
+from astrid_host._wasm._wasmtime_patches import (
+    BoundExport,
+    StoreMemories,
+    capture_memories,
+    watch_epochs,
+)
 
-__all__ = ["Live", "Trapped", "in_store", "lookup", "reset_budget", "wait_for_thread"]
+__all__ = ["Live", "Trapped", "in_store", "lookup", "new_live", "reset_budget",
+           "wait_for_thread"]
 
 
 class Trapped(Exception):
@@ -43,6 +49,32 @@ class Live:
     budget: Budget
     #: Exports called so far on this Store, with their types read once.
     exports: dict[str, BoundExport] = field(default_factory=dict)
+
+
+def new_live(engine: Any, linker: Linker, component: Component, limits: Limits,
+             session: StoreSession, *, closing: bool) -> Live:
+    """A fresh Store with the component instantiated in it (on the guest's worker thread:
+    instantiation may run guest code); a failure is :class:`Trapped`."""
+    store = Store(engine)
+    # A linker with WASI needs WASI state in every Store, or wasmtime aborts the process.
+    # The default WasiConfig grants nothing: no files, env, args, sockets or stdio.
+    store.set_wasi(WasiConfig())
+    store.set_limits(memory_size=limits.memory_bytes)
+    budget = Budget()
+    watch_epochs(store, budget.expired)
+    reset_budget(store, budget, limits, closing=closing)
+    var = current_session()
+    token = var.set(session)
+    try:
+        with capture_memories() as memories:
+            instance = linker.instantiate(store, component)
+        session.memories = StoreMemories(memories)
+    except WasmtimeError as exc:
+        store.close()
+        raise Trapped(str(exc)) from None
+    finally:
+        var.reset(token)
+    return Live(store, instance, session, budget)
 
 
 def reset_budget(store: Store, budget: Budget, limits: Limits, *, closing: bool) -> None:

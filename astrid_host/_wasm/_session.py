@@ -24,6 +24,7 @@ import anyio.lowlevel
 from astrid_host._core._contracts import HttpBackend
 from astrid_host._core._limits import Limits
 from astrid_host._core._model import ErrorCode, HttpError, TimeoutPhase
+from astrid_host._core._output import OutputBuffer
 from astrid_host._wasm._errors import HostFault
 from astrid_host._wasm._wasmtime_patches import StoreMemories, TypeCache
 
@@ -76,6 +77,9 @@ class StoreSession:
     call_cancelled: bool = False
     #: ``time.monotonic()`` when the current call's wall-clock budget ends (set on entry).
     call_deadline: float = math.inf
+    #: Where the current call's `astrid:http/output` writes go; ``None`` when the caller did
+    #: not ask for output. Set by :meth:`begin_call`.
+    output: OutputBuffer | None = None
 
     # -- called on the event loop
 
@@ -89,9 +93,11 @@ class StoreSession:
         self.call_cancelled = True
         self._cancel_scopes()
 
-    def begin_call(self) -> None:
-        """A new call starts: a previous call's cancellation no longer applies."""
+    def begin_call(self, output: OutputBuffer | None = None) -> None:
+        """A new call starts: a previous call's cancellation no longer applies, and its
+        output (if the caller asked for one) goes to ``output``."""
         self.call_cancelled = False
+        self.output = output
 
     def _cancel_scopes(self) -> None:
         for scope in list(self._scopes):

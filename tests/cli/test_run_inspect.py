@@ -211,10 +211,12 @@ def test_inspect_json_lists_imports_exports_and_capabilities(
     assert code == 0
     assert doc["exports"] == ["run: func(input: string) -> result<string, string>"]
     assert doc["runnable"] is True
-    assert doc["capabilities"] == ["net", "wasi"]
+    assert doc["capabilities"] == ["net", "output", "wasi"]
     assert doc["unsatisfied_imports"] == []
     assert {"name": "astrid:http/client@0.1.0", "provided": True, "capability": "net",
             "meaning": "outgoing HTTP through the host's egress guard"} in doc["imports"]
+    assert {"name": "astrid:http/output@0.1.0", "provided": True, "capability": "output",
+            "meaning": "a body handed to the caller beside the answer"} in doc["imports"]
     assert doc["size_bytes"] == EXAMPLE.stat().st_size
     assert doc["cache"]["status"] in ("cached", "not cached")
     assert doc["manifest"]["net"] == ["https://a.test"]
@@ -226,7 +228,7 @@ def test_inspect_text_summarises_wasi_in_one_line(capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert code == 0
     assert "run: func(input: string) -> result<string, string>" in out
-    assert "capabilities: net, wasi" in out
+    assert "capabilities: net, output, wasi" in out
     assert sum("wasi" in line for line in out.splitlines()) == 2  # capabilities + summary
 
 

@@ -1,6 +1,7 @@
-"""The Rust example capsule's three ways to fetch, through `astrid-host run` against a loopback
-server: `client.send`, `client.start` + `read` (`"stream": true`) and `client.upload` + `write`
-+ `finish` (`"upload": "..."`). docs/guests.md shows these functions as excerpts."""
+"""The Rust example capsule's ways to fetch, through `astrid-host run` against a loopback
+server: `client.send`, `client.start` + `read` (`"stream": true`), `client.upload` + `write`
++ `finish` (`"upload": "..."`), and the body handed back as the call's output (`"output":
+true`, `run --output`). docs/guests.md shows these functions as excerpts."""
 
 from __future__ import annotations
 
@@ -64,9 +65,13 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
         httpd.server_close()
 
 
+def _argv(port: int, request: dict[str, object], *extra: str) -> list[str]:
+    return ["run", str(EXAMPLE), "--local", f"127.0.0.1:{port}",
+            "--input", json.dumps({"url": f"http://127.0.0.1:{port}/", **request}), *extra]
+
+
 def _run(port: int, request: dict[str, object], capsys: pytest.CaptureFixture[str]) -> list[str]:
-    code = main(["run", str(EXAMPLE), "--local", f"127.0.0.1:{port}",
-                 "--input", json.dumps({"url": f"http://127.0.0.1:{port}/", **request})])
+    code = main(_argv(port, request))
     out, err = capsys.readouterr()
     assert code == 0, err
     return out.splitlines()
@@ -92,3 +97,33 @@ def test_upload_writes_the_body_in_pieces(server: int,
     lines = _run(server, {"upload": "a" * 40_000}, capsys)
     assert lines[0] == "status: 200"
     assert lines[-1] == "first-line: received 40000 bytes, 40000 of them 'a'"
+
+
+def test_output_saves_the_body_the_capsule_hands_over(
+        server: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    saved = tmp_path / "body.html"
+    assert main(_argv(server, {"output": True}, "--output", str(saved))) == 0
+    out, _ = capsys.readouterr()
+    assert out.splitlines() == ["status: 200", f"bytes: {len(PAGE)}", "output: all of it"]
+    assert saved.read_bytes() == PAGE
+
+
+def test_output_to_stdout_moves_the_answer_to_stderr(
+        server: int, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    assert main(_argv(server, {"output": True}, "--output", "-")) == 0
+    out, err = capsysbinary.readouterr()
+    assert out == PAGE
+    assert b"output: all of it" in err
+
+
+def test_without_output_the_capsules_write_is_refused(
+        server: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_argv(server, {"output": True})) == 1
+    _, err = capsys.readouterr()
+    assert "invalid-request" in err and "did not ask this call for output" in err
+
+
+def test_output_to_stdout_and_json_cannot_share_stdout(
+        server: int, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_argv(server, {"output": True}, "--output", "-", "--json")) == 2
+    assert "--output - and --json" in capsys.readouterr().out

@@ -18,6 +18,7 @@ def test_defaults_are_finite_and_documented_values() -> None:
     assert (limits.connect_timeout_s, limits.first_byte_timeout_s) == (30.0, 30.0)
     assert (limits.between_bytes_timeout_s, limits.total_timeout_s) == (120.0, 120.0)
     assert limits.max_redirects == 10
+    assert limits.max_output_bytes == 10 * MiB  # issue 15: 10 MiB back to the caller
     for field in dataclasses.fields(limits):
         assert 0 < getattr(limits, field.name) < float("inf")
 
@@ -26,6 +27,8 @@ def test_defaults_are_finite_and_documented_values() -> None:
 def test_bad_values_are_refused(bad: object) -> None:
     with pytest.raises((TypeError, ValueError)):
         Limits(max_open_streams=bad)  # type: ignore[arg-type]
+    with pytest.raises((TypeError, ValueError)):
+        Limits(max_output_bytes=bad)  # type: ignore[arg-type]
 
 
 def test_zero_redirects_is_allowed() -> None:

@@ -37,6 +37,7 @@ fuel = 2_000_000_000
 call-timeout = "30s"
 max-streams = 2
 max-response-bytes = "1MiB"
+max-output-bytes = "2MiB"
 """
 
 
@@ -48,7 +49,7 @@ def test_full_manifest_parses_into_values() -> None:
     assert m.methods == ("GET", "POST")
     assert m.limits == {"memory_bytes": 64 * MiB, "fuel_per_call": 2_000_000_000,
                         "call_timeout_s": 30.0, "max_open_streams": 2,
-                        "max_response_bytes": MiB}
+                        "max_response_bytes": MiB, "max_output_bytes": 2 * MiB}
 
 
 def test_minimal_manifest_asks_for_nothing() -> None:

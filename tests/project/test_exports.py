@@ -11,7 +11,7 @@ import astrid_host
 
 EXPECTED = {
     # runtime
-    "Host", "Capsule", "CapsuleContext", "HttpBackend", "Limits",
+    "Host", "Capsule", "CapsuleContext", "HttpBackend", "Limits", "CallOutput",
     "CapsuleError", "CapsuleTrap", "CapsuleClosed", "CapsuleLoadError", "CapsuleRunError",
     "ExportNotFound", "StaleResource", "EventLoopError",
     # egress guard

@@ -10,9 +10,11 @@ buffers elsewhere (``grow`` first) or below 65536.
 
 from __future__ import annotations
 
-from tests.support.wat import BUMP_ALLOC_BODY, CLIENT_INSTANCE_TYPE
+from astrid_host._core._wit_http import OUTPUT
+from tests.support.wat import BUMP_MEMORY, CLIENT_INSTANCE_TYPE
+from tests.support.wit_wat import instance_type
 
-__all__ = ["LANE_GUEST_WAT"]
+__all__ = ["LANE_GUEST_WAT", "OUTPUT_GUEST_WAT"]
 
 LANE_GUEST_WAT = r"""
 (component
@@ -21,16 +23,7 @@ LANE_GUEST_WAT = r"""
   (alias export $client "incoming-response" (type $incoming))
   (alias export $client "outgoing-body" (type $outgoing))
 
-  (core module $Mem
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 65536))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-""" + BUMP_ALLOC_BODY + r"""  )
-  (core instance $mem (instantiate $Mem))
-  (alias core export $mem "memory" (core memory $memory))
-  (alias core export $mem "realloc" (core func $realloc))
-
+""" + BUMP_MEMORY + r"""
   (alias export $client "start" (func $start))
   (alias export $client "upload" (func $upload))
   (alias export $client "[method]incoming-response.read-into" (func $read-into))
@@ -170,5 +163,74 @@ LANE_GUEST_WAT = r"""
     (canon lift (core func $main "push-str") (memory $memory) (realloc $realloc)))
   (func (export "push") (param "url" string) (param "ptr" u32) (param "len" u32) (result u32)
     (canon lift (core func $main "push") (memory $memory) (realloc $realloc)))
+)
+"""
+
+#: A WAT guest that writes the call's output (`astrid:http/output`) as it is told. Results
+#: are numbers: 0 when the write was accepted, 2000 + error-code case index when it failed.
+#: ``size`` is the memory's size in bytes; ``fill(ptr, len, byte)`` sets bytes to write from;
+#: ``from-then-trap`` writes, then traps; ``from-then-spin`` writes, then loops forever.
+#: Strings and lists land at 65536 and up (the bump allocator grows memory for them).
+OUTPUT_GUEST_WAT = r"""
+(component
+  (type $output-type """ + instance_type(OUTPUT) + r""")
+  (import "astrid:http/output@0.1.0" (instance $output (type $output-type)))
+
+""" + BUMP_MEMORY + r"""
+  (alias export $output "write" (func $write))
+  (alias export $output "write-from" (func $write-from))
+  (alias export $output "write-str" (func $write-str))
+  (core func $write-l (canon lower (func $write) (memory $memory) (realloc $realloc)))
+  (core func $write-from-l (canon lower (func $write-from) (memory $memory) (realloc $realloc)))
+  (core func $write-str-l (canon lower (func $write-str) (memory $memory) (realloc $realloc)))
+
+  (core module $Main
+    (import "env" "memory" (memory 1))
+    (import "host" "write" (func $write (param i32 i32 i32)))
+    (import "host" "write-from" (func $write-from (param i32 i32 i32)))
+    (import "host" "write-str" (func $write-str (param i32 i32 i32)))
+    (func $answer (result i32)
+      (if (result i32) (i32.load8_u (i32.const 256))
+        (then (i32.add (i32.const 2000) (i32.load8_u (i32.const 264))))
+        (else (i32.const 0))))
+    (func (export "size") (result i32) (i32.mul (memory.size) (i32.const 65536)))
+    (func (export "fill") (param i32 i32 i32)
+      (memory.fill (local.get 0) (local.get 2) (local.get 1)))
+    (func (export "from") (param i32 i32) (result i32)
+      (call $write-from (local.get 0) (local.get 1) (i32.const 256))
+      (call $answer))
+    (func (export "from-then-trap") (param i32 i32)
+      (call $write-from (local.get 0) (local.get 1) (i32.const 256))
+      unreachable)
+    (func (export "from-then-spin") (param i32 i32)
+      (call $write-from (local.get 0) (local.get 1) (i32.const 256))
+      (loop $l (br $l)))
+    (func (export "str") (param i32 i32) (result i32)
+      (call $write-str (local.get 0) (local.get 1) (i32.const 256))
+      (call $answer))
+    (func (export "bytes") (param i32 i32) (result i32)
+      (call $write (local.get 0) (local.get 1) (i32.const 256))
+      (call $answer))
+  )
+  (core instance $main (instantiate $Main
+    (with "env" (instance (export "memory" (memory $memory))))
+    (with "host" (instance
+      (export "write" (func $write-l))
+      (export "write-from" (func $write-from-l))
+      (export "write-str" (func $write-str-l))))))
+
+  (func (export "size") (result u32) (canon lift (core func $main "size")))
+  (func (export "fill") (param "ptr" u32) (param "len" u32) (param "byte" u8)
+    (canon lift (core func $main "fill")))
+  (func (export "from") (param "ptr" u32) (param "len" u32) (result u32)
+    (canon lift (core func $main "from")))
+  (func (export "from-then-trap") (param "ptr" u32) (param "len" u32)
+    (canon lift (core func $main "from-then-trap")))
+  (func (export "from-then-spin") (param "ptr" u32) (param "len" u32)
+    (canon lift (core func $main "from-then-spin")))
+  (func (export "str") (param "s" string) (result u32)
+    (canon lift (core func $main "str") (memory $memory) (realloc $realloc)))
+  (func (export "bytes") (param "b" (list u8)) (result u32)
+    (canon lift (core func $main "bytes") (memory $memory) (realloc $realloc)))
 )
 """

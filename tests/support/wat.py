@@ -4,8 +4,9 @@
 from the generated host model) and
 drives it from hand-written core wasm (canonical ABI by hand: a zeroed request record is a
 ``GET`` with no headers, body or options, so only the URL has to be written).
-`CLIENT_INSTANCE_TYPE` (those exact types) and `BUMP_ALLOC_BODY` (an allocator) are shared
-with the hostile guest (tests/hostile/_wat.py). Probes of the value boundary are in
+`CLIENT_INSTANCE_TYPE` (those exact types), `BUMP_ALLOC_BODY` (an allocator) and `BUMP_MEMORY`
+(a memory with it) are shared with the other WAT guests (tests/hostile/_wat.py,
+tests/support/lane_wat.py). Probes of the value boundary are in
 :mod:`tests.support.probes`.
 """
 
@@ -75,6 +76,20 @@ BUMP_ALLOC_BODY = r"""
       (local.get $p))
 """
 
+#: A core module `$Mem` with a one-page memory and the bump allocator, instantiated and aliased
+#: as the core memory `$memory` and the core function `$realloc` (the allocator starts at
+#: 65536, so strings and lists the host lowers land there and up).
+BUMP_MEMORY = r"""  (core module $Mem
+    (memory (export "memory") 1)
+    (global $next (mut i32) (i32.const 65536))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+""" + BUMP_ALLOC_BODY + r"""  )
+  (core instance $mem (instantiate $Mem))
+  (alias core export $mem "memory" (core memory $memory))
+  (alias core export $mem "realloc" (core func $realloc))
+"""
+
 #: The client interface with the exact types of wit/types.wit and wit/client.wit, rendered
 #: from the generated host model, as a component instance type named `$client-type`.
 CLIENT_INSTANCE_TYPE = "  (type $client-type " + instance_type(CLIENT) + ")\n"
@@ -88,16 +103,7 @@ CLIENT_GUEST_WAT = r"""
   (import "astrid:http/client@0.1.0" (instance $client (type $client-type)))
   (alias export $client "incoming-response" (type $incoming))
 
-  (core module $Mem
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 65536))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-""" + BUMP_ALLOC_BODY + r"""  )
-  (core instance $mem (instantiate $Mem))
-  (alias core export $mem "memory" (core memory $memory))
-  (alias core export $mem "realloc" (core func $realloc))
-
+""" + BUMP_MEMORY + r"""
   (alias export $client "send" (func $send))
   (alias export $client "start" (func $start))
   (alias export $client "[method]incoming-response.read" (func $read))

@@ -3,11 +3,13 @@
 `run(input)` takes a JSON object::
 
     {"url": "https://example.test/", "method": "GET", "stream": false, "chunk": 65536,
-     "headers": [["accept", "text/plain"]], "body": "text to send"}
+     "headers": [["accept", "text/plain"]], "body": "text to send", "output": false}
 
 and answers a JSON object: ``{"ok": true, "status", "bytes", "sha256", "headers", "final_url",
 "redirects"}`` on success or ``{"ok": false, "error": <error-code case>, "detail": <text>}``
 when the host refused or the request failed. Bad input is reported through the `err` result.
+With ``"output": true`` (buffered only) the body itself is handed to the host as the call's
+output (:func:`write_output`; ``astrid-host run --output FILE`` saves it).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import client, types
+from wit_world.imports import client, output, types
 
 _METHODS: dict[str, types.Method] = {
     "GET": types.Method_Get(),
@@ -78,14 +80,32 @@ class WitWorld(wit_world.WitWorld):
             if args.get("stream"):
                 summary = _streamed(request, int(args.get("chunk", 65536)))
             else:
-                summary = _buffered(request)
+                summary = _buffered(request, bool(args.get("output")))
         except Err as err:
             summary = _error_summary(err.value)
         return json.dumps(summary, sort_keys=True)
 
 
-def _buffered(request: types.Request) -> dict[str, Any]:
+#: Largest piece one ``write-str`` carries: a string crosses as one buffer, and pieces of
+#: about 1 MiB cross fastest (docs/dev/body-lane.md).
+OUTPUT_PIECE = 1024 * 1024
+
+
+def write_output(data: bytes) -> None:
+    """Hand ``data`` to the host as the call's output, through the string lane.
+
+    ``write-str`` carries each byte as one code point (0-255), pieces of at most 1 MiB. Raises
+    ``Err`` with the host's error-code when the host did not ask this call for output
+    (``invalid-request``) or past the output limit (``body-too-large``).
+    """
+    for start in range(0, len(data), OUTPUT_PIECE):
+        output.write_str(data[start:start + OUTPUT_PIECE].decode("latin-1"))
+
+
+def _buffered(request: types.Request, to_output: bool) -> dict[str, Any]:
     response = client.send(request)
+    if to_output:
+        write_output(response.body)
     return {
         "ok": True,
         "status": response.status,

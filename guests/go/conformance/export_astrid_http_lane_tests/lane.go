@@ -1,6 +1,7 @@
 // Package export_astrid_http_lane_tests implements astrid:http/lane-tests (wit/worlds.wit,
-// world conformance-lane): the conformance work moved through the body lane. ReadToSlice and
-// WriteAll are the helpers a Go capsule copies: the host copies body bytes straight into or
+// world conformance-lane): the conformance work moved through the body lane. ReadToSlice,
+// WriteAll and WriteOutput (the call's output, astrid:http/output) are the helpers a Go
+// capsule copies: the host copies body bytes straight into or
 // out of a slice's backing array (read-into / write-from), so only two numbers cross the
 // boundary per piece. Go's garbage collector does not move objects, and the host writes only
 // inside the range it is given, while this guest is paused in the call. Automatic GC is off in
@@ -15,6 +16,7 @@ import (
 
 	client "wit_component/astrid_http_client"
 	tests "wit_component/astrid_http_conformance_tests"
+	output "wit_component/astrid_http_output"
 	types "wit_component/astrid_http_types"
 )
 
@@ -79,6 +81,17 @@ func WriteAll(body *client.OutgoingBody, data []byte) (errorCode, bool) {
 	return errorCode{}, true
 }
 
+// WriteOutput appends all of data to the call's output in one call (output.write-from); the
+// host copies it out of this memory. It fails when the host did not ask this call for output
+// or past the output limit.
+func WriteOutput(data []byte) (errorCode, bool) {
+	w := output.WriteFrom(address(data), uint32(len(data)))
+	if w.IsErr() {
+		return w.Err(), false
+	}
+	return errorCode{}, true
+}
+
 func fnv1a64(hash uint64, data []byte) uint64 {
 	for _, b := range data {
 		hash ^= uint64(b)
@@ -87,23 +100,44 @@ func fnv1a64(hash uint64, data []byte) uint64 {
 	return hash
 }
 
-// StreamAllLane is client.start, then read-into pieces of at most chunk bytes into one slice
-// until the end, counted and hashed like stream-all.
-func StreamAllLane(req types.Request, chunk uint32) witTypes.Result[streamReport, errorCode] {
-	runtime.GC()
+// startAndRead is client.start, then read-into pieces of at most step bytes into one slice
+// until the end: the report without its hash, and the body.
+func startAndRead(req types.Request, step int) (streamReport, []byte, errorCode, bool) {
 	started := client.Start(req)
 	if started.IsErr() {
-		return witTypes.Err[streamReport](started.Err())
+		return streamReport{}, nil, started.Err(), false
 	}
 	stream := started.Ok()
 	defer stream.Drop()
 	report := streamReport{Status: stream.Status(), HeaderCount: uint32(len(stream.Headers()))}
-	body, e, ok := ReadToSlice(stream, int(chunk), func([]byte) { report.Chunks++ })
+	body, e, ok := ReadToSlice(stream, step, func([]byte) { report.Chunks++ })
+	report.TotalBytes = uint64(len(body))
+	return report, body, e, ok
+}
+
+// StreamAllLane is client.start, then read-into pieces of at most chunk bytes into one slice
+// until the end, counted and hashed like stream-all.
+func StreamAllLane(req types.Request, chunk uint32) witTypes.Result[streamReport, errorCode] {
+	runtime.GC()
+	report, body, e, ok := startAndRead(req, int(chunk))
 	if !ok {
 		return witTypes.Err[streamReport](e)
 	}
-	report.TotalBytes = uint64(len(body))
 	report.Fnv1a64 = fnv1a64(fnvOffset, body)
+	return witTypes.Ok[streamReport, errorCode](report)
+}
+
+// FetchToOutput reads req's body with read-into and hands all of it to the host with one
+// output.write-from; the report's hash is 0 (the host checks the bytes it receives).
+func FetchToOutput(req types.Request) witTypes.Result[streamReport, errorCode] {
+	runtime.GC()
+	report, body, e, ok := startAndRead(req, piece)
+	if ok {
+		e, ok = WriteOutput(body)
+	}
+	if !ok {
+		return witTypes.Err[streamReport](e)
+	}
 	return witTypes.Ok[streamReport, errorCode](report)
 }
 

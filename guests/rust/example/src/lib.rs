@@ -17,13 +17,16 @@
 //! non-empty line of the body, at most 120 characters). A request the host refuses comes
 //! back as `err` with the host's error code, e.g. `destination-prohibited: 10.0.0.1 (private)`.
 //!
-//! Two more ways to fetch, for bodies larger than one call should carry:
+//! Three more ways to fetch, for bodies larger than one call should carry:
 //!
 //! - `{"url": "...", "stream": true}` uses `client.start` and reads the body through the body
 //!   lane (`lane::read_to_vec_with`: `read-into` straight into a `Vec`, pieces of up to 64 KiB);
 //!   the summary adds `reads: N`.
 //! - `{"url": "...", "upload": "text"}` uses `client.upload`: it POSTs the text with
 //!   `lane::write_all` (one `write-from`), then `finish`es and summarises the response.
+//! - `{"url": "...", "output": true}` reads the body like `stream` and hands all of it to the
+//!   host as the call's output (`lane::output::write_all`, one `output.write-from`;
+//!   `astrid-host run --output FILE` saves it); the answer is the status and the size.
 //!
 //! Build it with `python scripts/build_guests.py --only rust-example` (see README.md).
 
@@ -54,6 +57,9 @@ impl Guest for Example {
         }
         if json_bool_field(trimmed, "stream") == Some(true) {
             return stream(url).map_err(|e| describe_error(&e));
+        }
+        if json_bool_field(trimmed, "output") == Some(true) {
+            return fetch_to_output(url).map_err(|e| describe_error(&e));
         }
         let resp = client::send(&request(Method::Get, url)).map_err(|e| describe_error(&e))?;
         Ok(summarise(&resp))
@@ -113,6 +119,16 @@ fn upload(url: String, text: &[u8]) -> Result<String, ErrorCode> {
     lane::write_all(&body, text)?;
     let resp = body.finish()?;
     Ok(summarise(&resp))
+}
+
+/// The whole body handed to the host as the call's output: read through the lane, then one
+/// `output.write-from` (the host copies it out of this memory). Fails with `invalid-request`
+/// when the host did not ask this call for output.
+fn fetch_to_output(url: String) -> Result<String, ErrorCode> {
+    let body = client::start(&request(Method::Get, url))?;
+    let all = lane::read_to_vec(&body)?;
+    lane::output::write_all(&all)?;
+    Ok(format!("status: {}\nbytes: {}\noutput: all of it", body.status(), all.len()))
 }
 
 /// A bare URL, or a JSON object with a string `url` field.

@@ -69,6 +69,7 @@ from astrid_host._net._backend import SystemResolver as SystemResolver
 from astrid_host._net._client import CapsuleHttp as CapsuleHttp
 from astrid_host._net._client import IncomingStream as IncomingStream
 from astrid_host._net._client import OutgoingUpload as OutgoingUpload
+from astrid_host._wasm._bindings_rt import WithOutput as WithOutput
 from astrid_host._wasm._capsule import Capsule as Capsule
 from astrid_host._wasm._convert import UnrepresentableValue as UnrepresentableValue
 from astrid_host._wasm._errors import CapsuleClosed as CapsuleClosed
@@ -149,6 +150,7 @@ __all__ = [
     "ToolResult",
     "TriggerResult",
     "UnrepresentableValue",
+    "WithOutput",
     "check_url",
     "classify_ip",
     "generate_bindings",

@@ -50,7 +50,7 @@ __all__ = [
     "U64",
     "BytesTy", "CallTarget", "ClosedHandle", "EnumTy", "Err", "FlagsTy", "HandleTy", "ListTy",
     "Ok", "OptionTy", "RecordTy", "ResultTy", "Some", "TupleTy", "Ty", "UnrepresentableValue",
-    "VariantTy", "classes", "drop_handle", "lift", "lower", "tagged", "unwrap",
+    "VariantTy", "WithOutput", "classes", "drop_handle", "lift", "lower", "tagged", "unwrap",
 ]
 
 
@@ -77,3 +77,33 @@ async def drop_handle(capsule: Any, handle: Any) -> None:
         raise NotImplementedError(
             f"{type(capsule).__name__} cannot drop resource handles (no drop_resource method)")
     await drop(handle)
+
+
+class WithOutput:
+    """A :class:`CallTarget` whose calls ask the capsule for output (`astrid:http/output`):
+    generated bindings over it return the export's result as usual, and :attr:`output` holds
+    the bytes the last call wrote::
+
+        target = WithOutput(capsule)
+        answer = await CapsuleWorld(target).run(input)
+        body = target.output
+
+    ``output`` is ``b""`` before the first call, for a call that wrote nothing, and after a
+    call that raised (its output is discarded, see ``Capsule.call_with_output``).
+    """
+
+    def __init__(self, capsule: Any) -> None:
+        self.capsule = capsule
+        #: What the last call wrote.
+        self.output = b""
+
+    async def call(self, name: str, /, *args: Any) -> Any:
+        """``capsule.call_with_output(name, *args)``: its value; its output in :attr:`output`."""
+        self.output = b""
+        done = await self.capsule.call_with_output(name, *args)
+        self.output = done.output
+        return done.value
+
+    async def drop_resource(self, handle: Any) -> None:
+        """Drop a guest resource handle through the capsule (what generated handles call)."""
+        await self.capsule.drop_resource(handle)

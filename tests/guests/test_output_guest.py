@@ -94,3 +94,27 @@ async def test_one_byte_over_the_output_limit_is_refused_and_the_host_is_fine(
             FETCH_TO_OUTPUT, wit_request(server.url(f"/bytes?n={limit}")))
         assert done.output == pattern(limit)
         assert capsule.instantiations == 1
+
+
+async def test_typed_bindings_get_the_output_through_with_output() -> None:
+    """`CapsuleWorld(WithOutput(capsule)).run(...)`: the generated `run` answers as usual and
+    the target keeps what the Rust example capsule wrote (`{"output": true}`); a call that did
+    not ask (the capsule itself) gets the example's refusal text, not a body."""
+    import json
+
+    from astrid_host import WithOutput
+    from astrid_host.bindings.capsule import CapsuleWorld, Err
+
+    path = paths.built_guest("rust-example.wasm")
+    async with run_http_server() as server:
+        policy = EgressPolicy.parse([], local=[f"127.0.0.1:{server.port}"])
+        async with Host(cache_dir=paths.ROOT / "build" / "cache" / "conformance") as host:
+            capsule = await host.load(path, policy=policy, name="example")
+            ask = json.dumps({"url": server.url(f"/bytes?n={3 * MiB}"), "output": True})
+            target = WithOutput(capsule)
+            answer = await CapsuleWorld(target).run(ask)
+            assert target.output == pattern(3 * MiB)
+            assert str(3 * MiB) in answer
+            with pytest.raises(Err) as refused:
+                await CapsuleWorld(capsule).run(ask)
+            assert NOT_ASKED in str(refused.value.value)

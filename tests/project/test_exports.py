@@ -31,7 +31,7 @@ EXPECTED = {
     "ToolDescriptor",
     # manifests and bindings
     "Manifest", "ManifestError", "load_manifest", "generate_bindings", "BindgenError",
-    "Err", "Ok", "Some", "UnrepresentableValue",
+    "Err", "Ok", "Some", "UnrepresentableValue", "WithOutput",
 }
 
 

@@ -16,7 +16,7 @@ trio/h11 test server in a child process:
 - ``httpcore``: one ``httpcore.AsyncConnectionPool`` from Python (keep-alive, no guard, no
   wasm): what the network alone costs.
 - ``lane`` (bodies only): the same capsule through the body lane (its ``lane-tests`` exports,
-  ``guests/rust/conformance/src/lane.rs``): ``read-into`` / ``write-from`` copy the body
+  ``guests/rust/example/src/lane.rs``): ``read-into`` / ``write-from`` copy the body
   straight into or out of the guest's memory, no ``list<u8>`` crosses.
 
 Rows (each work gives a ``_extism`` row, goal from the issue, and an ``_httpcore`` row,

@@ -15,6 +15,9 @@ A guest is a directory ``guests/<lang>/<name>/`` holding a ``guest.toml`` with a
   the guest; ``wasm-tools component embed`` + ``component new --adapt`` with the preview1
   reactor adapter.
 
+A guest may build files of another guest (``shared = ["../example/src/lane.rs"]`` in its
+guest.toml, the Rust module then named with ``#[path = ...]``): they count as its inputs.
+
 A guest may say ``wit = "astrid-sys"`` in its guest.toml: it is then a capsule for upstream Astrid,
 built with upstream's SDK (crates.io ``astrid-sdk``), and its ``world`` is one of the worlds of
 ``UPSTREAM_CHECK_WIT`` below, whose packages are the WIT that ``scripts/fetch_astrid_wit.py``
@@ -137,6 +140,17 @@ class Guest:
         return f"{self.lang}-{self.name}"
 
     @property
+    def shared(self) -> list[Path]:
+        """Files of other guests this one builds too (``shared = [...]`` in guest.toml, paths
+        relative to the guest): inputs of its cache key, so a change there rebuilds it."""
+        shared = self.config.get("shared", [])
+        return [self.path / str(rel) for rel in shared] if isinstance(shared, list) else []
+
+    def inputs(self) -> list[tuple[str, Path]]:
+        """The labelled trees and files its build reads from ``guests/``."""
+        return [("guest", self.path), *((f"shared/{i}", p) for i, p in enumerate(self.shared))]
+
+    @property
     def upstream(self) -> bool:
         """True for a capsule built against upstream Astrid's WIT (``wit = "astrid-sys"``)."""
         return self.config.get("wit") == UPSTREAM_WIT
@@ -175,6 +189,14 @@ def discover(guests_dir: Path) -> list[Guest]:
         if wit is not None and world not in UPSTREAM_WORLDS:
             raise GuestConfigError(f"{toml_path}: world {world!r} is not one of "
                                    f"{', '.join(UPSTREAM_WORLDS)} (UPSTREAM_CHECK_WIT)")
+        shared = config.get("shared", [])
+        if not isinstance(shared, list) or not all(isinstance(x, str) for x in shared):
+            raise GuestConfigError(f"{toml_path}: shared must be a list of paths")
+        for rel in shared:
+            target = (guest_dir / rel).resolve()
+            if not target.is_file() or not target.is_relative_to(guests_dir.resolve()):
+                raise GuestConfigError(f"{toml_path}: shared {rel!r} is not a file of another "
+                                       f"guest under {guests_dir}")
         found.append(Guest(lang, guest_dir.name, guest_dir, world, config))
     return found
 
@@ -212,8 +234,8 @@ def cache_key(trees: Sequence[tuple[str, Path]], toolchain: str, extra: bytes = 
     """
     h = hashlib.sha256()
     for label, tree in trees:
-        for f in source_files(tree):
-            rel = f.relative_to(tree).as_posix()
+        for f in [tree] if tree.is_file() else source_files(tree):
+            rel = f.name if f == tree else f.relative_to(tree).as_posix()
             data = f.read_bytes()
             h.update(f"{label}/{rel}\0{len(data)}\0".encode())
             h.update(data)
@@ -585,8 +607,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         output = ctx.out_dir / f"{guest.ident}.wasm"
         started = time.monotonic()
         try:
-            key = cache_key([("guest", guest.path), ("wit", ctx.wit_for(guest))], tool,
-                            script_hash)
+            key = cache_key([*guest.inputs(), ("wit", ctx.wit_for(guest))], tool, script_hash)
             if not args.force and is_fresh(output, key):
                 print(f"guests: {guest.ident:<24} cached   "
                       f"{human_size(output.stat().st_size):>10}  {shown(output, root)}")

@@ -306,3 +306,38 @@ def test_build_script_builds_a_guest_then_finds_it_cached(tmp_path: Path) -> Non
     assert "cached" in build()
     (guest / "app.py").write_text(app.replace("return input", "return input + '!'"))
     assert "cached" not in build()
+
+
+def test_a_shared_file_of_another_guest_is_an_input_of_the_guest_that_builds_it(
+        tmp_path: Path) -> None:
+    make_guest(tmp_path, "rust", "example", files={"src/lib.rs": "//\n", "src/lane.rs": "// a\n"})
+    make_guest(tmp_path, "rust", "conformance",
+               'world = "conformance"\nshared = ["../example/src/lane.rs"]\n',
+               files={"src/lib.rs": "//\n"})
+    guests = {g.name: g for g in bg.discover(tmp_path / "guests")}
+    conformance = guests["conformance"]
+    assert conformance.shared == [conformance.path / "../example/src/lane.rs"]
+    assert guests["example"].inputs() == [("guest", guests["example"].path)]
+
+    def key() -> str:
+        return bg.cache_key(conformance.inputs(), "rustc 1.96")
+
+    before = key()
+    (tmp_path / "guests" / "rust" / "example" / "src" / "lane.rs").write_text("// b\n")
+    assert key() != before
+
+
+@pytest.mark.parametrize(("shared", "message"), [
+    ('"../example/src/lane.rs"', "must be a list of paths"),
+    ("[1]", "must be a list of paths"),
+    ('["../example/src/missing.rs"]', "is not a file of another guest"),
+    ('["../example/src"]', "is not a file of another guest"),  # a directory
+    ('["../../../outside.rs"]', "is not a file of another guest"),
+])
+def test_discover_rejects_a_shared_entry_it_cannot_use(tmp_path: Path, shared: str,
+                                                       message: str) -> None:
+    make_guest(tmp_path, "rust", "example", files={"src/lane.rs": "//\n"})
+    (tmp_path / "outside.rs").write_text("//\n")
+    make_guest(tmp_path, "rust", "conformance", f'world = "conformance"\nshared = {shared}\n')
+    with pytest.raises(bg.GuestConfigError, match=message):
+        bg.discover(tmp_path / "guests")

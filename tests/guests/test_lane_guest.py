@@ -1,5 +1,5 @@
 """The body lane through the Rust and Go conformance guests (`conformance-lane` world; the
-helpers `guests/rust/conformance/src/lane.rs` and
+helpers `guests/rust/example/src/lane.rs` and
 `guests/go/conformance/export_astrid_http_lane_tests/lane.go`): 10 MiB into the guest, out of
 it, and through it both ways over a real loopback server, without a trap, byte for byte."""
 

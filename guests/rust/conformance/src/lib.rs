@@ -16,6 +16,9 @@ wit_bindgen::generate!({
     world: "conformance-lane",
 });
 
+// The body lane's helpers as capsule authors get them: the example's module itself
+// (`shared` in guest.toml makes it an input of this guest's build).
+#[path = "../../example/src/lane.rs"]
 mod lane;
 
 use astrid::http::client;

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["CallOutput", "OutputBuffer"]
+__all__ = ["SMALL_PIECE", "CallOutput", "OutputBuffer"]
 
 T = TypeVar("T")
 
@@ -31,21 +31,29 @@ class CallOutput(Generic[T]):
     output: bytes
 
 
+#: Pieces smaller than this are copied into a shared tail instead of being kept one object
+#: each: a capsule writing millions of tiny pieces must not make the host hold far more than
+#: the limit (a kept ``bytes`` costs ~40 bytes besides its payload).
+SMALL_PIECE = 64 * 1024
+
+
 class OutputBuffer:
     """The pieces one call wrote, at most ``limit`` bytes in all.
 
-    Pieces are kept as given and joined once by :meth:`take` (a single piece is returned
-    without a copy), so a body written in many pieces is copied once more, not once per piece.
+    Large pieces are kept as given (a ``write-from`` of a whole body is not copied again here)
+    and small ones are appended to a ``bytearray`` tail, so the host holds about ``limit``
+    bytes whatever the number of writes; :meth:`take` joins everything once.
     """
 
-    __slots__ = ("_pieces", "limit", "size")
+    __slots__ = ("_pieces", "_tail", "limit", "size")
 
     def __init__(self, limit: int) -> None:
         #: The most bytes the whole output may hold.
         self.limit = limit
         #: Bytes kept so far.
         self.size = 0
-        self._pieces: list[bytes] = []
+        self._pieces: list[bytes | bytearray] = []
+        self._tail = bytearray()
 
     def fits(self, n: int) -> bool:
         """Whether ``n`` more bytes stay within the limit."""
@@ -55,16 +63,32 @@ class OutputBuffer:
         """Keep ``piece``; ``False`` (and nothing kept) when it would pass the limit."""
         if not self.fits(len(piece)):
             return False
-        if piece:
+        if len(piece) < SMALL_PIECE:
+            self._tail += piece
+        else:
+            self._flush_tail()
             self._pieces.append(piece)
-            self.size += len(piece)
+        self.size += len(piece)
         return True
+
+    @property
+    def stored_objects(self) -> int:
+        """How many objects hold the output (large pieces, and the tails between them)."""
+        return len(self._pieces) + (1 if self._tail else 0)
 
     def take(self) -> bytes:
         """The output, joined; the buffer is empty afterwards."""
+        self._flush_tail()
         pieces, self._pieces, self.size = self._pieces, [], 0
+        if len(pieces) == 1 and isinstance(pieces[0], bytes):
+            return pieces[0]
         return b"".join(pieces)
 
     def discard(self) -> None:
         """Drop everything written (a call that failed keeps no output)."""
-        self._pieces, self.size = [], 0
+        self._pieces, self._tail, self.size = [], bytearray(), 0
+
+    def _flush_tail(self) -> None:
+        if self._tail:
+            self._pieces.append(self._tail)
+            self._tail = bytearray()

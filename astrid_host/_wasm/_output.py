@@ -12,7 +12,8 @@ refusal is the guest's `error-code` and keeps nothing of the piece:
 - a range outside the guest's memory (or no single memory): `invalid-request` (part `body`);
 - a code point above 255: `invalid-request` (part `body`);
 - the output would pass ``Limits.max_output_bytes``: `body-too-large` (the limit), checked
-  before the bytes are copied or lifted.
+  before the bytes are copied (``write-from``) or lifted (``write``, ``write-str``: from the
+  value's size before lifting, then exactly).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from astrid_host._core._wit_http import OUTPUT
 from astrid_host._core._witschema import Err, Func, Ok
 from astrid_host._wasm._dispatch import Call, HostInterface
 from astrid_host._wasm._imports import HTTP_CLIENT, lane_range, latin1_bytes
-from astrid_host._wasm._wasmtime_patches import list_size
+from astrid_host._wasm._wasmtime_patches import list_size, string_size
 
 __all__ = ["HTTP_INTERFACES", "HTTP_OUTPUT", "NOT_ASKED"]
 
@@ -74,14 +75,23 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
 
 
 def _precheck(call: Call, func: Func) -> ErrorCode | None:
-    """Refuse a ``write`` before its ``list<u8>`` is lifted (about a microsecond per byte)
-    when it could not be kept anyway."""
-    if func.name != "write" or call.nargs != 1:
+    """Refuse a ``write`` or ``write-str`` before its value is lifted when it could not be
+    kept anyway: a ``list<u8>`` costs about a microsecond per byte to lift, and a string is
+    decoded and encoded again before its size is known."""
+    if func.name not in ("write", "write-str") or call.nargs != 1:
         return None
     output = _output(call)
     if isinstance(output, Err):
         return output.value
-    size = list_size(call.raw_arg(0))
+    raw = call.raw_arg(0)
+    if func.name == "write":
+        size = list_size(raw)
+    else:
+        # The string arrives as UTF-8, where a code point up to 255 takes at most two bytes:
+        # one of n bytes carries at least ceil(n / 2) body bytes (or a code point above 255,
+        # refused anyway).
+        utf8 = string_size(raw)
+        size = None if utf8 is None else (utf8 + 1) // 2
     return None if size is None or output.fits(size) else ErrorCode.body_too_large(output.limit)
 
 

@@ -22,7 +22,11 @@ PAGE = b"<html><head><title>A long page</title></head>" + b"x" * 300_000
 
 
 class _Handler(BaseHTTPRequestHandler):
+    #: Every GET's path, in order (the requests the capsule made).
+    hits: list[str] = []
+
     def do_GET(self) -> None:
+        _Handler.hits.append(self.path)
         self._answer(PAGE, b"text/html")
 
     def do_POST(self) -> None:
@@ -127,3 +131,25 @@ def test_output_to_stdout_and_json_cannot_share_stdout(
         server: int, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(_argv(server, {"output": True}, "--output", "-", "--json")) == 2
     assert "--output - and --json" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target", ["dir", "missing/body.bin"])
+def test_an_output_target_that_cannot_be_written_is_refused_before_the_run(
+        server: int, target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A directory, or a file in a directory that does not exist: refused as input before the
+    capsule runs (no request is made for a body that could not be kept)."""
+    (tmp_path / "dir").mkdir()
+    before = len(_Handler.hits)
+    code = main(_argv(server, {"output": True}, "--output", str(tmp_path / target)))
+    assert code == 2
+    assert "--output" in capsys.readouterr().err
+    assert len(_Handler.hits) == before
+
+
+def test_the_output_file_replaces_an_old_one_whole_and_leaves_no_temporary_file(
+        server: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    saved = tmp_path / "body.html"
+    saved.write_bytes(b"old contents, longer than nothing" * 1000)
+    assert main(_argv(server, {"output": True}, "--output", str(saved))) == 0
+    assert saved.read_bytes() == PAGE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["body.html"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from astrid_host._core._output import OutputBuffer
+from astrid_host._core._output import SMALL_PIECE, OutputBuffer
 
 
 def test_pieces_are_joined_in_order_and_the_buffer_is_emptied() -> None:
@@ -46,3 +46,27 @@ def test_the_output_is_the_accepted_pieces_and_never_passes_the_limit(
             kept += piece
     assert out.take() == kept
     assert len(kept) <= limit
+
+
+def test_many_tiny_pieces_are_held_in_a_few_objects_not_one_each() -> None:
+    """A capsule writing a byte at a time must not make the host keep one object (~40 bytes
+    of overhead) per byte: small pieces share a tail, so the objects held stay few."""
+    out = OutputBuffer(1 << 20)
+    for i in range(100_000):
+        assert out.append(bytes((i % 256,)))
+    assert out.append(b"L" * SMALL_PIECE)  # a large piece is kept as it is
+    for _ in range(1000):
+        assert out.append(b"xy")
+    assert out.stored_objects <= 3
+    data = out.take()
+    assert data[:100_000] == bytes(i % 256 for i in range(100_000))
+    assert data[100_000:100_000 + SMALL_PIECE] == b"L" * SMALL_PIECE
+    assert data[100_000 + SMALL_PIECE:] == b"xy" * 1000
+    assert out.stored_objects == 0
+
+
+def test_a_single_large_piece_comes_back_without_a_copy() -> None:
+    out = OutputBuffer(1 << 20)
+    piece = bytes(SMALL_PIECE)
+    out.append(piece)
+    assert out.take() is piece

@@ -129,3 +129,44 @@ async def test_a_guest_with_two_memories_cannot_use_write_from(host: Host) -> No
     guest = await host.load(wat.encode(), name="two-memories")
     assert (await guest.call_with_output("from", 0, 4)).value == INVALID
     assert (await guest.call_with_output("str", "ok")).output == b"ok"  # the string lane works
+
+
+def _raw(kind: str, size: int) -> Any:
+    """A raw C value of a `list` or `string` of ``size`` (elements or UTF-8 bytes), its data
+    never read: what the precheck sees before wasmtime-py lifts anything."""
+    from wasmtime import _ffi as ffi
+
+    raw = ffi.wasmtime_component_val_t()
+    if kind == "string":
+        raw.kind = ffi.WASMTIME_COMPONENT_STRING
+        raw.of.string.size = size
+    else:
+        raw.kind = ffi.WASMTIME_COMPONENT_LIST
+        raw.of.list.size = size
+    return raw
+
+
+@pytest.mark.parametrize(("func", "kind", "size", "expected"), [
+    ("write", "list", 1001, "body-too-large"),
+    ("write", "list", 1000, None),
+    # A string of n UTF-8 bytes carries at least ceil(n / 2) bytes of body.
+    ("write-str", "string", 2001, "body-too-large"),
+    ("write-str", "string", 2000, None),
+    ("write-from", "list", 10**9, None),  # two numbers: checked by its handler, not here
+])
+def test_writes_that_cannot_be_kept_are_refused_before_their_value_is_lifted(
+        func: str, kind: str, size: int, expected: str | None) -> None:
+    from types import SimpleNamespace
+
+    from astrid_host._core._output import OutputBuffer
+    from astrid_host._wasm._output import _precheck
+
+    asked = SimpleNamespace(session=SimpleNamespace(output=OutputBuffer(1000)), nargs=1,
+                            raw_arg=lambda i: _raw(kind, size))
+    code = _precheck(asked, SimpleNamespace(name=func))  # type: ignore[arg-type]
+    assert (None if code is None else code.case) == expected
+    if func != "write-from":
+        not_asked = SimpleNamespace(session=SimpleNamespace(output=None), nargs=1,
+                                    raw_arg=lambda i: _raw(kind, 1))
+        code = _precheck(not_asked, SimpleNamespace(name=func))  # type: ignore[arg-type]
+        assert code is not None and code.case == "invalid-request"

@@ -9,7 +9,9 @@ and answers a JSON object: ``{"ok": true, "status", "bytes", "sha256", "headers"
 "redirects"}`` on success or ``{"ok": false, "error": <error-code case>, "detail": <text>}``
 when the host refused or the request failed. Bad input is reported through the `err` result.
 With ``"output": true`` (buffered only) the body itself is handed to the host as the call's
-output (:func:`write_output`; ``astrid-host run --output FILE`` saves it).
+output (:func:`write_output`; ``astrid-host run --output FILE`` saves it); when the host
+refuses a piece (no output asked for, or past its limit) the call fails with ``err``, so a
+body handed over only in part never passes for an answer.
 """
 
 from __future__ import annotations
@@ -76,13 +78,20 @@ class WitWorld(wit_world.WitWorld):
             body=None if body is None else str(body).encode(),
             options=None,
         )
+        body = None
         try:
             if args.get("stream"):
                 summary = _streamed(request, int(args.get("chunk", 65536)))
             else:
-                summary = _buffered(request, bool(args.get("output")))
+                summary, body = _buffered(request)
         except Err as err:
             summary = _error_summary(err.value)
+        if args.get("output") and body is not None:
+            try:
+                write_output(body)
+            except Err as err:
+                # A body only partly handed over must not pass for an answer: the call fails.
+                raise Err(json.dumps(_error_summary(err.value), sort_keys=True)) from None
         return json.dumps(summary, sort_keys=True)
 
 
@@ -102,10 +111,8 @@ def write_output(data: bytes) -> None:
         output.write_str(data[start:start + OUTPUT_PIECE].decode("latin-1"))
 
 
-def _buffered(request: types.Request, to_output: bool) -> dict[str, Any]:
+def _buffered(request: types.Request) -> tuple[dict[str, Any], bytes]:
     response = client.send(request)
-    if to_output:
-        write_output(response.body)
     return {
         "ok": True,
         "status": response.status,
@@ -114,7 +121,7 @@ def _buffered(request: types.Request, to_output: bool) -> dict[str, Any]:
         "headers": len(response.headers),
         "final_url": response.meta.final_url,
         "redirects": response.meta.redirect_count,
-    }
+    }, response.body
 
 
 def read_bytes(stream: client.IncomingResponse, max_bytes: int) -> bytes | None:

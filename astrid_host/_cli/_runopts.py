@@ -9,7 +9,7 @@ then hands ``secrets`` to ``Host.load(secrets=..., declared_secrets=manifest.sec
     --audit FILE                  write the audit trail to FILE
     --audit-key @FILE             HMAC key for the trail (at least 16 bytes)
     --audit-durability MODE       fsync (default), <N>ms or none
-    --malloc-threshold MIB        glibc's malloc thresholds (default 128; 0 leaves them alone)
+    --malloc-threshold MIB        glibc's malloc thresholds (default 64; 0 leaves them alone)
 
 Values and keys never come from the command line itself: every user of the machine can read a
 process's arguments.
@@ -80,8 +80,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--malloc-threshold", metavar="MIB", type=int,
                         default=RECOMMENDED_THRESHOLD >> 20,
                         help="glibc's mmap and trim thresholds in MiB (default %(default)s): "
-                             "large list<u8> values convert ~1.6x faster, at the price of "
-                             "keeping freed memory in the process; 0 leaves malloc alone "
+                             "list<u8> values of about 1 MiB convert ~1.6-1.9x faster, at the "
+                             "price of keeping freed memory in the process; 0 leaves malloc alone "
                              "(docs/performance.md)")
 
 

@@ -24,7 +24,7 @@ def shared_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(("extra", "expected"), [
-    ([], [(M_MMAP_THRESHOLD, 128 * MiB), (M_TRIM_THRESHOLD, 128 * MiB)]),
+    ([], [(M_MMAP_THRESHOLD, 64 * MiB), (M_TRIM_THRESHOLD, 64 * MiB)]),
     (["--malloc-threshold", "256"], [(M_MMAP_THRESHOLD, 256 * MiB),
                                      (M_TRIM_THRESHOLD, 256 * MiB)]),
     (["--malloc-threshold", "0"], []),

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -23,7 +24,7 @@ PAGE = b"<html><head><title>A long page</title></head>" + b"x" * 300_000
 
 class _Handler(BaseHTTPRequestHandler):
     #: Every GET's path, in order (the requests the capsule made).
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         _Handler.hits.append(self.path)

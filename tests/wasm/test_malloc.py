@@ -81,9 +81,9 @@ def test_without_the_option_the_allocator_is_left_alone() -> None:
     assert _run(None) == ["1", "1", "None"]
 
 
-@pytest.mark.parametrize("value", [0, -1, _malloc.MAX_THRESHOLD + 1])
+@pytest.mark.parametrize("value", [0, -1, _malloc.MIN_THRESHOLD - 1, _malloc.MAX_THRESHOLD + 1])
 def test_a_threshold_out_of_range_is_refused_when_the_host_is_made(value: int) -> None:
-    with pytest.raises(ValueError, match="malloc_threshold_bytes must be between 1 and"):
+    with pytest.raises(ValueError, match="malloc_threshold_bytes must be between 131072"):
         Host(use_cache=False, malloc_threshold_bytes=value)
 
 
@@ -111,7 +111,24 @@ def test_a_refused_mallopt_is_reported_and_not_recorded(
     with caplog.at_level(logging.WARNING, logger="astrid_host.host"):
         assert _malloc.apply(64 * MiB) is False
     assert _malloc.applied() is None
-    assert "glibc refused mallopt" in caplog.text
+    assert "glibc refused mallopt(M_MMAP_THRESHOLD" in caplog.text
+
+
+def test_a_refused_trim_threshold_still_records_the_mmap_threshold(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[int] = []
+
+    def mallopt(option: int, value: int) -> int:
+        calls.append(option)
+        return 1 if option == -3 else 0
+
+    monkeypatch.setattr(_malloc, "_mallopt", lambda: mallopt)
+    monkeypatch.setattr(_malloc, "_applied", None)
+    with caplog.at_level(logging.WARNING, logger="astrid_host.host"):
+        assert _malloc.apply(64 * MiB) is True
+    assert calls == [-3, -1]
+    assert _malloc.applied() == 64 * MiB
+    assert "the mmap threshold is set, the trim threshold is glibc's" in caplog.text
 
 
 def _cli(*argv: str) -> int | None:
@@ -121,7 +138,7 @@ def _cli(*argv: str) -> int | None:
 
 
 def test_the_cli_sets_the_recommended_threshold_unless_told_otherwise() -> None:
-    assert _cli() == _malloc.RECOMMENDED_THRESHOLD == 128 * MiB
+    assert _cli() == _malloc.RECOMMENDED_THRESHOLD == 64 * MiB
     assert _cli("--malloc-threshold", "0") is None
     assert _cli("--malloc-threshold", "512") == 512 * MiB
 

@@ -194,7 +194,8 @@ def discover(guests_dir: Path) -> list[Guest]:
             raise GuestConfigError(f"{toml_path}: shared must be a list of paths")
         for rel in shared:
             target = (guest_dir / rel).resolve()
-            if not target.is_file() or not target.is_relative_to(guests_dir.resolve()):
+            if (not target.is_file() or not target.is_relative_to(guests_dir.resolve())
+                    or target.is_relative_to(guest_dir.resolve())):
                 raise GuestConfigError(f"{toml_path}: shared {rel!r} is not a file of another "
                                        f"guest under {guests_dir}")
         found.append(Guest(lang, guest_dir.name, guest_dir, world, config))

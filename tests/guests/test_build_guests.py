@@ -333,6 +333,7 @@ def test_a_shared_file_of_another_guest_is_an_input_of_the_guest_that_builds_it(
     ('["../example/src/missing.rs"]', "is not a file of another guest"),
     ('["../example/src"]', "is not a file of another guest"),  # a directory
     ('["../../../outside.rs"]', "is not a file of another guest"),
+    ('["guest.toml"]', "is not a file of another guest"),  # its own
 ])
 def test_discover_rejects_a_shared_entry_it_cannot_use(tmp_path: Path, shared: str,
                                                        message: str) -> None:

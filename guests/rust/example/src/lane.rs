@@ -1,7 +1,8 @@
 //! The body lane, behind byte-shaped helpers: `read_to_vec` and `write_all` move a body with
 //! `read-into` / `write-from`, and `output::write_all` hands the host the call's output with
 //! `output.write-from`, so only two numbers cross the boundary per piece and the host copies
-//! the bytes straight into or out of this guest's memory (docs/guests.md, "The body lane"). The conformance guest (guests/rust/conformance) builds this same file.
+//! the bytes straight into or out of this guest's memory (docs/guests.md, "The body lane").
+//! The conformance guest (guests/rust/conformance) builds this same file.
 
 use crate::astrid::http::client::{IncomingResponse, OutgoingBody};
 use crate::astrid::http::types::ErrorCode;

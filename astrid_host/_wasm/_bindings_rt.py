@@ -89,7 +89,8 @@ class WithOutput:
         body = target.output
 
     ``output`` is ``b""`` before the first call, for a call that wrote nothing, and after a
-    call that raised (its output is discarded, see ``Capsule.call_with_output``).
+    call that raised (its output is discarded, see ``Capsule.call_with_output``). It belongs
+    to the target, not to a call: tasks calling at the same time each use their own target.
     """
 
     def __init__(self, capsule: Any) -> None:

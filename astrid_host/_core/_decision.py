@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,7 @@ from astrid_host._core._classify import IPAddress
 from astrid_host._core._model import AddressVerdict
 from astrid_host._core._policy import AddressCheck, PolicyDecision
 
-__all__ = ["EgressDecision", "LOGGER_NAME", "Resolution", "decision_logged", "log_decision",
-           "redact_url_text"]
+__all__ = ["EgressDecision", "LOGGER_NAME", "Resolution", "log_decision", "redact_url_text"]
 
 #: The logger every decision line goes to.
 LOGGER_NAME = "astrid_host.egress"
@@ -170,15 +170,13 @@ def _text(value: object) -> str:
     return text
 
 
-def decision_logged(decision: EgressDecision, logger: logging.Logger | None = None) -> bool:
-    """Whether :func:`log_decision` would write ``decision`` (its level is enabled)."""
-    level = logging.INFO if decision.allowed else logging.WARNING
-    return (logger or _logger).isEnabledFor(level)
-
-
-def log_decision(decision: EgressDecision, logger: logging.Logger | None = None) -> None:
-    """Write the decision's one line: INFO when allowed, WARNING when denied."""
+def log_decision(decision: EgressDecision, logger: logging.Logger | None = None, *,
+                 scrub: Callable[[str], str] | None = None) -> None:
+    """Write the decision's one line: INFO when allowed, WARNING when denied. ``scrub`` is
+    applied to its URL first, only when the line is written."""
     level = logging.INFO if decision.allowed else logging.WARNING
     target = logger or _logger
     if target.isEnabledFor(level):  # formatting the line costs ~35 µs per request
+        if scrub is not None:
+            decision = dataclasses.replace(decision, url=scrub(decision.url))
         target.log(level, "%s", decision.line())

@@ -26,7 +26,6 @@ record), and text the host writes from what a server sent is scrubbed of secret 
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import os
@@ -37,12 +36,7 @@ import anyio.to_thread
 
 from astrid_host._audit._sink import AuditSink
 from astrid_host._core._audit_records import AuditRecord, CompletionRecord, DecisionRecord
-from astrid_host._core._decision import (
-    EgressDecision,
-    Resolution,
-    decision_logged,
-    log_decision,
-)
+from astrid_host._core._decision import EgressDecision, Resolution, log_decision
 from astrid_host._core._model import ErrorCode, HttpError
 from astrid_host._core._redirects import Hop, Refusal
 from astrid_host._core._secrets import Secrets, Substitution
@@ -100,8 +94,7 @@ class Audit:
         return self._sink is not None
 
     def _record(self, decision: EgressDecision) -> None:
-        if decision_logged(decision):  # scrubbing and copying cost more than the check
-            log_decision(dataclasses.replace(decision, url=self._secrets.scrub(decision.url)))
+        log_decision(decision, scrub=self._secrets.scrub)
 
     async def _append(self, record: AuditRecord) -> None:
         """Put ``record`` on the trail; ``HttpError(internal)`` if it could not be kept."""

@@ -16,7 +16,7 @@ from astrid_host import EgressPolicy, Host
 from astrid_host._wasm._astrid_http import ASTRID_HTTP_1_0
 from tests.support.guard import loopback_as_public, test_resolver
 from tests.support.http import TestServer, run_http_server
-from tests.support.wat import BUMP_ALLOC_BODY
+from tests.support.wat import BUMP_MEMORY
 from tests.support.wit_wat import instance_type
 
 #: Both functions take `http-request-data`, ten i32s flat, and return through memory.
@@ -30,16 +30,7 @@ GUEST = f"""
   (alias export $http "http-request-data" (type $req))
   (alias export $http "http-response-data" (type $resp))
   (alias export $http "http-stream" (type $stream))
-  (core module $Mem
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 65536))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-{BUMP_ALLOC_BODY}  )
-  (core instance $mem (instantiate $Mem))
-  (alias core export $mem "memory" (core memory $memory))
-  (alias core export $mem "realloc" (core func $realloc))
-""" + "".join(f"""
+{BUMP_MEMORY}""" + "".join(f"""
   (alias export $http "{f}" (func $imp-{f}))
   (core func $low-{f} (canon lower (func $imp-{f}) (memory $memory) (realloc $realloc)))
 """ for f in _FUNCS) + """

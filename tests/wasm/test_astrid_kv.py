@@ -15,7 +15,7 @@ from astrid_host._core._astrid_kv import KvLimits, key_ok
 from astrid_host._core._astrid_state import AstridState
 from astrid_host._core._wit_astrid_kv import HOST as KV_HOST
 from astrid_host._wasm._astrid_kv import SqliteKv, kv_path
-from tests.support.wat import BUMP_ALLOC_BODY
+from tests.support.wat import BUMP_MEMORY
 from tests.support.wit_wat import instance_type
 
 #: (function, core parameter count): every parameter of astrid:kv flattens to i32s, and every
@@ -60,16 +60,7 @@ def _guest() -> bytes:
   (import "astrid:kv/host@1.0.0" (instance $kv (type $kv-type)))
   (alias export $kv "error-code" (type $ec))
   (alias export $kv "key-page" (type $page))
-  (core module $Mem
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 65536))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-{BUMP_ALLOC_BODY}  )
-  (core instance $mem (instantiate $Mem))
-  (alias core export $mem "memory" (core memory $memory))
-  (alias core export $mem "realloc" (core func $realloc))
-{lowered}
+{BUMP_MEMORY}{lowered}
   (core module $Main
 {core_imports}{core_funcs}  )
   (core instance $host {with_host})

@@ -19,6 +19,7 @@ from astrid_host import CapsuleLoadError, CapsuleTrap, EgressPolicy, Host, Limit
 from astrid_host._core._astrid_state import AstridState
 from astrid_host._core._wit_astrid_sys import HOST as SYS_HOST
 from tests.guests.test_conformance import fnv1a64
+from tests.support.astrid import trigger_http_all
 from tests.support.guard import loopback_as_public, test_resolver
 from tests.support.http import TestServer, pattern, run_http_server
 from tests.support.paths import built_guest
@@ -33,18 +34,6 @@ async def server() -> AsyncIterator[TestServer]:
         yield srv
 
 
-async def run(server: TestServer, action: str, payload: dict[str, Any],
-              limits: Limits | None = None) -> Any:
-    async with Host(use_cache=False, resolver=test_resolver(),
-                    classifier=loopback_as_public(), limits=limits) as host:
-        capsule = await host.load(built_guest("rust-astrid-http-all.wasm"),
-                                  policy=EgressPolicy.parse(["*://public.test:*"], methods=["*"]),
-                                  astrid=AstridState("http-all"))
-        answer = await capsule.trigger(action, payload)
-    assert answer.result.action == "continue", answer.result.data
-    return answer.result.json()
-
-
 def url(server: TestServer, path: str) -> dict[str, Any]:
     return {"request": {"url": server.url(path, host="public.test")}, "options": {}}
 
@@ -52,7 +41,7 @@ def url(server: TestServer, path: str) -> dict[str, Any]:
 async def test_subscribe_readable_is_ready_only_when_a_chunk_or_the_end_is_known(
         server: TestServer) -> None:
     n = 600_000
-    report = await run(server, "stream_poll", url(server, f"/bytes?n={n}&chunk=100000"))
+    report = await trigger_http_all("stream_poll", url(server, f"/bytes?n={n}&chunk=100000"))
     assert report["body"]["len"] == n and report["body"]["fnv1a64"] == str(fnv1a64(pattern(n)))
     steps = report["steps"]
     # Before anything was read ahead, nothing is known: not ready; poll then waits for the
@@ -70,7 +59,7 @@ async def test_subscribe_readable_is_ready_only_when_a_chunk_or_the_end_is_known
 async def test_body_stream_reads_the_whole_body_then_closed(server: TestServer,
                                                             blocking: bool) -> None:
     n = 300_000
-    report = await run(server, "stream_body",
+    report = await trigger_http_all("stream_body",
                        {**url(server, f"/bytes?n={n}"), "blocking": blocking, "max": 70_000})
     read = report["read"]
     assert report["status"] == 200
@@ -85,7 +74,7 @@ async def test_an_upload_through_body_sink_arrives_whole_and_finishes_once(
     pieces = ["first,", "x" * 100_000, "last"] if mode == "write" else ["a", "bc"]
     payload = url(server, "/drain")
     payload["request"]["method"] = "POST"
-    report = await run(server, "upload", {**payload, "mode": mode, "pieces": pieces})
+    report = await trigger_http_all("upload", {**payload, "mode": mode, "pieces": pieces})
     body = "".join(pieces).encode()
     response = report["response"]
     assert response["status"] == 200
@@ -104,7 +93,7 @@ async def test_a_guest_blocked_in_a_wait_is_bounded_by_the_call_deadline(
     # One byte, then nothing for a minute: the guest waits in poll/block for the second.
     with anyio.fail_after(120):  # a hang would be the bug; the bound is generous on purpose
         try:
-            report = await run(server, "stream_poll", url(server, "/trickle?n=2&interval=60"),
+            report = await trigger_http_all("stream_poll", url(server, "/trickle?n=2&interval=60"),
                                limits=Limits(call_timeout_s=2))
         except CapsuleTrap as trap:
             assert trap.kind == "deadline", trap

@@ -13,26 +13,12 @@ from typing import Any
 
 import pytest
 
-from astrid_host import EgressPolicy, Host
-from astrid_host._core._astrid_state import AstridState
 from tests.net.rawserver import RawServer, Reply, raw_server
-from tests.support.guard import loopback_as_public, test_resolver
-from tests.support.paths import built_guest
+from tests.support.astrid import trigger_http_all
 
 pytestmark = pytest.mark.guest("rust-astrid-http-all")
 
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
-
-
-async def run(action: str, payload: dict[str, Any]) -> Any:
-    async with Host(use_cache=False, resolver=test_resolver(),
-                    classifier=loopback_as_public()) as host:
-        capsule = await host.load(built_guest("rust-astrid-http-all.wasm"),
-                                  policy=EgressPolicy.parse(["*://public.test:*"], methods=["*"]),
-                                  astrid=AstridState("http-all"))
-        answer = await capsule.trigger(action, payload)
-    assert answer.result.action == "continue", answer.result.data
-    return answer.result.json()
 
 
 def stream_of(server: RawServer, **request: Any) -> dict[str, Any]:
@@ -47,7 +33,7 @@ def stream_of(server: RawServer, **request: Any) -> dict[str, Any]:
 ], ids=["trailers", "chunked-without", "content-length"])
 async def test_trailers_after_the_end_of_the_body(wire: bytes, expected: Any) -> None:
     async with raw_server(lambda method, target: Reply([wire])) as server:
-        report = await run("http_stream_start_opts", stream_of(server))
+        report = await trigger_http_all("http_stream_start_opts", stream_of(server))
     assert report["body"]["text"] == "hello"
     assert report["read_error"] is None
     assert report["trailers"] == expected
@@ -56,7 +42,7 @@ async def test_trailers_after_the_end_of_the_body(wire: bytes, expected: Any) ->
 async def test_oversized_trailers_end_the_body_with_a_protocol_error() -> None:
     big = b"".join(b"x-%d: %s\r\n" % (i, b"v" * 1000) for i in range(70)) + b"\r\n"
     async with raw_server(lambda method, target: Reply([CHUNKED + big])) as server:
-        report = await run("http_stream_start_opts", stream_of(server))
+        report = await trigger_http_all("http_stream_start_opts", stream_of(server))
     assert report["read_error"] == {
         "code": "protocol", "detail": "protocol-error: response trailers over 65536 bytes"}
     assert report["trailers"] is None
@@ -67,6 +53,6 @@ async def test_oversized_trailers_end_the_body_with_a_protocol_error() -> None:
 @pytest.mark.parametrize("action", ["http_request_opts", "http_stream_start_opts"])
 async def test_a_capsule_cannot_claim_another_origin(name: str, action: str) -> None:
     async with raw_server(lambda method, target: Reply([CHUNKED + b"\r\n"])) as server:
-        report = await run(action, stream_of(server, headers=[[name, "203.0.113.7"]]))
+        report = await trigger_http_all(action, stream_of(server, headers=[[name, "203.0.113.7"]]))
         assert server.requests == []
     assert report == {"ok": False, "error": {"code": "invalid-request"}}

@@ -1,12 +1,14 @@
-"""Upstream Astrid manifests for the SDK fetch capsule (build/guests/rust-astrid-fetch.wasm) in
-tests: the settings its code reads through `get-config`, a `net` list and a publish ACL."""
+"""Upstream Astrid capsules in tests: manifests for the SDK fetch capsule
+(build/guests/rust-astrid-fetch.wasm: the settings its code reads through `get-config`, a `net`
+list and a publish ACL), and a hook call of the http-all capsule (rust-astrid-http-all.wasm)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["fetch_manifest"]
+__all__ = ["fetch_manifest", "trigger_http_all"]
 
 
 def fetch_manifest(name: str, net: Sequence[str], *, extra_env: str = "",
@@ -43,3 +45,21 @@ default = true
 [publish]
 "tool.v1.execute.*.result" = "x"
 {describe_acl}"""
+
+
+async def trigger_http_all(action: str, payload: dict[str, Any], limits: Any = None) -> Any:
+    """Call hook ``action`` of the http-all capsule on a fresh Host that reaches the loopback
+    servers as ``public.test`` (any method); its JSON report (the hook must answer continue)."""
+    from astrid_host import EgressPolicy, Host
+    from astrid_host._core._astrid_state import AstridState
+    from tests.support.guard import loopback_as_public, test_resolver
+    from tests.support.paths import built_guest
+
+    async with Host(use_cache=False, resolver=test_resolver(),
+                    classifier=loopback_as_public(), limits=limits) as host:
+        capsule = await host.load(built_guest("rust-astrid-http-all.wasm"),
+                                  policy=EgressPolicy.parse(["*://public.test:*"], methods=["*"]),
+                                  astrid=AstridState("http-all"))
+        answer = await capsule.trigger(action, payload)
+    assert answer.result.action == "continue", answer.result.data
+    return answer.result.json()

@@ -118,8 +118,8 @@ class RequestAudit:
     """The records of one request: its id and the hop whose completion is due.
 
     Each hop's decision record is written by :meth:`refused` (a hop refused before anything was
-    resolved), :meth:`reached` (a connection is ready, nothing of the hop sent yet) or
-    :meth:`unreached` (it failed before reaching one); :meth:`done` writes its completion.
+    resolved) or :meth:`reached` (a connection is ready, nothing of the hop sent yet, or the
+    hop failed before reaching one); :meth:`done` writes its completion.
     """
 
     def __init__(self, audit: Audit, request_id: str) -> None:
@@ -153,18 +153,11 @@ class RequestAudit:
         return HttpError(refusal.code)
 
     async def reached(self, hop: Hop, sub: Substitution, body: bytes | None,
-                      resolution: Resolution) -> None:
+                      resolution: Resolution | None) -> None:
         """Write the decision of a hop about to send on a connection pinned to
-        ``resolution.chosen`` (``body``: its buffered body, ``None`` if none or streamed)."""
-        self.due = hop.redirects
-        if self.audit.recording:
-            await self._decision(hop, sub, body, hop.ended(self.audit.capsule, resolution))
-
-    async def unreached(self, hop: Hop, sub: Substitution | None, body: bytes | None,
-                        resolution: Resolution | None) -> None:
-        """Write the decision of a hop that failed before reaching a connection (DNS, every
-        address prohibited or refusing, a connect timeout): the guard's verdict on what was
-        resolved, nothing sent."""
+        ``resolution.chosen`` (``body``: its buffered body, ``None`` if none or streamed), or
+        of one that failed before reaching a connection (DNS, every address prohibited or
+        refusing, a connect timeout: the guard's verdict on what was resolved, nothing sent)."""
         self.due = hop.redirects
         if self.audit.recording:
             await self._decision(hop, sub, body, hop.ended(self.audit.capsule, resolution))
@@ -182,14 +175,13 @@ class RequestAudit:
             capsule=audit.capsule, request_id=self.request_id, hop=hop, status=status,
             bytes_in=bytes_in, bytes_out=bytes_out, elapsed_ms=elapsed_ms, error=error))
 
-    async def _decision(self, hop: Hop, sub: Substitution | None, body: bytes | None,
+    async def _decision(self, hop: Hop, sub: Substitution, body: bytes | None,
                         verdict: EgressDecision) -> None:
         audit = self.audit
         await audit._append(DecisionRecord.build(
             capsule=audit.capsule, request_id=self.request_id, hop=hop.redirects,
             method=verdict.method, allowed=verdict.allowed, reason=verdict.reason, url=hop.url,
-            headers=hop.request.headers if sub is None else sub.template,
+            headers=sub.template,
             body=None if hop.streamed else body, body_streamed=hop.streamed, rule=verdict.rule,
             addresses=verdict.addresses, chosen=verdict.chosen,
-            secrets=() if sub is None else sub.names,
-            dropped_headers=() if sub is None else sub.dropped))
+            secrets=sub.names, dropped_headers=sub.dropped))

@@ -251,8 +251,7 @@ class Exchange:
                 hop, resolution = sending.hop, sending.trace.resolution
                 self._audit.hop_ended(hop, resolution, error=code)
                 if self._records.due != hop.redirects:  # it failed before reaching a connection
-                    await self._records.unreached(hop, sub=sending.sub, body=sending.body,
-                                                  resolution=resolution)
+                    await self._records.reached(hop, sending.sub, sending.body, resolution)
             if self._records.due is not None:
                 await self._hop_done(self._records.due, code)
         except HttpError:

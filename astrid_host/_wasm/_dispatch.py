@@ -189,7 +189,6 @@ class _Served:
             session = _SESSION.get()
             if session is None:
                 raise HostFault("host import called outside a capsule call")
-            session.calls += 1
             call.session = session
             call.read_types(name, session.types)
             if len(call.params) != call.nargs or call.nresults != (call.result is not None) \

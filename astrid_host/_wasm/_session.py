@@ -65,8 +65,6 @@ class StoreSession:
     _scopes: set[anyio.CancelScope] = field(default_factory=set)
     #: The guest's declared import types, read once per Store (see _wasmtime_patches).
     types: TypeCache = field(default_factory=dict)
-    #: How many host imports ran on this Store (tests and diagnostics).
-    calls: int = 0
     #: The Astrid front's per-capsule state (configuration, topic ACL, messages published),
     #: or ``None`` for a capsule loaded without one (see ``_wasm/_astrid_sys.py``).
     astrid: Any = None

@@ -183,13 +183,9 @@ class Capsule:
             raise StaleResource(self.name, export)
         live.session.begin_call(output)
         result = await self._run_guest(live, self._enter, live, export, args)
-        if isinstance(result, outcome.Error) and isinstance(result.error, Trapped):
-            message = result.error.message
-            if self._closed:
-                raise CapsuleClosed(self.name) from None
-            raise CapsuleTrap(classify_trap(message), export, message,
-                              memory_limit=self.limits.memory_bytes) from None
-        return result.unwrap()
+        if self._closed and _trapped(result):
+            raise CapsuleClosed(self.name) from None
+        return self._unwrap(result, export)
 
     async def _run_guest(self, live: Live | None, fn: Callable[..., Any],
                          *args: Any) -> outcome.Outcome[Any]:
@@ -230,7 +226,7 @@ class Capsule:
         finally:
             self._limiter.release_on_behalf_of(borrower)
         result = box[0]
-        if isinstance(result, outcome.Error) and isinstance(result.error, Trapped):
+        if _trapped(result):
             with anyio.CancelScope(shield=True):
                 await self._discard()  # poisoned for good, whoever is still waiting
         if cancelled is not None:
@@ -252,11 +248,7 @@ class Capsule:
                 return
             live.session.begin_call()
             result = await self._run_guest(live, self._enter_drop, live, handle)
-            if isinstance(result, outcome.Error) and isinstance(result.error, Trapped):
-                raise CapsuleTrap(classify_trap(result.error.message), "[resource-drop]",
-                                  result.error.message,
-                                  memory_limit=self.limits.memory_bytes) from None
-            result.unwrap()
+            self._unwrap(result, "[resource-drop]")
 
     async def trigger(self, action: str, payload: bytes | str | Mapping[str, Any] | list[Any]
                       ) -> TriggerResult:
@@ -383,14 +375,19 @@ class Capsule:
         result = await self._run_guest(None, lambda: new_live(
             self._engine, self._linker, self._component, self.limits, session,
             closing=self._closed))
-        if isinstance(result, outcome.Error) and isinstance(result.error, Trapped):
-            message = result.error.message
-            raise CapsuleTrap(classify_trap(message), "<instantiate>", message,
-                              memory_limit=self.limits.memory_bytes) from None
-        live: Live = result.unwrap()
+        live: Live = self._unwrap(result, "<instantiate>")
         self._live = live
         self.instantiations += 1
         return live
+
+    def _unwrap(self, result: outcome.Outcome[Any], where: str) -> Any:
+        """The value of a guest run, or its trap raised as :class:`CapsuleTrap` (``where``:
+        the export, or what the host was doing)."""
+        if isinstance(result, outcome.Error) and isinstance(result.error, Trapped):
+            message = result.error.message
+            raise CapsuleTrap(classify_trap(message), where, message,
+                              memory_limit=self.limits.memory_bytes) from None
+        return result.unwrap()
 
     def _enter(self, live: Live, export: str, args: tuple[Any, ...]) -> Any:
         """Runs on the worker thread, holding the capsule lock."""
@@ -422,3 +419,8 @@ class Capsule:
                 await obj.aclose()
             except Exception:  # one bad stream must not keep the others open
                 log.debug("closing a resource of capsule %s failed", self.name, exc_info=True)
+
+
+def _trapped(result: outcome.Outcome[Any]) -> bool:
+    """Whether a guest run ended in a trap (its Store is gone)."""
+    return isinstance(result, outcome.Error) and isinstance(result.error, Trapped)

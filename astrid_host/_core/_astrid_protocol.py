@@ -59,6 +59,7 @@ __all__ = [
     "parse_tool_describe",
     "parse_tool_result",
     "tool_result_of",
+    "trigger_payload",
 ]
 
 TOOL_ACTION_PREFIX = "tool_execute_"
@@ -101,6 +102,16 @@ class ToolCallDenied(Exception):
         self.reason = reason
         super().__init__(f"the capsule denied the call of tool {tool_name!r}"
                          + (f": {reason}" if reason else ""))
+
+
+def trigger_payload(payload: bytes | bytearray | str | Any) -> bytes:
+    """The bytes ``astrid-hook-trigger`` gets: bytes as they are, text UTF-8 encoded, anything
+    else as compact JSON (as a tool call's payload)."""
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    if isinstance(payload, (bytes, bytearray)):
+        return bytes(payload)
+    return _dumps(payload).encode("utf-8")
 
 
 def _dumps(value: Any) -> str:

@@ -22,7 +22,6 @@ Lifecycle of the Store behind a capsule:
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -43,6 +42,7 @@ from astrid_host._core._astrid_protocol import (
     TriggerResult,
     parse_tool_describe,
     tool_result_of,
+    trigger_payload,
 )
 from astrid_host._core._astrid_state import AstridState
 from astrid_host._core._contracts import HttpBackend
@@ -259,13 +259,7 @@ class Capsule:
         this call, in order (a capsule loaded without Astrid state may publish none). Raises
         what :meth:`call` raises, and :class:`ExportNotFound` for a capsule without the hook.
         """
-        if isinstance(payload, str):
-            data = payload.encode("utf-8")
-        elif isinstance(payload, (bytes, bytearray)):
-            data = bytes(payload)
-        else:
-            data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"),
-                              allow_nan=False).encode("utf-8")
+        data = trigger_payload(payload)
         state: AstridState | None = self.astrid
         self._check_open()
         async with self._lock:

@@ -21,7 +21,6 @@ them): `splice`, `blocking-splice`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -30,14 +29,13 @@ from astrid_host._core._model import HttpError
 from astrid_host._core._wit_astrid_io import ERROR, POLL, STREAMS, StreamError
 from astrid_host._core._wit_astrid_io import ErrorCode as PollError
 from astrid_host._core._witschema import Err, Ok
-from astrid_host._wasm._dispatch import Call, HostInterface, handled
+from astrid_host._wasm._dispatch import HOST_FAULT, Call, HostInterface, handled, logged_fault
 from astrid_host._wasm._imports import READ_CHUNK_MAX
 from astrid_host._wasm._session import SessionCancelled
 
 __all__ = ["ASTRID_IO_ERROR", "ASTRID_IO_POLL", "ASTRID_IO_STREAMS", "MAX_POLLABLES",
            "WRITE_PERMIT", "AstridUpload", "InputStream", "IoError", "OutputStream", "Pollable"]
 
-log = logging.getLogger("astrid_host.wasm")
 
 #: `poll` over more pollables than this is `too-large` (upstream's cap).
 MAX_POLLABLES = 256
@@ -232,20 +230,15 @@ def _flush(call: Call, sink: OutputStream) -> Ok[None] | Err[StreamError]:
     return Err(StreamError.closed()) if sink.upload.closed else Ok(None)
 
 
-def _stream_fault(call: Call, exc: BaseException) -> StreamError:
-    log.error("astrid:io import failed in capsule %s", call.session.name, exc_info=exc)
-    return StreamError.last_operation_failed(IoError("host fault; details are in the host log"))
-
-
-def _poll_fault(call: Call, exc: BaseException) -> PollError:
-    log.error("astrid:io import failed in capsule %s", call.session.name, exc_info=exc)
-    return PollError.unknown("host fault; details are in the host log")
+_stream_fault = logged_fault(
+    "astrid:io", lambda: StreamError.last_operation_failed(IoError(HOST_FAULT)))
+_poll_fault = logged_fault("astrid:io", lambda: PollError.unknown(HOST_FAULT))
 
 
 def _served(model: Any, handlers: dict[str, Callable[..., Any]], fault: Any) -> HostInterface:
     return HostInterface(
         model=handled(model, handlers),
-        handlers=handlers, error_value=fault, guest_error=lambda exc: None)
+        handlers=handlers, error_value=fault)
 
 
 #: `astrid:io/error@1.0.0`.

@@ -25,7 +25,7 @@ from astrid_host._core._wit_astrid_kv import HOST as KV_HOST
 from astrid_host._core._wit_astrid_kv import ErrorCode as KvError
 from astrid_host._core._wit_astrid_kv import KeyPage
 from astrid_host._core._witschema import Err, Ok
-from astrid_host._wasm._dispatch import Call, HostInterface
+from astrid_host._wasm._dispatch import HOST_FAULT, Call, HostInterface, logged_fault
 
 __all__ = ["ASTRID_KV", "SqliteKv", "default_kv_dir", "kv_path"]
 
@@ -195,15 +195,9 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
 }
 
 
-def _fault(call: Call, exc: BaseException) -> KvError:
-    log.error("astrid:kv import failed in capsule %s", call.session.name, exc_info=exc)
-    return KvError.unknown("host fault; details are in the host log")
-
-
 #: `astrid:kv/host@1.0.0` as astrid-host serves it (every function).
 ASTRID_KV = HostInterface(
     model=KV_HOST,
     handlers=_HANDLERS,
-    error_value=_fault,
-    guest_error=lambda exc: None,
+    error_value=logged_fault("astrid:kv", lambda: KvError.unknown(HOST_FAULT)),
 )

@@ -26,11 +26,10 @@ from astrid_host._core._wit_astrid_sys import HOST as SYS_HOST
 from astrid_host._core._wit_astrid_sys import ErrorCode as SysError
 from astrid_host._core._wit_astrid_sys import LogLevel
 from astrid_host._core._witschema import Err, Ok
-from astrid_host._wasm._dispatch import Call, HostInterface, handled
+from astrid_host._wasm._dispatch import HOST_FAULT, Call, HostInterface, handled, logged_fault
 
 __all__ = ["ASTRID_IPC", "ASTRID_SYS", "CAPSULE_LOG"]
 
-log = logging.getLogger("astrid_host.wasm")
 #: Where capsules' `log` calls go: a child logger per capsule (``astrid_host.capsule.NAME``).
 CAPSULE_LOG = "astrid_host.capsule"
 
@@ -72,13 +71,6 @@ def _publish(call: Call, topic: str, payload: str) -> Ok[None] | Err[IpcError]:
     return Ok(None)
 
 
-def _fault(name: str, error: Any) -> Callable[[Call, BaseException], Any]:
-    def answer(call: Call, exc: BaseException) -> Any:
-        log.error("%s import failed in capsule %s", name, call.session.name, exc_info=exc)
-        return error
-    return answer
-
-
 _SYS_HANDLERS: dict[str, Callable[..., Any]] = {
     "log": _log, "random-bytes": _random_bytes, "get-config": _get_config}
 _IPC_HANDLERS: dict[str, Callable[..., Any]] = {"publish": _publish}
@@ -87,14 +79,12 @@ _IPC_HANDLERS: dict[str, Callable[..., Any]] = {"publish": _publish}
 ASTRID_SYS = HostInterface(
     model=handled(SYS_HOST, _SYS_HANDLERS),
     handlers=_SYS_HANDLERS,
-    error_value=_fault("astrid:sys", SysError.unknown("host fault; details are in the host log")),
-    guest_error=lambda exc: None,
+    error_value=logged_fault("astrid:sys", lambda: SysError.unknown(HOST_FAULT)),
 )
 
 #: `astrid:ipc/host@1.0.0` as astrid-host serves it (``publish``).
 ASTRID_IPC = HostInterface(
     model=handled(IPC_HOST, _IPC_HANDLERS),
     handlers=_IPC_HANDLERS,
-    error_value=_fault("astrid:ipc", IpcError.unknown("host fault; details are in the host log")),
-    guest_error=lambda exc: None,
+    error_value=logged_fault("astrid:ipc", lambda: IpcError.unknown(HOST_FAULT)),
 )

@@ -36,7 +36,8 @@ from astrid_host._wasm._errors import HostFault
 from astrid_host._wasm._session import StoreSession, current_session
 from astrid_host._wasm._wasmtime_patches import HostCall, add_func
 
-__all__ = ["LOWERING_BUDGET_BYTES", "Call", "HostInterface", "link_interface"]
+__all__ = ["HOST_FAULT", "LOWERING_BUDGET_BYTES", "Call", "HostInterface", "link_interface",
+           "logged_fault"]
 
 log = logging.getLogger("astrid_host.wasm")
 
@@ -53,7 +54,7 @@ class HostInterface:
     error_value(call, exc): the ``err`` value for an exception a handler raised (log it if it
         is the host's fault); raise to trap instead.
     guest_error(exc): the ``err`` value for an exception raised while lifting the guest's
-        arguments, or ``None`` when it is the host's fault (a trap).
+        arguments, or ``None`` when it is the host's fault (a trap; the default).
     precheck(call, func): an ``err`` value refusing the raw arguments (``call.raw_arg(i)``)
         before they are lifted, or ``None``.
     lower_error(value, call): lowers an ``err`` value (default: the generated descriptor's).
@@ -62,9 +63,22 @@ class HostInterface:
     model: wit.Interface
     handlers: Mapping[str, Handler]
     error_value: Callable[[Call, BaseException], Any]
-    guest_error: Callable[[Exception], Any | None]
+    guest_error: Callable[[Exception], Any | None] = lambda exc: None
     precheck: Callable[[Call, wit.Func], Any | None] | None = None
     lower_error: Callable[[Any, Any], Any] | None = None
+
+
+#: What an ``err`` caused by the host's own failure tells the capsule.
+HOST_FAULT = "host fault; details are in the host log"
+
+
+def logged_fault(interface: str, error: Callable[[], Any]) -> Callable[[Call, BaseException], Any]:
+    """An ``error_value`` for an interface whose handlers fail only by the host's fault: log
+    the failure with the capsule's name and answer a fresh ``error()``."""
+    def answer(call: Call, exc: BaseException) -> Any:
+        log.error("%s import failed in capsule %s", interface, call.session.name, exc_info=exc)
+        return error()
+    return answer
 
 
 def handled(model: wit.Interface, handlers: Mapping[str, Handler]) -> wit.Interface:

@@ -29,7 +29,13 @@ from astrid_host._core._astrid_http import (
 )
 from astrid_host._core._contracts import IncomingStream
 from astrid_host._core._model import ErrorCode, HttpError
-from astrid_host._core._wit_astrid_http import HOST, HostErrorCode, HttpRequestData, KeyValuePair
+from astrid_host._core._wit_astrid_http import (
+    HOST,
+    HTTP_REQUEST_DATA_TY,
+    HostErrorCode,
+    HttpRequestData,
+    KeyValuePair,
+)
 from astrid_host._core._wit_astrid_http import RequestOptions as UpstreamOptions
 from astrid_host._core._wit_astrid_http_1_0 import HOST as HOST_1_0
 from astrid_host._core._wit_astrid_http_1_0 import HostErrorCode as HostErrorCode10
@@ -38,9 +44,8 @@ from astrid_host._core._witschema import Err, Func, Ok
 from astrid_host._wasm._astrid_io import AstridUpload, InputStream, OutputStream, Pollable
 from astrid_host._wasm._convert import ValueOutOfRange
 from astrid_host._wasm._dispatch import Call, HostInterface, handled
-from astrid_host._wasm._imports import READ_CHUNK_MAX
+from astrid_host._wasm._imports import READ_CHUNK_MAX, request_layout, request_sizes
 from astrid_host._wasm._session import SessionCancelled
-from astrid_host._wasm._wasmtime_patches import list_size, option_value, record_fields, string_size
 
 __all__ = ["ASTRID_HTTP", "ASTRID_HTTP_1_0", "AstridStream"]
 
@@ -211,22 +216,18 @@ def _guest_error(exc: Exception) -> HostErrorCode | None:
     return HostErrorCode.invalid_request() if isinstance(exc, ValueOutOfRange) else None
 
 
-#: Field positions in upstream's `http-request-data`: url, method, headers, body.
-_URL, _HEADERS, _BODY = 0, 2, 3
+_REQUEST = request_layout(HTTP_REQUEST_DATA_TY)
 
 
 def _precheck(call: Call, func: Func) -> HostErrorCode | None:
     """Refuse an oversized request from its raw sizes, before it is lifted (as ``_imports``)."""
     if not func.params or func.params[0][0] != "request":
         return None
-    fields = record_fields(call.raw_arg(0), 4)
-    if fields is None:
+    sizes = request_sizes(call.raw_arg(0), _REQUEST)
+    if sizes is None:
         return None
     limits = call.session.limits
-    url = string_size(fields[_URL])
-    headers = list_size(fields[_HEADERS])
-    body = option_value(fields[_BODY])
-    size = None if body is None else list_size(body)
+    url, headers, size = sizes
     if (url is not None and url > limits.max_url_bytes) or (
             headers is not None and headers > limits.max_request_headers) or (
             size is not None and size > limits.max_request_bytes):

@@ -28,7 +28,7 @@ from wasmtime.component import Variant
 from astrid_host._core._limits import Limits
 from astrid_host._core._model import ErrorCode, HttpError, RequestPart
 from astrid_host._core._wit_http import CLIENT, ERROR_CODE_TY, REQUEST_TY
-from astrid_host._core._witschema import Err, Func, IntTy, Ok
+from astrid_host._core._witschema import Err, Func, IntTy, Ok, RecordTy
 from astrid_host._wasm._convert import ValueOutOfRange, lower
 from astrid_host._wasm._dispatch import Call, HostInterface, link_interface
 from astrid_host._wasm._session import SessionCancelled
@@ -213,7 +213,29 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
 
 # --- refusing an oversized request before it is lifted ---------------------------------------
 
-_FIELDS = {wit_name: i for i, (wit_name, _, _) in enumerate(REQUEST_TY.fields)}
+def request_layout(ty: RecordTy[Any]) -> tuple[int, int, int, int]:
+    """Where :func:`request_sizes` finds what it reads in a request record of type ``ty``
+    (fields ``url``, ``headers`` and ``body``, as in ours and upstream's): its field count
+    and those three positions. Computed once per type, not per request."""
+    names = [wit_name for wit_name, _, _ in ty.fields]
+    return len(names), names.index("url"), names.index("headers"), names.index("body")
+
+
+def request_sizes(raw: Any, layout: tuple[int, int, int, int]
+                  ) -> tuple[int | None, int | None, int | None] | None:
+    """The URL's bytes, the number of header fields and the body's bytes (``None`` for a body
+    that is none) of a raw request record (``layout``: :func:`request_layout`), read without
+    lifting it; ``None`` for a value of another shape."""
+    count, url, headers, body = layout
+    fields = record_fields(raw, count)
+    if fields is None:
+        return None
+    payload = option_value(fields[body])
+    return (string_size(fields[url]), list_size(fields[headers]),
+            None if payload is None else list_size(payload))
+
+
+_REQUEST = request_layout(REQUEST_TY)
 
 
 def precheck_request(raw: Any, limits: Limits) -> ErrorCode | None:
@@ -224,19 +246,16 @@ def precheck_request(raw: Any, limits: Limits) -> ErrorCode | None:
     spend seconds materialising 100k headers that would be refused anyway. Reads only sizes:
     the URL's bytes, the number of header fields, the body's bytes. ``None`` means "lift it".
     """
-    fields = record_fields(raw, len(_FIELDS))
-    if fields is None:
+    sizes = request_sizes(raw, _REQUEST)
+    if sizes is None:
         return None  # not the shape load-time checking admits; the normal path decides
-    url = string_size(fields[_FIELDS["url"]])
+    url, headers, size = sizes
     if url is not None and url > limits.max_url_bytes:
         return ErrorCode.invalid_request(
             RequestPart.URL, f"the URL is longer than {limits.max_url_bytes} bytes")
-    headers = list_size(fields[_FIELDS["headers"]])
     if headers is not None and headers > limits.max_request_headers:
         return ErrorCode.invalid_request(
             RequestPart.HEADER, f"more than {limits.max_request_headers} header fields")
-    body = option_value(fields[_FIELDS["body"]])
-    size = None if body is None else list_size(body)
     if size is not None and size > limits.max_request_bytes:
         return ErrorCode.request_too_large(limits.max_request_bytes)
     return None

@@ -37,7 +37,7 @@ from astrid_host._wasm._session import StoreSession, current_session
 from astrid_host._wasm._wasmtime_patches import HostCall, add_func
 
 __all__ = ["HOST_FAULT", "LOWERING_BUDGET_BYTES", "Call", "HostInterface", "link_interface",
-           "logged_fault"]
+           "logged_fault", "payload_bytes"]
 
 log = logging.getLogger("astrid_host.wasm")
 
@@ -163,9 +163,9 @@ _BUDGET_FROM_BYTES = 512 * 1024
 _LOWERING = _ByteBudget(LOWERING_BUDGET_BYTES)
 
 
-def _payload_bytes(payload: Any) -> int:
-    """Byte-list payload size of a lowered result: bytes, a Record with a ``body``, or an
-    option/variant holding one."""
+def payload_bytes(payload: Any) -> int:
+    """Byte-list payload size of a result, lowered or not: bytes, a value with a ``body``
+    (a response), or an option/variant holding bytes."""
     if isinstance(payload, (bytes, bytearray)):
         return len(payload)
     body = getattr(payload, "body", None)
@@ -225,7 +225,7 @@ class _Served:
     def _answer(self, call: Call) -> None:
         """Run a ``result`` function: every outcome but a trap is ``ok`` or ``err``."""
         value = self._outcome(call)
-        size = _payload_bytes(value.value)
+        size = payload_bytes(value.value)
         held = _LOWERING.acquire(size) if size >= _BUDGET_FROM_BYTES else 0
         try:
             call.set_result(isinstance(value, Ok), value.value)

@@ -30,7 +30,7 @@ from astrid_host._core._model import ErrorCode, HttpError, RequestPart
 from astrid_host._core._wit_http import CLIENT, ERROR_CODE_TY, REQUEST_TY
 from astrid_host._core._witschema import Err, Func, IntTy, Ok, RecordTy
 from astrid_host._wasm._convert import ValueOutOfRange, lower
-from astrid_host._wasm._dispatch import Call, HostInterface, link_interface
+from astrid_host._wasm._dispatch import Call, HostInterface, link_interface, payload_bytes
 from astrid_host._wasm._session import SessionCancelled
 from astrid_host._wasm._wasmtime_patches import (
     LaneUnavailable,
@@ -72,18 +72,10 @@ def _io(call: Call, afn: Callable[..., Awaitable[Any]], *args: Any) -> Ok[Any] |
     return Ok(value) if too_big is None else Err(too_big)
 
 
-def _body_bytes(value: Any) -> int:
-    """Bytes a result will copy into the guest: a read piece, or a buffered response body."""
-    if isinstance(value, (bytes, bytearray)):
-        return len(value)
-    body = getattr(value, "body", None)
-    return len(body) if isinstance(body, (bytes, bytearray)) else 0
-
-
 def _exceeds_guest_memory(limits: Limits, value: Any) -> ErrorCode | None:
     """A body that cannot fit in the capsule's memory limit is refused before it is lowered:
     the guest's allocator would fail anyway, after the host had spent time and memory on it."""
-    if _body_bytes(value) > limits.memory_bytes:
+    if payload_bytes(value) > limits.memory_bytes:
         return ErrorCode.body_too_large(limits.memory_bytes)
     return None
 
